@@ -1,0 +1,233 @@
+// pybind11 module gib_kernels._cpu: validates buffers, releases the GIL, calls the kernels.
+// Every check that could otherwise crash the process (shape, dtype, range) happens here.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "gib/binning.h"
+#include "gib/kde.h"
+#include "gib/knn.h"
+#include "gib/knn_loo.h"
+
+namespace py = pybind11;
+
+namespace {
+
+template <class T>
+using Arr = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+void require(bool ok, const std::string& msg) {
+  if (!ok) throw py::value_error(msg);
+}
+
+bool poll_python_signals() {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+// Runs a kernel without the GIL; Ctrl-C raises KeyboardInterrupt between tiles.
+template <class F>
+void run_kernel(F&& kernel) {
+  bool interrupted = false;
+  {
+    py::gil_scoped_release release;
+    gib::set_interrupt_poll(&poll_python_signals);
+    try {
+      kernel();
+    } catch (const gib::Interrupted&) {
+      interrupted = true;
+    } catch (...) {
+      gib::set_interrupt_poll(nullptr);
+      throw;
+    }
+    gib::set_interrupt_poll(nullptr);
+  }
+  if (interrupted) throw py::error_already_set();
+}
+
+int64_t rows(const py::array& a, int ndim, const char* name) {
+  require(a.ndim() == ndim, std::string(name) + " must be " + std::to_string(ndim) + "-D, got " +
+                                std::to_string(a.ndim()) + "-D");
+  return a.shape(0);
+}
+
+const int64_t* optional_labels(const std::optional<Arr<int64_t>>& labels, int64_t n) {
+  if (!labels) return nullptr;
+  require(rows(*labels, 1, "labels") == n, "labels must have one entry per row of z");
+  return labels->data();
+}
+
+gib::Metric metric_of(int metric) {
+  require(metric == 0 || metric == 1, "metric must be 0 (max-norm) or 1 (Euclidean)");
+  return static_cast<gib::Metric>(metric);
+}
+
+py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64_t>> labels,
+                                          int64_t k, int metric) {
+  const int64_t n = rows(z, 2, "z"), d = z.shape(1);
+  require(k >= 1, "k must be >= 1");
+  require(n == 0 || k < n, "k must be smaller than the number of samples");
+  const int64_t* lab = optional_labels(labels, n);
+  const gib::Metric met = metric_of(metric);
+  py::array_t<double> out(n);
+  double* o = out.mutable_data();
+  const double* zp = z.data();
+  if (n > 0) run_kernel([&] { gib::kth_neighbor_distance_cpu(zp, n, d, lab, k, met, o); });
+  return out;
+}
+
+py::array_t<int64_t> count_within(Arr<double> z, Arr<double> radius, int metric) {
+  const int64_t n = rows(z, 2, "z"), d = z.shape(1);
+  require(rows(radius, 1, "radius") == n, "radius must have one entry per row of z");
+  const gib::Metric met = metric_of(metric);
+  py::array_t<int64_t> out(n);
+  int64_t* o = out.mutable_data();
+  const double *zp = z.data(), *rp = radius.data();
+  if (n > 0) run_kernel([&] { gib::count_within_cpu(zp, n, d, rp, met, o); });
+  return out;
+}
+
+py::array_t<double> knn_loo_maxnorm(Arr<double> z, std::optional<Arr<int64_t>> labels,
+                                    std::optional<Arr<double>> w, int64_t k) {
+  const int64_t n = rows(z, 2, "z"), m = z.shape(1);
+  require(m >= 1, "z must have at least one column");
+  require(k >= 1 && k < n, "k must be >= 1 and smaller than the number of samples");
+  require(!(labels && w), "give labels or w, not both");
+  const int64_t* lab = optional_labels(labels, n);
+  const double* wp = nullptr;
+  int64_t q = 0;
+  if (w) {
+    require(rows(*w, 2, "w") == n, "w must have one row per row of z");
+    wp = w->data();
+    q = w->shape(1);
+  }
+  py::array_t<double> out({int64_t(3), m + 1});
+  double* o = out.mutable_data();
+  const double* zp = z.data();
+  run_kernel([&] { gib::knn_loo_maxnorm_cpu(zp, n, m, lab, wp, q, k, o); });
+  return out;
+}
+
+py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k) {
+  const int64_t n = rows(z, 2, "z"), m = z.shape(1);
+  require(m >= 1, "z must have at least one column");
+  require(k >= 1 && k < n, "k must be >= 1 and smaller than the number of samples");
+  py::array_t<double> out(m + 1);
+  double* o = out.mutable_data();
+  const double* zp = z.data();
+  run_kernel([&] { gib::knn_loo_euclidean_cpu(zp, n, m, k, o); });
+  return out;
+}
+
+void check_classes(const int64_t* lab, int64_t n, int64_t n_classes) {
+  for (int64_t i = 0; i < n; ++i)
+    require(lab[i] >= 0 && lab[i] < n_classes, "labels must lie in [0, n_classes)");
+}
+
+py::array_t<double> kde_log_mean_kernel(Arr<double> t, std::optional<Arr<int64_t>> labels,
+                                        double sigma2) {
+  const int64_t n = rows(t, 2, "t"), d = t.shape(1);
+  require(sigma2 > 0, "sigma2 must be > 0");
+  const int64_t* lab = optional_labels(labels, n);
+  py::array_t<double> out(n);
+  double* o = out.mutable_data();
+  const double* tp = t.data();
+  if (n > 0) run_kernel([&] { gib::kde_log_mean_kernel_cpu(tp, n, d, lab, sigma2, o); });
+  return out;
+}
+
+py::array_t<double> kde_loo(Arr<double> t, std::optional<Arr<int64_t>> labels, int64_t n_classes,
+                            double sigma2) {
+  const int64_t n = rows(t, 2, "t"), m = t.shape(1);
+  require(m >= 1, "t must have at least one column");
+  require(sigma2 > 0, "sigma2 must be > 0");
+  const int64_t* lab = optional_labels(labels, n);
+  if (lab) {
+    require(n_classes >= 1, "n_classes must be >= 1");
+    check_classes(lab, n, n_classes);
+  } else {
+    require(n_classes == 1, "n_classes must be 1 without labels");
+  }
+  py::array_t<double> out({n_classes, m + 1});
+  double* o = out.mutable_data();
+  const double* tp = t.data();
+  run_kernel([&] { gib::kde_loo_cpu(tp, n, m, lab, n_classes, sigma2, o); });
+  return out;
+}
+
+const int64_t* optional_fixed(const std::optional<Arr<int64_t>>& fixed, int64_t n, int64_t& f) {
+  f = 0;
+  if (!fixed) return nullptr;
+  require(rows(*fixed, 2, "fixed") == n, "fixed must have one row per row of codes");
+  f = fixed->shape(1);
+  return fixed->data();
+}
+
+py::array_t<int64_t> pattern_counts(Arr<int64_t> codes, std::optional<Arr<int64_t>> fixed) {
+  const int64_t n = rows(codes, 2, "codes"), m = codes.shape(1);
+  int64_t f;
+  const int64_t* fp = optional_fixed(fixed, n, f);
+  const int64_t* cp = codes.data();
+  std::vector<int64_t> counts;
+  run_kernel([&] { counts = gib::pattern_counts_cpu(cp, n, m, fp, f); });
+  return py::array_t<int64_t>(static_cast<py::ssize_t>(counts.size()), counts.data());
+}
+
+py::array_t<double> binning_loo(Arr<int64_t> codes, std::optional<Arr<int64_t>> fixed) {
+  const int64_t n = rows(codes, 2, "codes"), m = codes.shape(1);
+  require(m >= 1, "codes must have at least one column");
+  int64_t f;
+  const int64_t* fp = optional_fixed(fixed, n, f);
+  py::array_t<double> out(m + 1);
+  double* o = out.mutable_data();
+  const int64_t* cp = codes.data();
+  run_kernel([&] { gib::binning_loo_cpu(cp, n, m, fp, f, o); });
+  return out;
+}
+
+int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+void set_num_threads(int n) {
+  require(n >= 1, "the number of threads must be >= 1");
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_cpu, m) {
+  m.doc() = "gib_kernels C++ CPU kernels (OpenMP). Inputs are float64/int64 C-contiguous.";
+  m.def("kth_neighbor_distance", &kth_neighbor_distance, py::arg("z"), py::arg("labels"),
+        py::arg("k"), py::arg("metric"));
+  m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"));
+  m.def("knn_loo_maxnorm", &knn_loo_maxnorm, py::arg("z"), py::arg("labels"), py::arg("w"),
+        py::arg("k"));
+  m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"));
+  m.def("kde_log_mean_kernel", &kde_log_mean_kernel, py::arg("t"), py::arg("labels"),
+        py::arg("sigma2"));
+  m.def("kde_loo", &kde_loo, py::arg("t"), py::arg("labels"), py::arg("n_classes"),
+        py::arg("sigma2"));
+  m.def("pattern_counts", &pattern_counts, py::arg("codes"), py::arg("fixed"));
+  m.def("binning_loo", &binning_loo, py::arg("codes"), py::arg("fixed"));
+  m.def("max_threads", &max_threads);
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+#ifdef _OPENMP
+  m.attr("openmp") = true;
+#else
+  m.attr("openmp") = false;
+#endif
+}

@@ -1,0 +1,104 @@
+// Shared definitions for every gib_kernels backend.
+//
+// GIB_HD marks the per-pair and per-anchor math that the C++ CPU kernels and the CUDA kernels
+// both call, so that the CPU tests exercise the code the GPU runs.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#if defined(__CUDACC__)
+#define GIB_HD __host__ __device__ __forceinline__
+#else
+#define GIB_HD inline
+#endif
+
+namespace gib {
+
+// Distance used by the k-NN kernels. Max-norm (Chebyshev) is the KSG/Ross convention;
+// Euclidean is offered for Kozachenko-Leonenko entropy.
+enum class Metric : int { kMax = 0, kEuclidean = 1 };
+
+// The k-NN kernels compare *reduced* distances: the max-norm itself, or the squared Euclidean
+// distance. Both are monotone in the true distance, so k-th neighbours and strict radius
+// counts are unchanged; `reduced_to_distance` converts a reduced k-th distance back.
+GIB_HD double pair_term(double a, double b, Metric metric) {
+  const double d = a - b;
+  return metric == Metric::kMax ? (d < 0 ? -d : d) : d * d;
+}
+
+GIB_HD double combine(double acc, double term, Metric metric) {
+  return metric == Metric::kMax ? (term > acc ? term : acc) : acc + term;
+}
+
+// Running (max1, argmax, max2) of |z_a - z_b| over coordinates: the state of the fused
+// leave-one-feature-out pass. The max-norm distance without coordinate j is max1 when j is not
+// the arg-max, else max2. Ties keep the first arg-max and set max2 = max1, which is exact.
+struct Max2 {
+  double max1;
+  double max2;
+  int32_t arg;
+};
+
+GIB_HD void max2_init(Max2& s) {
+  s.max1 = 0.0;
+  s.max2 = 0.0;
+  s.arg = -1;
+}
+
+GIB_HD void max2_update(Max2& s, double v, int32_t coord) {
+  if (v > s.max1) {
+    s.max2 = s.max1;
+    s.max1 = v;
+    s.arg = coord;
+  } else if (v > s.max2) {
+    s.max2 = v;
+  }
+}
+
+GIB_HD double max2_without(const Max2& s, int32_t coord) {
+  return s.arg == coord ? s.max2 : s.max1;
+}
+
+// Insert `v` into an ascending array `top` of length k that holds the k smallest values seen
+// so far (initialised to +inf). Returns the new k-th smallest.
+GIB_HD double topk_insert(double* top, int64_t k, double v) {
+  if (!(v < top[k - 1])) return top[k - 1];
+  int64_t i = k - 1;
+  while (i > 0 && top[i - 1] > v) {
+    top[i] = top[i - 1];
+    --i;
+  }
+  top[i] = v;
+  return top[k - 1];
+}
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+}  // namespace gib
+
+#if !defined(__CUDACC__)
+#include <exception>
+
+namespace gib {
+
+// Cooperative interruption. The bindings install a poll function (it asks Python whether a
+// signal such as Ctrl-C arrived); kernels call check_interrupt() between tiles on the calling
+// thread, which throws Interrupted so that control returns within a tile's time.
+using InterruptPoll = bool (*)();
+void set_interrupt_poll(InterruptPoll poll);  // per calling thread; nullptr disables
+struct Interrupted : std::exception {
+  const char* what() const noexcept override { return "interrupted"; }
+};
+void check_interrupt();
+
+// Anchors per tile so that one tile is about `budget` pair-coordinate operations: tiles are
+// the unit of interruption and of the fixed-order (thread-count independent) reductions.
+inline int64_t anchors_per_tile(int64_t n, int64_t cost_per_anchor, int64_t budget = 1 << 26) {
+  int64_t per = cost_per_anchor > 0 ? budget / cost_per_anchor : n;
+  if (per < 16) per = 16;
+  return per < n ? per : (n > 0 ? n : 1);
+}
+
+}  // namespace gib
+#endif

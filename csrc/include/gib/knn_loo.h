@@ -1,0 +1,33 @@
+// Fused leave-one-feature-out k-NN statistics (max-norm): for every column j of z, the
+// per-anchor quantities of the estimate over Z_-j (z without column j), from one pass over
+// pairs. Per pair we keep (max1, argmax, max2) of the coordinate differences; the distance
+// without j is max1 unless j is the arg-max (then max2). Radii shrink when a column is
+// dropped, so every per-j radius is at most the full one and the per-j work touches only the
+// pairs within the full radius plus the pairs whose arg-max is j.
+//
+// Shapes: z (n, m) float64 row-major, m >= 1. A target is one of
+//   - none      (labels == nullptr and w == nullptr): KL entropy;
+//   - labels    (n,) int64: Ross mixed MI (k-th neighbour among same-label points, k lowered
+//               to min(k, count - 1); the caller removes points whose label is unique);
+//   - w         (n, q) float64: KSG MI, joint distance max(D_z, D_w).
+// Output: out (3, m + 1) float64, row-major. Column j < m is the estimate without column j,
+// column m the estimate on all of z. Rows:
+//   0: sum_i log r_i        (r_i the k-th joint distance; -inf if some r_i == 0)
+//   1: sum_i psi(c_z(i) + 1)  with c_z(i) = #{b != i : D_z(i, b) < r_i}
+//   2: sum_i psi(c_w(i) + 1)  with c_w(i) = #{b != i : D_w(i, b) < r_i} (0 unless w is given)
+// psi is the digamma function. Sums run over anchors in a fixed order whatever the number of
+// threads, so results are bit-identical across thread counts.
+#pragma once
+
+#include "gib/common.h"
+
+namespace gib {
+
+void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const int64_t* labels,
+                         const double* w, int64_t q, int64_t k, double* out);
+
+// Euclidean KL entropy for every Z_-j: out (m + 1,) = sum_i log r_i with r_i the k-th
+// Euclidean distance in Z_-j (squared distances downdated by (z_aj - z_bj)^2); column m is z.
+void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out);
+
+}  // namespace gib

@@ -1,0 +1,1 @@
+"""gib_kernels."""
