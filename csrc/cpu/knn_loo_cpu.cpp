@@ -1,7 +1,372 @@
-// STUB: to be implemented
-#include <stdexcept>
+// Fused leave-one-feature-out k-NN kernels: the m estimates over Z_-j for about the cost of
+// one estimate over Z (contract and output layout: gib/knn_loo.h).
+//
+// Max-norm, per anchor a. One pass over the candidates b keeps s_b = (max1, arg, max2) of
+// |z_a - z_b| and the target distance t_b; the joint distance is J_b = max(max1_b, t_b) and
+// r = the k-th smallest J_b. Without column j only the candidates with arg_b == j move, down
+// to max(max2_b, t_b), so every r_j <= r: the k smallest J^{-j} lie among the candidates with
+// J_b <= r (kept sorted by J) and the bucket of candidates whose arg-max is j. Counts below r_j
+// are binary searches in the sorted values below r, corrected on the bucket of j. Each
+// candidate sits in one bucket, so all m columns cost O(n + m (|J <= r| + log n)) after the
+// O(n m) pass.
+//
+// Euclidean, per anchor a: squared distances D2_b once, then for each column j the rank-one
+// downdate D2_b - (z_aj - z_bj)^2 feeds a k-th smallest selection: O(n m) per anchor.
+//
+// Both kernels run OpenMP over the anchors of a tile and add the per-anchor terms of a tile in
+// anchor order, so the sums do not depend on the number of threads.
 #include "gib/knn_loo.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace gib {
-void knn_loo_maxnorm_cpu(const double*, int64_t, int64_t, const int64_t*, const double*, int64_t, int64_t, double*) { throw std::runtime_error("not implemented"); }
-void knn_loo_euclidean_cpu(const double*, int64_t, int64_t, int64_t, double*) { throw std::runtime_error("not implemented"); }
+namespace {
+
+// Candidates per block of the distance passes: the block's running state stays in L1 while
+// the columns of z stream through it.
+constexpr int64_t kCandidateBlock = 256;
+
+// A downdated squared distance below this fraction of the full one has lost most of its bits
+// to cancellation and is recomputed from the coordinates.
+constexpr double kCancellation = 0x1p-20;
+
+int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
 }
+
+int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// x (rows, cols) row-major -> (cols, rows): the passes read one column over a block of
+// candidates, a contiguous inner loop that vectorises.
+std::vector<double> transposed(const double* x, int64_t rows, int64_t cols) {
+  std::vector<double> t(static_cast<size_t>(rows * cols));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t c = 0; c < cols; ++c) t[c * rows + i] = x[i * cols + c];
+  return t;
+}
+
+// psi(x) for the integers x in [1, n]: psi(1) = -euler_gamma, psi(x + 1) = psi(x) + 1/x.
+// Accumulated in long double so that large n keeps double accuracy.
+std::vector<double> digamma_table(int64_t n) {
+  std::vector<double> psi(static_cast<size_t>(n + 1));
+  long double acc = -0.577215664901532860606512090082402431L;
+  for (int64_t x = 1; x <= n; ++x) {
+    psi[x] = static_cast<double>(acc);
+    acc += 1.0L / static_cast<long double>(x);
+  }
+  return psi;
+}
+
+// #{v in sorted : v < r}
+int64_t count_below(const std::vector<double>& sorted, double r) {
+  return std::lower_bound(sorted.begin(), sorted.end(), r) - sorted.begin();
+}
+
+// The k-th smallest (1 <= k <= n) of value(b), b in [0, n). Small k: a sorted top-k that
+// rejects most candidates with one comparison; large k, where insertions would cost O(k)
+// each: nth_element over `scratch` (n entries).
+template <class Value>
+double kth_smallest(int64_t n, int64_t k, double* scratch, Value value) {
+  if (k * k <= n) {
+    std::fill(scratch, scratch + k, kInf);
+    double bound = kInf;
+    for (int64_t b = 0; b < n; ++b) {
+      const double v = value(b);
+      if (v < bound) bound = topk_insert(scratch, k, v);
+    }
+    return bound;
+  }
+  for (int64_t b = 0; b < n; ++b) scratch[b] = value(b);
+  std::nth_element(scratch, scratch + (k - 1), scratch + n);
+  return scratch[k - 1];
+}
+
+// out[e] += sum over anchors i of terms[i * width + e], anchors in order: the result does not
+// depend on how the anchors were split among threads.
+void add_in_anchor_order(const std::vector<double>& terms, int64_t anchors, int64_t width,
+                         double* out) {
+#pragma omp parallel for schedule(static)
+  for (int64_t e = 0; e < width; ++e) {
+    double sum = out[e];
+    for (int64_t i = 0; i < anchors; ++i) sum += terms[i * width + e];
+    out[e] = sum;
+  }
+}
+
+// Runs anchor_terms(a, workspace, terms_of_a) for every anchor, `width` terms each, in tiles of
+// anchors_per_tile(n, n * m) anchors, and sums the terms into out (width entries). Interrupts
+// are polled between tiles on the calling thread.
+template <class Workspace, class AnchorTerms>
+void sum_over_anchors(int64_t n, int64_t m, int64_t width, std::vector<Workspace>& workspaces,
+                      AnchorTerms anchor_terms, double* out) {
+  const int64_t tile = anchors_per_tile(n, n * m);
+  std::vector<double> terms(static_cast<size_t>(tile * width));
+  std::fill(out, out + width, 0.0);
+  for (int64_t a0 = 0; a0 < n; a0 += tile) {
+    check_interrupt();
+    const int64_t anchors = std::min(tile, n - a0);
+#pragma omp parallel
+    {
+      Workspace& ws = workspaces[thread_id()];
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t i = 0; i < anchors; ++i) anchor_terms(a0 + i, ws, terms.data() + i * width);
+    }
+    add_in_anchor_order(terms, anchors, width, out);
+  }
+}
+
+// Per-thread buffers of the max-norm kernel, sized once (construct, do not copy: copies drop
+// the reserved capacity) so that no allocation happens inside the parallel region.
+struct MaxnormWorkspace {
+  MaxnormWorkspace(int64_t n, int64_t m)
+      : max1(n), max2(n), target(n), arg(n), scratch(n), bucket_start(m + 1), bucket(n) {
+    within.reserve(n);
+    near_z.reserve(n);
+    near_w.reserve(n);
+    short_list.reserve(n);
+    dropped.reserve(n);
+  }
+  // Per candidate: the pass state s_b and the target distance t_b.
+  std::vector<double> max1, max2, target;
+  std::vector<int32_t> arg;
+  std::vector<double> scratch;                  // k-th smallest selection
+  std::vector<std::pair<double, int32_t>> within;  // (J_b, arg_b) for J_b <= r, sorted
+  std::vector<double> near_z, near_w;           // max1_b < r and t_b < r, sorted
+  std::vector<int64_t> short_list;              // candidates with max2_b <= r, in order
+  std::vector<int64_t> bucket_start, bucket;    // short_list grouped by arg_b
+  std::vector<double> dropped;                  // max(max2_b, t_b) <= r in the bucket of j
+};
+
+// The k-th smallest J^{-j}: the merge of `within` without the candidates whose arg-max is j
+// (their J does not move) and `dropped` (sorted; J^{-j} of the bucket of j).
+double kth_without_column(const std::vector<std::pair<double, int32_t>>& within,
+                          const std::vector<double>& dropped, int32_t j, int64_t k) {
+  size_t i = 0, d = 0;
+  double kth = kInf;
+  for (int64_t taken = 0; taken < k; ++taken) {
+    while (i < within.size() && within[i].second == j) ++i;
+    const double from_within = i < within.size() ? within[i].first : kInf;
+    const double from_dropped = d < dropped.size() ? dropped[d] : kInf;
+    if (from_within <= from_dropped) {
+      kth = from_within;
+      ++i;
+    } else {
+      kth = from_dropped;
+      ++d;
+    }
+  }
+  return kth;
+}
+
+// Number of other points with the same label, per point.
+std::vector<int64_t> same_label_counts(const int64_t* labels, int64_t n) {
+  std::vector<int64_t> sorted(labels, labels + n);
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int64_t> others(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const auto range = std::equal_range(sorted.begin(), sorted.end(), labels[i]);
+    others[i] = (range.second - range.first) - 1;
+  }
+  return others;
+}
+
+}  // namespace
+
+void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const int64_t* labels,
+                         const double* w, int64_t q, int64_t k, double* out) {
+  const int64_t width = m + 1;  // columns of one row of out
+  const std::vector<double> zt = transposed(z, n, m);
+  const std::vector<double> wt = w ? transposed(w, n, q) : std::vector<double>();
+  const std::vector<int64_t> same_label = labels ? same_label_counts(labels, n)
+                                                 : std::vector<int64_t>();
+  const std::vector<double> psi = digamma_table(n);
+  std::vector<MaxnormWorkspace> workspaces;
+  workspaces.reserve(max_threads());
+  for (int t = 0; t < max_threads(); ++t) workspaces.emplace_back(n, m);
+
+  auto anchor_terms = [&](int64_t a, MaxnormWorkspace& ws, double* terms) {
+    double* max1 = ws.max1.data();
+    double* max2 = ws.max2.data();
+    double* target = ws.target.data();
+    int32_t* arg = ws.arg.data();
+
+    // The pass: s_b over the m columns and t_b, a block of candidates at a time.
+    for (int64_t b0 = 0; b0 < n; b0 += kCandidateBlock) {
+      const int64_t len = std::min(kCandidateBlock, n - b0);
+      double* __restrict m1 = max1 + b0;
+      double* __restrict m2 = max2 + b0;
+      int32_t* __restrict am = arg + b0;
+      double* __restrict t = target + b0;
+      for (int64_t i = 0; i < len; ++i) {
+        m1[i] = 0.0;
+        m2[i] = 0.0;
+        am[i] = -1;
+      }
+      for (int32_t c = 0; c < m; ++c) {
+        const double zac = z[a * m + c];
+        const double* zc = zt.data() + c * n + b0;
+        for (int64_t i = 0; i < len; ++i) {
+          Max2 s{m1[i], m2[i], am[i]};
+          max2_update(s, pair_term(zac, zc[i], Metric::kMax), c);
+          m1[i] = s.max1;
+          m2[i] = s.max2;
+          am[i] = s.arg;
+        }
+      }
+      if (w) {
+        std::fill(t, t + len, 0.0);
+        for (int64_t c = 0; c < q; ++c) {
+          const double wac = w[a * q + c];
+          const double* wc = wt.data() + c * n + b0;
+          for (int64_t i = 0; i < len; ++i)
+            t[i] = combine(t[i], pair_term(wac, wc[i], Metric::kMax), Metric::kMax);
+        }
+      } else if (labels) {
+        // Points of another label never count as the k-th neighbour: infinitely far in t.
+        for (int64_t i = 0; i < len; ++i) t[i] = labels[b0 + i] == labels[a] ? 0.0 : kInf;
+      } else {
+        std::fill(t, t + len, 0.0);
+      }
+    }
+    // The anchor is not its own neighbour: out of every list and every count.
+    max1[a] = max2[a] = target[a] = kInf;
+    arg[a] = -1;
+
+    double* log_r = terms;
+    double* psi_z = terms + width;
+    double* psi_w = terms + 2 * width;
+    const int64_t k_eff = labels ? std::min(k, same_label[a]) : k;
+    if (k_eff == 0) {
+      // A label of its own: no neighbour at any radius, every other point counts.
+      std::fill(log_r, log_r + width, kInf);
+      std::fill(psi_z, psi_z + width, psi[n]);
+      std::fill(psi_w, psi_w + width, psi[1]);
+      return;
+    }
+    const double r = kth_smallest(n, k_eff, ws.scratch.data(),
+                                  [&](int64_t b) { return std::max(max1[b], target[b]); });
+
+    // One scan collects everything the columns need; typically few candidates qualify.
+    ws.within.clear();
+    ws.near_z.clear();
+    ws.near_w.clear();
+    ws.short_list.clear();
+    std::fill(ws.bucket_start.begin(), ws.bucket_start.end(), 0);
+    for (int64_t b = 0; b < n; ++b) {
+      const double joint = std::max(max1[b], target[b]);
+      if (joint <= r) ws.within.emplace_back(joint, arg[b]);
+      if (max1[b] < r) ws.near_z.push_back(max1[b]);
+      if (w && target[b] < r) ws.near_w.push_back(target[b]);
+      // max2_b > r: b neither enters the k nearest nor changes a count for any column.
+      if (arg[b] >= 0 && max2[b] <= r) {
+        ws.short_list.push_back(b);
+        ++ws.bucket_start[arg[b] + 1];
+      }
+    }
+    std::sort(ws.within.begin(), ws.within.end());
+    std::sort(ws.near_z.begin(), ws.near_z.end());
+    std::sort(ws.near_w.begin(), ws.near_w.end());
+    // Counting sort of the short list by arg-max: bucket j is [bucket_start[j], [j + 1]).
+    // Placing advances each start to its bucket's end, which the rotation turns back into the
+    // start of the next bucket.
+    std::partial_sum(ws.bucket_start.begin(), ws.bucket_start.end(), ws.bucket_start.begin());
+    for (const int64_t b : ws.short_list) ws.bucket[ws.bucket_start[arg[b]]++] = b;
+    std::rotate(ws.bucket_start.rbegin(), ws.bucket_start.rbegin() + 1, ws.bucket_start.rend());
+    ws.bucket_start[0] = 0;
+
+    log_r[m] = std::log(r);
+    psi_z[m] = psi[ws.near_z.size() + 1];
+    psi_w[m] = psi[ws.near_w.size() + 1];
+    for (int32_t j = 0; j < m; ++j) {
+      const int64_t* first = ws.bucket.data() + ws.bucket_start[j];
+      const int64_t* last = ws.bucket.data() + ws.bucket_start[j + 1];
+      ws.dropped.clear();
+      for (const int64_t* b = first; b != last; ++b) {
+        const double joint = std::max(max2[*b], target[*b]);
+        if (joint <= r) ws.dropped.push_back(joint);
+      }
+      std::sort(ws.dropped.begin(), ws.dropped.end());
+      const double r_j = kth_without_column(ws.within, ws.dropped, j, k_eff);
+      // In the bucket of j the distance without j is max2, not max1.
+      int64_t c_z = count_below(ws.near_z, r_j);
+      for (const int64_t* b = first; b != last; ++b)
+        c_z += int64_t(max2[*b] < r_j) - int64_t(max1[*b] < r_j);
+      log_r[j] = std::log(r_j);
+      psi_z[j] = psi[c_z + 1];
+      psi_w[j] = psi[count_below(ws.near_w, r_j) + 1];
+    }
+  };
+  sum_over_anchors(n, m, 3 * width, workspaces, anchor_terms, out);
+}
+
+namespace {
+
+struct EuclideanWorkspace {
+  explicit EuclideanWorkspace(int64_t n) : sq(n), scratch(n) {}
+  std::vector<double> sq;       // squared distance from the anchor, per candidate
+  std::vector<double> scratch;  // k-th smallest selection
+};
+
+}  // namespace
+
+void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out) {
+  const std::vector<double> zt = transposed(z, n, m);
+  std::vector<EuclideanWorkspace> workspaces(max_threads(), EuclideanWorkspace(n));
+
+  auto anchor_terms = [&](int64_t a, EuclideanWorkspace& ws, double* log_r) {
+    const double* za = z + a * m;
+    double* sq = ws.sq.data();
+    for (int64_t b0 = 0; b0 < n; b0 += kCandidateBlock) {
+      const int64_t len = std::min(kCandidateBlock, n - b0);
+      double* __restrict s = sq + b0;
+      std::fill(s, s + len, 0.0);
+      for (int64_t c = 0; c < m; ++c) {
+        const double* zc = zt.data() + c * n + b0;
+        for (int64_t i = 0; i < len; ++i)
+          s[i] = combine(s[i], pair_term(za[c], zc[i], Metric::kEuclidean), Metric::kEuclidean);
+      }
+    }
+    sq[a] = kInf;  // not its own neighbour; inf - x = inf keeps it out of every column
+
+    // 0.5 log of the k-th squared distance is log r.
+    log_r[m] = 0.5 * std::log(kth_smallest(n, k, ws.scratch.data(),
+                                           [&](int64_t b) { return sq[b]; }));
+    for (int64_t j = 0; j < m; ++j) {
+      const double* zj = zt.data() + j * n;
+      auto downdated = [&](int64_t b) {
+        const double v = sq[b] - pair_term(za[j], zj[b], Metric::kEuclidean);
+        // Also catches v < 0 (rounding), since sq[b] >= 0.
+        if (!(v < sq[b] * kCancellation)) return v;
+        const double* zb = z + b * m;
+        double exact = 0.0;
+        for (int64_t c = 0; c < m; ++c)
+          if (c != j) exact = combine(exact, pair_term(za[c], zb[c], Metric::kEuclidean),
+                                      Metric::kEuclidean);
+        return exact;
+      };
+      log_r[j] = 0.5 * std::log(kth_smallest(n, k, ws.scratch.data(), downdated));
+    }
+  };
+  sum_over_anchors(n, m, m + 1, workspaces, anchor_terms, out);
+}
+
+}  // namespace gib

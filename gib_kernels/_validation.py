@@ -1,0 +1,265 @@
+"""The one place that checks inputs and parameters, and converts arrays.
+
+Arrays arrive as numpy arrays, torch tensors (any device) or any DLPack-capable array (JAX,
+CuPy); they leave as numpy arrays or, for CUDA data, torch tensors on the same device.
+Errors name the argument and the value received, in scikit-learn's style.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+ESTIMATORS = ("auto", "binning", "knn", "mixed", "kde")
+BACKENDS = ("auto", "reference", "cpu", "cuda", "triton")
+METRICS = ("max", "euclidean")
+
+Array = Any  # np.ndarray | torch.Tensor
+
+
+def _param_error(name: str, expected: str, got: Any) -> ValueError:
+    return ValueError(f"The '{name}' parameter must be {expected}. Got {got!r} instead.")
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"The '{name}' parameter must be an int >= {minimum}. "
+                        f"Got {value!r} instead.")
+    if value < minimum:
+        raise _param_error(name, f"an int >= {minimum}", value)
+    return int(value)
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise _param_error(name, "one of " + ", ".join(repr(c) for c in choices), value)
+    return value
+
+
+def log_base(base: Any) -> float:
+    """Natural log of the unit base: results in nats are divided by it."""
+    if base == "e":
+        return 1.0
+    if isinstance(base, (bool, np.bool_)) or not isinstance(base, numbers.Real) \
+            or not math.isfinite(base) or base <= 0 or base == 1:
+        raise _param_error("base", "2, 'e' (nats), or a positive number other than 1", base)
+    return math.log(base)
+
+
+def check_positive(value: Any, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value <= 0:
+        raise _param_error(name, "a positive finite number", value)
+    return float(value)
+
+
+def check_bin_range(value: Any):
+    if value is None or value == "column":
+        return value
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise _param_error("bin_range", "None, 'column' or a (low, high) pair", value) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise _param_error("bin_range", "a finite (low, high) pair with low < high", value)
+    return (lo, hi)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What the caller passed, so that vector results come back in the caller's array type."""
+
+    kind: str  # "numpy", "torch" or "dlpack"
+    device: Any = None
+    module: Any = None
+
+    def wrap(self, values: np.ndarray):
+        if self.kind == "torch":
+            return torch.from_numpy(np.ascontiguousarray(values)).to(self.device)
+        if self.kind == "dlpack" and self.module is not None:
+            return self.module.from_dlpack(torch.from_numpy(np.ascontiguousarray(values)))
+        return values
+
+
+def _dlpack_module(x: Any):
+    root = type(x).__module__.split(".")[0]
+    if root in ("jax", "jaxlib"):
+        import jax.numpy as jnp
+
+        return jnp
+    return sys.modules.get(root) if hasattr(sys.modules.get(root), "from_dlpack") else None
+
+
+def as_array(x: Any, name: str) -> tuple[Array, Origin]:
+    """numpy array or torch tensor (CUDA tensors stay on their device), with the caller's origin."""
+    if isinstance(x, torch.Tensor):
+        origin = Origin("torch", x.device)
+        x = x.detach()
+        if x.device.type not in ("cpu", "cuda"):
+            x = x.cpu()
+        if x.device.type == "cpu":
+            x = x.resolve_conj().resolve_neg()
+            if x.dtype in (torch.float16, torch.bfloat16):
+                x = x.float()
+            x = x.numpy()
+        return x, origin
+    if isinstance(x, np.ndarray):
+        return x, Origin("numpy")
+    if hasattr(x, "__dlpack__") and not isinstance(x, (list, tuple)):
+        tensor = torch.from_dlpack(x)
+        arr, _ = as_array(tensor, name)
+        return arr, Origin("dlpack", tensor.device, _dlpack_module(x))
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"'{name}' must be an array (numpy, torch or DLPack). "
+                        f"Got {type(x).__name__}: {exc}") from None
+    return arr, Origin("numpy")
+
+
+def is_cuda(x: Array) -> bool:
+    return isinstance(x, torch.Tensor) and x.is_cuda
+
+
+def _dtype_kind(x: Array) -> str:
+    """'f' float, 'i' integer (bool included), or 'other'."""
+    if isinstance(x, torch.Tensor):
+        if x.dtype.is_floating_point:
+            return "f"
+        if x.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
+            return "i"
+        return "other"
+    kind = x.dtype.kind
+    return {"f": "f", "i": "i", "u": "i", "b": "i"}.get(kind, "other")
+
+
+def is_integer(x: Array) -> bool:
+    return _dtype_kind(x) == "i"
+
+
+def _all_finite(x: Array) -> bool:
+    if isinstance(x, torch.Tensor):
+        return bool(torch.isfinite(x).all())
+    return bool(np.isfinite(x).all())
+
+
+def as_matrix(x: Any, name: str, min_rows: int = 1) -> tuple[Array, Origin]:
+    """A 2-D (n, d) float or integer array: 1-D means one feature. Rejects NaN/inf and odd dtypes."""
+    arr, origin = as_array(x, name)
+    kind = _dtype_kind(arr)
+    if kind == "other":
+        dtype = arr.dtype
+        raise TypeError(f"'{name}' must hold real numbers (float or integer), got dtype {dtype}")
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    elif arr.ndim != 2:
+        raise ValueError(f"'{name}' must be 1-D (n,) or 2-D (n samples, d features); "
+                         f"got shape {tuple(arr.shape)}")
+    n, d = arr.shape
+    if n == 0 or d == 0:
+        raise ValueError(f"'{name}' is empty: shape {tuple(arr.shape)}")
+    if n < min_rows:
+        raise ValueError(f"'{name}' has {n} samples; this estimate needs at least {min_rows}")
+    if kind == "f" and not _all_finite(arr):
+        raise ValueError(f"'{name}' contains NaN or infinite values")
+    return arr, origin
+
+
+def as_labels(y: Any, name: str) -> np.ndarray:
+    """Class labels as int64 codes 0..C-1 (numpy). Rejects floats, strings, more than 1-D."""
+    arr, _ = as_array(y, name)
+    if isinstance(arr, torch.Tensor):
+        arr = arr.cpu().numpy()
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"'{name}' must be 1-D class labels; got shape {arr.shape}")
+    if not is_integer(arr):
+        raise TypeError(f"'{name}' must hold integer class labels; got dtype {arr.dtype}. "
+                        "Cast class ids with .astype(int), or use estimator='knn' for a "
+                        "continuous target.")
+    _, codes = np.unique(arr, return_inverse=True)
+    return codes.astype(np.int64).reshape(-1)
+
+
+def is_label_vector(w: Array) -> bool:
+    """A 1-D (or (n, 1)) integer array: class labels."""
+    return is_integer(w) and (w.ndim == 1 or (w.ndim == 2 and w.shape[1] == 1))
+
+
+def check_same_rows(arrays: dict[str, Array]) -> int:
+    sizes = {name: int(a.shape[0]) for name, a in arrays.items()}
+    if len(set(sizes.values())) > 1:
+        detail = ", ".join(f"{k} has {v}" for k, v in sizes.items())
+        raise ValueError(f"all inputs must have the same number of samples (rows): {detail}")
+    return next(iter(sizes.values()))
+
+
+def check_k(k: Any, n: int) -> int:
+    k = check_int(k, "k", 1)
+    if k >= n:
+        raise ValueError(f"The 'k' parameter must be smaller than the number of samples "
+                         f"({n}). Got {k} instead.")
+    return k
+
+
+def check_mixed_labels(labels: np.ndarray, k: int) -> None:
+    counts = np.bincount(labels)
+    if counts.size < 2:
+        raise ValueError("the labels hold a single class: the mixed estimator needs at least 2")
+    if (counts > 1).sum() == 0:
+        raise ValueError("every label is unique: the mixed estimator needs classes with at "
+                         "least 2 members")
+
+
+def jitter(x: Array, noise: float, rng: np.random.Generator) -> Array:
+    """Adds noise * max(1, mean |x_col|) * N(0, 1) per column (scikit-learn's tie breaking)."""
+    if noise == 0:
+        return x
+    if isinstance(x, torch.Tensor):
+        scale = torch.clamp(x.abs().double().mean(0), min=1.0)
+        eps = torch.from_numpy(rng.standard_normal(tuple(x.shape))).to(x.device)
+        return x.double() + noise * scale * eps
+    x = np.asarray(x, dtype=np.float64)
+    scale = np.maximum(1.0, np.abs(x).mean(0))
+    return x + noise * scale * rng.standard_normal(x.shape)
+
+
+def count_distinct_rows(x: Array) -> int:
+    if isinstance(x, torch.Tensor):
+        return int(torch.unique(x, dim=0).shape[0])
+    from ._ext import cpu
+
+    bits = np.ascontiguousarray(x, dtype=np.float64)
+    bits = bits + 0.0  # -0.0 and 0.0 are the same point
+    if cpu is not None:
+        return int(cpu.pattern_counts(bits.view(np.int64), None).size)
+    return int(np.unique(bits, axis=0).shape[0])
+
+
+def warn_duplicates(x: Array, name: str) -> None:
+    n = int(x.shape[0])
+    distinct = count_distinct_rows(x)
+    if distinct < n:
+        warnings.warn(
+            f"'{name}' has {n - distinct} duplicate rows: k-NN estimators assume distinct points "
+            "(zero distances bias them). Pass noise=1e-10 (with random_state) to break ties, "
+            "or use estimator='binning' for discrete data.",
+            UserWarning, stacklevel=4)
+
+
+def check_callable(fn: Callable, name: str) -> Callable:
+    if not callable(fn):
+        raise TypeError(f"'{name}' must be callable")
+    return fn

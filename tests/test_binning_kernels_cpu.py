@@ -1,0 +1,230 @@
+"""The C++ binning kernels (gib_kernels._cpu.pattern_counts / binning_loo) against exact numpy.
+
+binning_loo(codes, fixed)[j] is sum c log c over the distinct rows of [codes without column j,
+fixed] (nats), and [m] the same over all of codes; the reference deletes each column and counts
+with np.unique, so hash collisions or a missed merge show up as a mismatch.
+"""
+import zlib
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pytest
+
+_cpu = pytest.importorskip("gib_kernels._cpu")
+
+RTOL = 1e-12
+INT64 = np.iinfo(np.int64)
+
+
+# ----------------------------------------------------------------------------- inputs
+@dataclass(frozen=True)
+class Case:
+    n: int
+    m: int
+    bins: int
+    kind: str  # uniform | near | extreme | identical
+    fixed: Optional[str]  # None | labels (n, 1) | two (n, 2)
+
+    @property
+    def id(self):
+        return f"n{self.n}-m{self.m}-b{self.bins}-{self.kind}-{self.fixed or 'nofixed'}"
+
+
+def near_duplicates(rng, n, m, b):
+    """Copies of a few base rows, half of them changed in one column: many classes merge
+    under exactly one column even when m is large."""
+    base = rng.integers(0, b, (max(2, n // 8), m))
+    codes = base[rng.integers(0, len(base), n)]
+    changed = rng.random(n) < 0.5
+    codes[changed, rng.integers(0, m, changed.sum())] = rng.integers(0, b, changed.sum())
+    return codes
+
+
+def make_codes(rng, case):
+    n, m, b = case.n, case.m, case.bins
+    if case.kind == "uniform":
+        return rng.integers(0, b, (n, m))
+    if case.kind == "near":
+        return near_duplicates(rng, n, m, b)
+    if case.kind == "extreme":
+        # Near duplicates with each bin named by a negative or huge int64.
+        names = rng.integers(INT64.min, INT64.max, b, endpoint=True)
+        names[: min(b, 3)] = [INT64.min, INT64.max, -1][: min(b, 3)]
+        return names[near_duplicates(rng, n, m, b)]
+    if case.kind == "identical":
+        return np.tile(rng.integers(-b, b, (1, m)), (n, 1))
+    raise ValueError(case.kind)
+
+
+def make_fixed(rng, n, fixed):
+    if fixed is None:
+        return None
+    if fixed == "labels":
+        return rng.integers(0, 3, (n, 1))
+    if fixed == "two":
+        return np.column_stack([rng.integers(0, 2, n), rng.integers(-2, 2, n)])
+    raise ValueError(fixed)
+
+
+def make_inputs(case):
+    rng = np.random.default_rng(zlib.crc32(case.id.encode()))
+    return make_codes(rng, case), make_fixed(rng, case.n, case.fixed)
+
+
+def twelve_bit_inputs():
+    """All 4096 binary vectors of length 12, most significant bit first."""
+    return (np.arange(4096)[:, None] >> np.arange(11, -1, -1)) & 1
+
+
+# --------------------------------------------------------------------------- reference
+def sum_count_log_count(rows):
+    if rows.shape[0] == 0:
+        return 0.0
+    if rows.shape[1] == 0:
+        counts = np.array([rows.shape[0]])
+    else:
+        _, counts = np.unique(rows, axis=0, return_counts=True)
+    return float(np.sum(counts * np.log(counts)))
+
+
+def with_fixed(rows, fixed):
+    return rows if fixed is None else np.hstack([rows, fixed])
+
+
+def loo_reference(codes, fixed):
+    m = codes.shape[1]
+    out = [sum_count_log_count(with_fixed(np.delete(codes, j, axis=1), fixed)) for j in range(m)]
+    return np.array(out + [sum_count_log_count(with_fixed(codes, fixed))])
+
+
+def assert_close(actual, expected, rtol=RTOL):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    rel = np.abs(actual - expected) / np.maximum(np.abs(expected), 1.0)
+    bad = np.flatnonzero(rel > rtol)
+    assert bad.size == 0, (
+        f"max relative error {rel.max():.3e} > {rtol:.0e} at {bad.size} of {rel.size} entries; "
+        f"first: {[(int(j), float(actual[j]), float(expected[j])) for j in bad[:5]]}"
+    )
+
+
+# ------------------------------------------------------------------------------- cases
+CASES = [
+    Case(1, 1, 2, "uniform", None),
+    Case(1, 7, 3, "uniform", "labels"),
+    Case(2, 1, 2, "uniform", None),
+    Case(37, 1, 3, "uniform", "labels"),
+    Case(53, 1, 30, "uniform", "two"),
+    Case(101, 3, 2, "uniform", None),
+    Case(257, 5, 3, "uniform", "labels"),
+    Case(311, 9, 2, "uniform", "two"),
+    Case(600, 4, 30, "uniform", "labels"),
+    Case(599, 13, 2, "uniform", None),
+    Case(433, 40, 2, "near", "labels"),
+    Case(600, 40, 3, "near", None),
+    Case(377, 23, 30, "near", "two"),
+    Case(211, 17, 3, "extreme", "labels"),
+    Case(150, 6, 3, "extreme", "two"),
+    Case(199, 2, 30, "extreme", None),
+    Case(97, 11, 2, "identical", None),
+    Case(64, 1, 2, "identical", "labels"),
+    Case(123, 29, 30, "identical", "two"),
+]
+CASE_IDS = [c.id for c in CASES]
+
+
+@pytest.fixture
+def restore_threads():
+    before = _cpu.max_threads()
+    yield
+    _cpu.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_pattern_counts_match_numpy(case):
+    codes, fixed = make_inputs(case)
+    _, expected = np.unique(with_fixed(codes, fixed), axis=0, return_counts=True)
+    counts = _cpu.pattern_counts(codes, fixed)
+    np.testing.assert_array_equal(np.sort(counts), np.sort(expected))
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_binning_loo_matches_numpy(case):
+    codes, fixed = make_inputs(case)
+    out = _cpu.binning_loo(codes, fixed)
+    assert_close(out, loo_reference(codes, fixed))
+    counts = _cpu.pattern_counts(codes, fixed)
+    assert_close(out[-1], np.sum(counts * np.log(counts)))
+
+
+@pytest.mark.parametrize("case", CASES[-9:], ids=CASE_IDS[-9:])
+def test_binning_loo_bit_identical_across_threads(case, restore_threads):
+    codes, fixed = make_inputs(case)
+    runs = []
+    for threads in (1, 2, 2):
+        _cpu.set_num_threads(threads)
+        runs.append(_cpu.binning_loo(codes, fixed).tobytes())
+    assert runs[0] == runs[1] == runs[2]
+
+
+@pytest.mark.parametrize(
+    "fixed",
+    [None, "labels", "two"],
+    ids=["nofixed", "labels", "two"],
+)
+def test_single_column_leaves_the_fixed_columns_alone(fixed):
+    # Z_-0 has no column: its patterns are the rows of fixed, or one class of all n rows.
+    rng = np.random.default_rng(7)
+    n = 83
+    codes, fixed_cols = rng.integers(0, 5, (n, 1)), make_fixed(rng, n, fixed)
+    expected = n * np.log(n) if fixed is None else sum_count_log_count(fixed_cols)
+    assert_close(_cpu.binning_loo(codes, fixed_cols)[0], expected)
+
+
+@pytest.mark.parametrize(
+    "label, expected_loo",
+    [
+        # Every vector has one neighbour per bit: m pairs merge, 2048 classes of 2 per column.
+        (None, 4096 * np.log(2.0)),
+        # The two vectors of a pair differ in parity, so nothing merges.
+        ("parity", 0.0),
+    ],
+    ids=["nofixed", "parity"],
+)
+def test_twelve_bit_closed_forms(label, expected_loo):
+    codes = twelve_bit_inputs()
+    fixed = None if label is None else (codes.sum(axis=1, keepdims=True) % 2)
+    out = _cpu.binning_loo(codes, fixed)
+    assert_close(out, np.r_[np.full(12, expected_loo), 0.0])
+
+
+@pytest.mark.parametrize("label", ["random", "majority", "two"], ids=["random", "majority", "two"])
+def test_twelve_bit_with_labels_matches_numpy(label):
+    codes = twelve_bit_inputs()
+    rng = np.random.default_rng(12)
+    fixed = {
+        "random": rng.integers(0, 2, (4096, 1)),
+        "majority": (codes.sum(axis=1, keepdims=True) >= 6).astype(np.int64),
+        "two": rng.integers(0, 3, (4096, 2)),
+    }[label]
+    assert_close(_cpu.binning_loo(codes, fixed), loo_reference(codes, fixed))
+
+
+@pytest.mark.parametrize(
+    "n, m, fixed",
+    [(0, 3, None), (0, 1, "labels"), (9, 0, None), (9, 0, "two")],
+    ids=["no-rows", "no-rows-fixed", "no-columns", "no-columns-fixed"],
+)
+def test_degenerate_shapes(n, m, fixed):
+    rng = np.random.default_rng(3)
+    codes, fixed_cols = rng.integers(0, 2, (n, m)), make_fixed(rng, n, fixed)
+    counts = _cpu.pattern_counts(codes, fixed_cols)
+    if n == 0:
+        assert counts.size == 0
+        assert_close(_cpu.binning_loo(codes, fixed_cols), np.zeros(m + 1))
+    else:
+        rows = with_fixed(codes, fixed_cols)
+        expected = [n] if rows.shape[1] == 0 else np.unique(rows, axis=0, return_counts=True)[1]
+        np.testing.assert_array_equal(np.sort(counts), np.sort(expected))

@@ -1,0 +1,220 @@
+"""The fused leave-one-feature-out k-NN kernels of ``gib_kernels._cpu`` against a brute-force loop
+that drops each column in turn and recomputes every pairwise distance.
+
+Layout of the kernels' output (``csrc/include/gib/knn_loo.h``): column j < m is the estimate on z
+without column j, column m the one on all of z. Max-norm rows: sum log r, sum psi(c_z + 1),
+sum psi(c_w + 1); Euclidean: sum log r only.
+"""
+import numpy as np
+import pytest
+from scipy.special import digamma
+
+from gib_kernels import _cpu
+
+RTOL = 1e-12  # float rounding in the sums; radii and counts must match exactly
+
+
+def _pairwise_maxnorm(x):
+    """(n, n) max-norm distances; all zero when x has no column."""
+    n, d = x.shape
+    if d == 0:
+        return np.zeros((n, n))
+    return np.abs(x[:, None, :] - x[None, :, :]).max(axis=2)
+
+
+def _pairwise_sq_euclidean(x):
+    return ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
+
+
+def _columns(z):
+    """(j, z without column j) for every j, then (m, z)."""
+    m = z.shape[1]
+    return [(j, np.delete(z, j, axis=1)) for j in range(m)] + [(m, z)]
+
+
+def brute_maxnorm(z, labels, w, k):
+    n, m = z.shape
+    others = ~np.eye(n, dtype=bool)
+    d_w = _pairwise_maxnorm(w) if w is not None else np.zeros((n, n))
+    if labels is not None:
+        same = labels[:, None] == labels[None, :]
+        k_i = np.minimum(k, same.sum(axis=1) - 1)
+    else:
+        same = np.ones((n, n), dtype=bool)
+        k_i = np.full(n, k)
+    out = np.zeros((3, m + 1))
+    for j, z_j in _columns(z):
+        d_z = _pairwise_maxnorm(z_j)
+        joint = np.where(same & others, np.maximum(d_z, d_w), np.inf)
+        kth = np.sort(joint, axis=1)[np.arange(n), np.maximum(k_i, 1) - 1]
+        r = np.where(k_i > 0, kth, np.inf)  # a unique label: no neighbour at any radius
+        c_z = ((d_z < r[:, None]) & others).sum(axis=1)
+        c_w = ((d_w < r[:, None]) & others).sum(axis=1) if w is not None else np.zeros(n)
+        with np.errstate(divide="ignore"):
+            out[0, j] = np.log(r).sum()
+        out[1, j] = digamma(c_z + 1).sum()
+        out[2, j] = digamma(c_w + 1).sum()
+    return out
+
+
+def brute_euclidean(z, k):
+    n, m = z.shape
+    out = np.zeros(m + 1)
+    for j, z_j in _columns(z):
+        sq = _pairwise_sq_euclidean(z_j)
+        np.fill_diagonal(sq, np.inf)
+        with np.errstate(divide="ignore"):
+            out[j] = np.log(np.sqrt(np.sort(sq, axis=1)[:, k - 1])).sum()
+    return out
+
+
+def make_data(rng, n, d, kind):
+    if kind == "continuous":
+        return rng.standard_normal((n, d))
+    return rng.integers(0, 3, size=(n, d)).astype(np.float64)  # "tied": many zero distances
+
+
+def make_labels(rng, n):
+    """Three random classes plus one of exactly two members; no label is unique."""
+    labels = rng.integers(0, 3, size=n)
+    labels[rng.choice(n, size=2, replace=False)] = 3
+    counts = np.bincount(labels)
+    for lonely in np.flatnonzero(counts == 1):
+        labels[labels == lonely] = (lonely + 1) % 3
+    return labels.astype(np.int64)
+
+
+def make_target(rng, n, target, kind):
+    if target == "none":
+        return None, None
+    if target == "labels":
+        return make_labels(rng, n), None
+    q = int(target[1:])  # "w1", "w3"
+    return None, make_data(rng, n, q, kind)
+
+
+def assert_sums_close(actual, expected):
+    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=0,
+                               err_msg="rows: sum log r, sum psi(c_z+1), sum psi(c_w+1)")
+
+
+# (n, m, k, target, data); k = -1 means n - 1
+MAXNORM_CASES = [
+    (57, 1, 1, "none", "continuous"),
+    (57, 1, 3, "w1", "continuous"),
+    (61, 1, 2, "labels", "tied"),
+    (83, 2, 1, "none", "tied"),
+    (83, 2, 7, "w3", "continuous"),
+    (101, 3, 2, "labels", "continuous"),
+    (101, 3, 3, "w1", "tied"),
+    (131, 5, 7, "none", "continuous"),
+    (131, 5, 1, "labels", "tied"),
+    (40, 5, -1, "none", "continuous"),
+    (40, 5, -1, "labels", "continuous"),
+    (40, 5, -1, "w3", "tied"),
+    (173, 17, 3, "labels", "continuous"),
+    (173, 17, 2, "w3", "continuous"),
+    (173, 17, 7, "none", "tied"),
+    (211, 40, 1, "w1", "continuous"),
+    (211, 40, 7, "labels", "tied"),
+    (299, 40, 3, "none", "continuous"),
+    (299, 17, 7, "labels", "continuous"),
+    (299, 3, 2, "w3", "tied"),
+]
+
+
+@pytest.mark.parametrize(
+    "n, m, k, target, kind", MAXNORM_CASES,
+    ids=[f"n{n}-m{m}-k{'n-1' if k < 0 else k}-{t}-{d}" for n, m, k, t, d in MAXNORM_CASES],
+)
+def test_maxnorm_matches_brute_force(n, m, k, target, kind):
+    k = n - 1 if k < 0 else k
+    rng = np.random.default_rng([n, m, k, len(target), len(kind)])
+    z = make_data(rng, n, m, kind)
+    labels, w = make_target(rng, n, target, kind)
+    got = _cpu.knn_loo_maxnorm(z, labels, w, k)
+    assert got.shape == (3, m + 1)
+    assert_sums_close(got, brute_maxnorm(z, labels, w, k))
+
+
+EUCLIDEAN_CASES = [
+    (57, 1, 1, "continuous"),
+    (61, 1, 3, "tied"),
+    (83, 2, 2, "continuous"),
+    (83, 2, 7, "tied"),
+    (101, 3, 3, "continuous"),
+    (40, 5, 7, "continuous"),  # k^2 > n: the nth_element selection
+    (131, 5, 1, "tied"),
+    (40, 5, -1, "continuous"),
+    (173, 17, 7, "continuous"),
+    (173, 17, 2, "tied"),
+    (211, 40, 1, "continuous"),
+    (299, 40, 3, "tied"),
+]
+
+
+@pytest.mark.parametrize(
+    "n, m, k, kind", EUCLIDEAN_CASES,
+    ids=[f"n{n}-m{m}-k{'n-1' if k < 0 else k}-{d}" for n, m, k, d in EUCLIDEAN_CASES],
+)
+def test_euclidean_matches_brute_force(n, m, k, kind):
+    k = n - 1 if k < 0 else k
+    rng = np.random.default_rng([n, m, k, len(kind)])
+    z = make_data(rng, n, m, kind)
+    got = _cpu.knn_loo_euclidean(z, k)
+    assert got.shape == (m + 1,)
+    np.testing.assert_allclose(got, brute_euclidean(z, k), rtol=RTOL, atol=0)
+
+
+def test_euclidean_recomputes_cancelled_downdates():
+    """Column 0 dominates every distance by 1e8: without it the downdate D2 - d_0^2 would keep
+    no correct digit, so the kernel must recompute those distances from the coordinates."""
+    rng = np.random.default_rng(7)
+    z = rng.standard_normal((89, 3))
+    z[:, 0] *= 1e8
+    expected = brute_euclidean(z, 2)
+    np.testing.assert_allclose(_cpu.knn_loo_euclidean(z, 2), expected, rtol=RTOL, atol=0)
+
+
+def test_maxnorm_label_of_its_own_has_infinite_radius():
+    """The caller drops unique labels; one that slips through gets r = +inf (as in
+    kth_neighbor_distance) and counts every other point."""
+    rng = np.random.default_rng(11)
+    n, m = 50, 4
+    z = rng.standard_normal((n, m))
+    labels = rng.integers(0, 2, size=n)
+    labels[17] = 2
+    got = _cpu.knn_loo_maxnorm(z, labels, None, 3)
+    np.testing.assert_array_equal(got[0], np.inf)
+    assert_sums_close(got, brute_maxnorm(z, labels, None, 3))
+
+
+@pytest.fixture
+def restore_threads():
+    before = _cpu.max_threads()
+    yield
+    _cpu.set_num_threads(before)
+
+
+THREAD_CASES = [("maxnorm-labels", "labels"), ("maxnorm-w3", "w3"), ("euclidean", None)]
+
+
+@pytest.mark.parametrize("target", [t for _, t in THREAD_CASES], ids=[i for i, _ in THREAD_CASES])
+def test_bit_identical_across_thread_counts(target, restore_threads):
+    # n * n * m > 2^26: more than one tile of anchors, so the tile reduction is exercised.
+    rng = np.random.default_rng(3)
+    n, m = 2100, 17
+    z = make_data(rng, n, m, "continuous")
+
+    def run():
+        if target is None:
+            return _cpu.knn_loo_euclidean(z, 3)
+        labels, w = make_target(np.random.default_rng(5), n, target, "continuous")
+        return _cpu.knn_loo_maxnorm(z, labels, w, 3)
+
+    results = []
+    for threads in (1, 2):
+        _cpu.set_num_threads(threads)
+        results.append(run())
+    assert np.isfinite(results[0]).all()
+    np.testing.assert_array_equal(results[0], results[1])
