@@ -3,7 +3,10 @@ import numpy as np
 
 
 def gaussian_entropy(cov):
-    """H(N(mu, S)) = (d/2) log(2 pi e) + (1/2) log det S for a d x d covariance S (Cover & Thomas 8.4)."""
+    """H(N(mu, S)) = (d/2) log(2 pi e) + (1/2) log det S for a d x d covariance S, in nats.
+
+    Reference: Cover & Thomas, Elements of Information Theory, theorem 8.4.1.
+    """
     cov = np.atleast_2d(np.asarray(cov, dtype=np.float64))
     d = cov.shape[0]
     return float(0.5 * d * np.log(2.0 * np.pi * np.e) + 0.5 * np.linalg.slogdet(cov)[1])

@@ -30,7 +30,7 @@ def entropy_kde(t, sigma2=1e-3):
 def mutual_information_kde(t, w, sigma2=1e-3):
     """KDE-bound mutual information between a noisy layer T = t + N(0, sigma2 I) and w, in nats.
 
-    Integer w (class labels, (n,)): I(T;W) = H(T) - sum_y p_y H(T | W = y), each term the
+    Integer or boolean w (class labels, (n,)): I(T;W) = H(T) - sum_y p_y H(T | W = y), each term the
     entropy_kde bound over the samples of that class. Otherwise T is a deterministic function
     of w plus the noise, so H(T | W) is the noise entropy and
     I(T;W) = H(T) - (d/2) (log(2 pi sigma2) + 1).
@@ -39,7 +39,7 @@ def mutual_information_kde(t, w, sigma2=1e-3):
     """
     t = as_columns(t, np.float64)
     w = np.asarray(w)
-    if w.dtype.kind not in "iu":
+    if w.dtype.kind not in "biu":
         return entropy_kde(t, sigma2) - _noise_entropy(t.shape[1], sigma2)
     labels, counts = np.unique(w, return_counts=True)
     conditional = sum(

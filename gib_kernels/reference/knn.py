@@ -62,6 +62,7 @@ def kth_neighbor_distance(z, k=3, metric="max", labels=None):
     z = as_columns(z, np.float64)
     if labels is None:
         return _kth_distance(z, k, metric)
+    labels = np.asarray(labels)
     out = np.full(z.shape[0], np.inf)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
@@ -72,7 +73,7 @@ def kth_neighbor_distance(z, k=3, metric="max", labels=None):
 
 def count_within(z, radius, metric="max"):
     """n_i = #{j != i : dist(z_i, z_j) < radius_i} (strict, as in KSG and Ross), int64 (n,)."""
-    z = as_columns(z, np.float64)
+    z, radius = as_columns(z, np.float64), np.asarray(radius, dtype=np.float64)
     out = np.empty(z.shape[0], dtype=np.int64)
     for rows, dist in _neighbor_blocks(z, metric):
         out[rows] = np.count_nonzero(dist < radius[rows, None], axis=1)
