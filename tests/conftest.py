@@ -36,7 +36,8 @@ def assert_close(actual, expected, rtol, atol=0.0, name="value"):
     expected = np.asarray(expected, dtype=np.float64)
     assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
     same_inf = (np.isinf(actual) & np.isinf(expected) & (np.sign(actual) == np.sign(expected)))
-    diff = np.where(same_inf, 0.0, np.abs(actual - expected))
+    with np.errstate(invalid="ignore"):
+        diff = np.where(same_inf, 0.0, np.abs(actual - expected))
     tol = atol + rtol * np.where(same_inf, 0.0, np.abs(expected))
     bad = ~(diff <= tol)
     if bad.any():

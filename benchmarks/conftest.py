@@ -1,0 +1,5 @@
+"""Benchmarks reuse the tests' input builders."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
