@@ -77,6 +77,10 @@ def twelve_bit_inputs():
     return (np.arange(4096)[:, None] >> np.arange(11, -1, -1)) & 1
 
 
+def twelve_bit_labels():
+    return np.random.default_rng(12).integers(0, 2, (4096, 1))
+
+
 # --------------------------------------------------------------------------- reference
 def sum_count_log_count(rows):
     if rows.shape[0] == 0:
@@ -159,9 +163,14 @@ def test_binning_loo_matches_numpy(case):
     assert_close(out[-1], np.sum(counts * np.log(counts)))
 
 
-@pytest.mark.parametrize("case", CASES[-9:], ids=CASE_IDS[-9:])
-def test_binning_loo_bit_identical_across_threads(case, restore_threads):
-    codes, fixed = make_inputs(case)
+THREAD_INPUTS = {c.id: (lambda c=c: make_inputs(c)) for c in CASES if c.n * c.m >= 2000}
+# The deepest recursion: thousands of items per level, split by both threads.
+THREAD_INPUTS["twelve-bit-labels"] = lambda: (twelve_bit_inputs(), twelve_bit_labels())
+
+
+@pytest.mark.parametrize("make", THREAD_INPUTS.values(), ids=THREAD_INPUTS.keys())
+def test_binning_loo_bit_identical_across_threads(make, restore_threads):
+    codes, fixed = make()
     runs = []
     for threads in (1, 2, 2):
         _cpu.set_num_threads(threads)
@@ -186,7 +195,8 @@ def test_single_column_leaves_the_fixed_columns_alone(fixed):
 @pytest.mark.parametrize(
     "label, expected_loo",
     [
-        # Every vector has one neighbour per bit: m pairs merge, 2048 classes of 2 per column.
+        # Each vector has 12 neighbours, one per bit: without any column the 4096 vectors
+        # pair up into 2048 classes of 2.
         (None, 4096 * np.log(2.0)),
         # The two vectors of a pair differ in parity, so nothing merges.
         ("parity", 0.0),
@@ -203,28 +213,26 @@ def test_twelve_bit_closed_forms(label, expected_loo):
 @pytest.mark.parametrize("label", ["random", "majority", "two"], ids=["random", "majority", "two"])
 def test_twelve_bit_with_labels_matches_numpy(label):
     codes = twelve_bit_inputs()
-    rng = np.random.default_rng(12)
     fixed = {
-        "random": rng.integers(0, 2, (4096, 1)),
-        "majority": (codes.sum(axis=1, keepdims=True) >= 6).astype(np.int64),
-        "two": rng.integers(0, 3, (4096, 2)),
-    }[label]
+        "random": twelve_bit_labels,
+        "majority": lambda: (codes.sum(axis=1, keepdims=True) >= 6).astype(np.int64),
+        "two": lambda: np.random.default_rng(2).integers(0, 3, (4096, 2)),
+    }[label]()
     assert_close(_cpu.binning_loo(codes, fixed), loo_reference(codes, fixed))
 
 
-@pytest.mark.parametrize(
-    "n, m, fixed",
-    [(0, 3, None), (0, 1, "labels"), (9, 0, None), (9, 0, "two")],
-    ids=["no-rows", "no-rows-fixed", "no-columns", "no-columns-fixed"],
-)
-def test_degenerate_shapes(n, m, fixed):
-    rng = np.random.default_rng(3)
-    codes, fixed_cols = rng.integers(0, 2, (n, m)), make_fixed(rng, n, fixed)
-    counts = _cpu.pattern_counts(codes, fixed_cols)
-    if n == 0:
-        assert counts.size == 0
-        assert_close(_cpu.binning_loo(codes, fixed_cols), np.zeros(m + 1))
-    else:
-        rows = with_fixed(codes, fixed_cols)
-        expected = [n] if rows.shape[1] == 0 else np.unique(rows, axis=0, return_counts=True)[1]
-        np.testing.assert_array_equal(np.sort(counts), np.sort(expected))
+@pytest.mark.parametrize("m, fixed", [(3, None), (1, "labels")], ids=["nofixed", "labels"])
+def test_no_rows(m, fixed):
+    codes, fixed_cols = np.zeros((0, m), np.int64), make_fixed(np.random.default_rng(3), 0, fixed)
+    assert _cpu.pattern_counts(codes, fixed_cols).size == 0
+    assert_close(_cpu.binning_loo(codes, fixed_cols), np.zeros(m + 1))
+
+
+@pytest.mark.parametrize("fixed", [None, "two"], ids=["nofixed", "two"])
+def test_pattern_counts_without_code_columns(fixed):
+    # The patterns are the rows of fixed alone, or one class of all rows.
+    n = 19
+    fixed_cols = make_fixed(np.random.default_rng(4), n, fixed)
+    expected = [n] if fixed is None else np.unique(fixed_cols, axis=0, return_counts=True)[1]
+    counts = _cpu.pattern_counts(np.zeros((n, 0), np.int64), fixed_cols)
+    np.testing.assert_array_equal(np.sort(counts), np.sort(expected))

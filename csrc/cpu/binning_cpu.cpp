@@ -76,7 +76,8 @@ class CellHasher {
 void add_row_hashes(const CellHasher& hasher, const int64_t* data, int64_t n, int64_t width,
                     int64_t first_column, Hash128* out) {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) out[i] = out[i] + hasher.range(data + i * width, first_column, width);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = out[i] + hasher.range(data + i * width, first_column, width);
 }
 
 // Calls visit(begin, end) on each maximal run of [first, last) whose elements share key(.).
@@ -92,9 +93,10 @@ void for_each_run(const T* first, const T* last, Key key, Visit visit) {
 
 inline double xlogx(int64_t c) { return static_cast<double>(c) * std::log(static_cast<double>(c)); }
 
-// Classes of identical full rows, numbered in the order of their sorted hashes.
+// Classes of identical full rows, numbered in the order of their first rows. Every bucket lists
+// its groups by id, so the range hashes read codes front to back.
 struct Groups {
-  std::vector<int64_t> row;  // representative row in codes
+  std::vector<int64_t> row;  // first row of the class in codes
   std::vector<int64_t> count;
   std::vector<double> count_log_count;
 };
@@ -159,47 +161,63 @@ void add_bucket(Frontier& out, const Keyed* first, const Keyed* last, int64_t lo
   out.items.push_back({lo, hi, begin, begin + (last - first)});
 }
 
-// Splits every item of `level` at mid = (lo + hi) / 2 into the buckets of both halves.
-Frontier split_level(const Frontier& level, const int64_t* codes, int64_t m,
-                     const Groups& groups, const CellHasher& hasher) {
-  const std::vector<Item>& items = level.items;
+// For every entry of `level`, the hash over the left half [lo, mid) of its item's range, from
+// the group's first row; the hash over [mid, hi) is then the carried range hash minus it.
+std::vector<Hash128> left_half_hashes(const Frontier& level, const int64_t* codes, int64_t m,
+                                      const Groups& groups, const CellHasher& hasher) {
   const std::vector<Entry>& entries = level.entries;
-  const int64_t n_items = static_cast<int64_t>(items.size());
+  std::vector<int64_t> item_of(entries.size());
+  for (size_t i = 0; i < level.items.size(); ++i)
+    std::fill(item_of.begin() + level.items[i].begin, item_of.begin() + level.items[i].end, i);
+  std::vector<Hash128> left_half(entries.size());
   const int64_t n_entries = static_cast<int64_t>(entries.size());
-
-  std::vector<int64_t> item_of(n_entries);
-  for (int64_t i = 0; i < n_items; ++i)
-    std::fill(item_of.begin() + items[i].begin, item_of.begin() + items[i].end, i);
-
-  // The hash over [lo, mid) from the representative's row is the bulk of the work; the hash
-  // over [mid, hi) is the carried range hash minus it.
-  std::vector<Hash128> left(n_entries);
 #pragma omp parallel for schedule(dynamic, 256)
   for (int64_t e = 0; e < n_entries; ++e) {
-    const Item& it = items[item_of[e]];
+    const Item& it = level.items[item_of[e]];
     const int64_t* row = codes + groups.row[entries[e].group] * m;
-    left[e] = hasher.range(row + it.lo, it.lo, (it.lo + it.hi) / 2 - it.lo);
+    left_half[e] = hasher.range(row + it.lo, it.lo, (it.lo + it.hi) / 2 - it.lo);
   }
+  return left_half;
+}
 
-  std::vector<Frontier> parts(n_items);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t i = 0; i < n_items; ++i) {
-    const Item& it = items[i];
-    const int64_t mid = (it.lo + it.hi) / 2;
-    std::vector<Keyed> keyed(it.end - it.begin);
-    for (int64_t e = it.begin; e < it.end; ++e)
-      keyed[e - it.begin] = {left[e], entries[e].group, entries[e].range - left[e]};
-    const Keyed* first = keyed.data();
-    const Keyed* last = first + keyed.size();
-    std::sort(keyed.begin(), keyed.end(), by_key_then_id);
-    for_each_run(first, last, key_of,
-                 [&](const Keyed* b, const Keyed* e) { add_bucket(parts[i], b, e, mid, it.hi, groups); });
-    for (Keyed& g : keyed) std::swap(g.key, g.carry);
-    std::sort(keyed.begin(), keyed.end(), by_key_then_id);
-    for_each_run(first, last, key_of,
-                 [&](const Keyed* b, const Keyed* e) { add_bucket(parts[i], b, e, it.lo, mid, groups); });
+// Splits one item at mid = (lo + hi) / 2 into the buckets of both halves, given each entry's
+// hash over [lo, mid); `keyed` is scratch space.
+void split_item(const Item& it, const std::vector<Entry>& entries,
+                const std::vector<Hash128>& left_half, const Groups& groups,
+                std::vector<Keyed>& keyed, Frontier& out) {
+  const int64_t mid = (it.lo + it.hi) / 2;
+  keyed.resize(it.end - it.begin);
+  for (int64_t e = it.begin; e < it.end; ++e)
+    keyed[e - it.begin] = {left_half[e], entries[e].group, entries[e].range - left_half[e]};
+  const Keyed* first = keyed.data();
+  const Keyed* last = first + keyed.size();
+  // Groups that agree on [lo, mid) as well can still merge under a column of [mid, hi) ...
+  std::sort(keyed.begin(), keyed.end(), by_key_then_id);
+  for_each_run(first, last, key_of,
+               [&](const Keyed* b, const Keyed* e) { add_bucket(out, b, e, mid, it.hi, groups); });
+  // ... and those that agree on [mid, hi) under a column of [lo, mid).
+  for (Keyed& g : keyed) std::swap(g.key, g.carry);
+  std::sort(keyed.begin(), keyed.end(), by_key_then_id);
+  for_each_run(first, last, key_of,
+               [&](const Keyed* b, const Keyed* e) { add_bucket(out, b, e, it.lo, mid, groups); });
+}
+
+// Splits every item of `level`. Contiguous chunks of items write to their own Frontier, so
+// the next level lists its items in the same order whatever the number of threads.
+Frontier split_level(const Frontier& level, const std::vector<Hash128>& left_half,
+                     const Groups& groups) {
+  const int64_t n_items = static_cast<int64_t>(level.items.size());
+  const int64_t n_chunks = std::min<int64_t>(n_items, 256);
+  std::vector<Frontier> parts(n_chunks);
+#pragma omp parallel
+  {
+    std::vector<Keyed> keyed;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      for (int64_t i = n_items * c / n_chunks; i < n_items * (c + 1) / n_chunks; ++i)
+        split_item(level.items[i], level.entries, left_half, groups, keyed, parts[c]);
+    }
   }
-
   Frontier next;
   for (const Frontier& part : parts) next.append(part);
   return next;
@@ -223,22 +241,35 @@ std::vector<int64_t> pattern_counts_cpu(const int64_t* codes, int64_t n, int64_t
 
 void binning_loo_cpu(const int64_t* codes, int64_t n, int64_t m, const int64_t* fixed, int64_t f,
                      double* out) {
-  // Fixed columns are numbered after Z's, so their codes never coincide with Z's.
+  // Fixed columns are numbered after Z's, so their codes never coincide with Z's. The one pass
+  // over codes also gives each row's hash over [0, m / 2): the first split needs no other read.
   const CellHasher hasher(m + f);
-  std::vector<Hash128> codes_hash(n), fixed_hash(n);
-  add_row_hashes(hasher, codes, n, m, 0, codes_hash.data());
+  const int64_t half = m / 2;
+  std::vector<Hash128> codes_hash(n), first_half_hash(n), fixed_hash(n);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t* row = codes + i * m;
+    first_half_hash[i] = hasher.range(row, 0, half);
+    codes_hash[i] = first_half_hash[i] + hasher.range(row + half, half, m - half);
+  }
   if (fixed != nullptr) add_row_hashes(hasher, fixed, n, f, m, fixed_hash.data());
   check_interrupt();
 
+  // Groups of identical full rows: runs of equal hashes. Each run starts at its smallest row,
+  // so a scan over the rows lists the groups in the order of their first rows.
   std::vector<Keyed> rows(n);
   for (int64_t i = 0; i < n; ++i) rows[i] = {codes_hash[i] + fixed_hash[i], i, {}};
   std::sort(rows.begin(), rows.end(), by_key_then_id);
+  std::vector<int64_t> count_if_first(n, 0);
+  for_each_run(rows.data(), rows.data() + n, key_of,
+               [&](const Keyed* b, const Keyed* e) { count_if_first[b->id] = e - b; });
   Groups groups;
-  for_each_run(rows.data(), rows.data() + n, key_of, [&](const Keyed* b, const Keyed* e) {
-    groups.row.push_back(b->id);
-    groups.count.push_back(e - b);
-    groups.count_log_count.push_back(xlogx(e - b));
-  });
+  for (int64_t i = 0; i < n; ++i) {
+    if (count_if_first[i] == 0) continue;
+    groups.row.push_back(i);
+    groups.count.push_back(count_if_first[i]);
+    groups.count_log_count.push_back(xlogx(count_if_first[i]));
+  }
   const int64_t n_groups = static_cast<int64_t>(groups.row.size());
   double full = 0.0;
   for (double c : groups.count_log_count) full += c;
@@ -253,12 +284,17 @@ void binning_loo_cpu(const int64_t* codes, int64_t n, int64_t m, const int64_t* 
   for_each_run(by_fixed.data(), by_fixed.data() + n_groups, key_of,
                [&](const Keyed* b, const Keyed* e) { add_bucket(level, b, e, 0, m, groups); });
 
+  // The top items span [0, m), so their left halves are the rows' first halves.
+  std::vector<Hash128> left_half(level.entries.size());
+  for (size_t e = 0; e < left_half.size(); ++e)
+    left_half[e] = first_half_hash[groups.row[level.entries[e].group]];
   std::vector<Leaf> leaves;
   for (;;) {
     leaves.insert(leaves.end(), level.leaves.begin(), level.leaves.end());
     if (level.items.empty()) break;
     check_interrupt();
-    level = split_level(level, codes, m, groups, hasher);
+    level = split_level(level, left_half, groups);
+    left_half = left_half_hashes(level, codes, m, groups, hasher);
   }
 
   // A fixed summation order makes out bit-identical across runs and thread counts.
