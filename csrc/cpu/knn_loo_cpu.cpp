@@ -5,10 +5,10 @@
 // |z_a - z_b| and the target distance t_b; the joint distance is J_b = max(max1_b, t_b) and
 // r = the k-th smallest J_b. Without column j only the candidates with arg_b == j move, down
 // to max(max2_b, t_b), so every r_j <= r: the k smallest J^{-j} lie among the candidates with
-// J_b <= r (kept sorted by J) and the bucket of candidates whose arg-max is j. Counts below r_j
-// are binary searches in the sorted values below r, corrected on the bucket of j. Each
-// candidate sits in one bucket, so all m columns cost O(n + m (|J <= r| + log n)) after the
-// O(n m) pass.
+// J_b <= r (kept sorted by J) and the bucket of candidates whose arg-max is j. The counts below
+// every r_j come from the values below r, corrected on the bucket of j (max2 instead of max1).
+// Each candidate sits in one bucket, so after the O(n m) pass all m + 1 columns cost
+// O(n + m |J <= r| + (c_z + c_w) log m).
 //
 // Euclidean, per anchor a: squared distances D2_b once, then for each column j the rank-one
 // downdate D2_b - (z_aj - z_bj)^2 feeds a k-th smallest selection: O(n m) per anchor.
@@ -35,6 +35,10 @@ namespace {
 // the columns of z stream through it.
 constexpr int64_t kCandidateBlock = 256;
 
+// Candidates per block of the Euclidean downdates, which are skipped block by block when no
+// value can enter the k nearest: small, since a few candidates in a block defeat the skip.
+constexpr int64_t kDowndateBlock = 64;
+
 // A downdated squared distance below this fraction of the full one has lost most of its bits
 // to cancellation and is recomputed from the coordinates.
 constexpr double kCancellation = 0x1p-20;
@@ -53,6 +57,57 @@ int thread_id() {
 #else
   return 0;
 #endif
+}
+
+// The vectorised loops are compiled twice and picked at load time: for AVX2 and for the
+// baseline x86-64 of the build, whose 2-wide vectors make them 2-3x slower. Without FMA both
+// clones round identically, so results do not depend on the CPU.
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define GIB_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef GIB_AVX2_CLONE
+#define GIB_AVX2_CLONE
+#endif
+
+// s_b = (max1, arg, max2) of |z_a - z_b| over the m columns for the candidates b0 + [0, len).
+// zt holds the columns of z (n values each); max1, max2, arg are indexed from b0.
+GIB_AVX2_CLONE
+void max2_pass(const double* za, const double* zt, int64_t n, int64_t m, int64_t b0,
+               int64_t len, double* __restrict max1, double* __restrict max2,
+               int32_t* __restrict arg) {
+  for (int64_t i = 0; i < len; ++i) {
+    max1[i] = 0.0;
+    max2[i] = 0.0;
+    arg[i] = -1;
+  }
+  for (int32_t c = 0; c < m; ++c) {
+    const double zac = za[c];
+    const double* zc = zt + c * n + b0;
+    for (int64_t i = 0; i < len; ++i) {
+      // Unconditional loads and stores around the helper let the branches become selects.
+      Max2 s{max1[i], max2[i], arg[i]};
+      max2_update(s, pair_term(zac, zc[i], Metric::kMax), c);
+      max1[i] = s.max1;
+      max2[i] = s.max2;
+      arg[i] = s.arg;
+    }
+  }
+}
+
+// Reduced distance (common.h) from x_a to the candidates b0 + [0, len) over d columns; xt holds
+// the columns of x (n values each); dist is indexed from b0.
+template <Metric metric>
+GIB_AVX2_CLONE void distance_pass(const double* xa, const double* xt, int64_t n, int64_t d,
+                                  int64_t b0, int64_t len, double* __restrict dist) {
+  std::fill(dist, dist + len, 0.0);
+  for (int64_t c = 0; c < d; ++c) {
+    const double xac = xa[c];
+    const double* xc = xt + c * n + b0;
+    for (int64_t i = 0; i < len; ++i)
+      dist[i] = combine(dist[i], pair_term(xac, xc[i], metric), metric);
+  }
 }
 
 // x (rows, cols) row-major -> (cols, rows): the passes read one column over a block of
@@ -76,17 +131,15 @@ std::vector<double> digamma_table(int64_t n) {
   return psi;
 }
 
-// #{v in sorted : v < r}
-int64_t count_below(const std::vector<double>& sorted, double r) {
-  return std::lower_bound(sorted.begin(), sorted.end(), r) - sorted.begin();
-}
+// Selecting the k-th smallest of n values: a sorted top-k that rejects most candidates with
+// one comparison while k is small; nth_element over all n once insertions (O(k) each) would
+// cost more.
+bool select_by_insertion(int64_t n, int64_t k) { return k * k <= n; }
 
-// The k-th smallest (1 <= k <= n) of value(b), b in [0, n). Small k: a sorted top-k that
-// rejects most candidates with one comparison; large k, where insertions would cost O(k)
-// each: nth_element over `scratch` (n entries).
+// The k-th smallest (1 <= k <= n) of value(b), b in [0, n); `scratch` holds n values.
 template <class Value>
 double kth_smallest(int64_t n, int64_t k, double* scratch, Value value) {
-  if (k * k <= n) {
+  if (select_by_insertion(n, k)) {
     std::fill(scratch, scratch + k, kInf);
     double bound = kInf;
     for (int64_t b = 0; b < n; ++b) {
@@ -134,11 +187,51 @@ void sum_over_anchors(int64_t n, int64_t m, int64_t width, std::vector<Workspace
   }
 }
 
+// Counts of values below each of a fixed set of radii (the r_j of the m + 1 columns) without
+// sorting the values: each value is tallied at the first ascending radius above it, and prefix
+// sums turn the tallies into counts. O(|values| log m) where sorting would cost
+// O(|values| log |values|), and KSG's c_w is often a sizeable fraction of n.
+struct CountsBelowRadii {
+  explicit CountsBelowRadii(int64_t cols) : order(cols), tally(cols + 1), ascending(cols) {}
+
+  void set_radii(const std::vector<double>& radius) {
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(),
+              [&](int64_t x, int64_t y) { return radius[x] < radius[y]; });
+    for (size_t i = 0; i < order.size(); ++i) ascending[i] = radius[order[i]];
+  }
+
+  // counts[c] = #{v in values : v < radius[c]}
+  void count(const std::vector<double>& values, int64_t* counts) {
+    std::fill(tally.begin(), tally.end(), 0);
+    for (const double v : values)
+      ++tally[std::upper_bound(ascending.begin(), ascending.end(), v) - ascending.begin()];
+    int64_t below = 0;
+    for (size_t i = 0; i < order.size(); ++i) {
+      below += tally[i];
+      counts[order[i]] = below;
+    }
+  }
+
+  std::vector<int64_t> order, tally;  // columns by ascending radius; values per radius slot
+  std::vector<double> ascending;
+};
+
 // Per-thread buffers of the max-norm kernel, sized once (construct, do not copy: copies drop
 // the reserved capacity) so that no allocation happens inside the parallel region.
 struct MaxnormWorkspace {
   MaxnormWorkspace(int64_t n, int64_t m)
-      : max1(n), max2(n), target(n), arg(n), scratch(n), bucket_start(m + 1), bucket(n) {
+      : max1(n),
+        max2(n),
+        target(n),
+        arg(n),
+        scratch(n),
+        bucket_start(m + 1),
+        bucket(n),
+        radius(m + 1),
+        count_z(m + 1),
+        count_w(m + 1),
+        below(m + 1) {
     within.reserve(n);
     near_z.reserve(n);
     near_w.reserve(n);
@@ -150,10 +243,14 @@ struct MaxnormWorkspace {
   std::vector<int32_t> arg;
   std::vector<double> scratch;                  // k-th smallest selection
   std::vector<std::pair<double, int32_t>> within;  // (J_b, arg_b) for J_b <= r, sorted
-  std::vector<double> near_z, near_w;           // max1_b < r and t_b < r, sorted
+  std::vector<double> near_z, near_w;           // max1_b < r and t_b < r (w only)
   std::vector<int64_t> short_list;              // candidates with max2_b <= r, in order
   std::vector<int64_t> bucket_start, bucket;    // short_list grouped by arg_b
   std::vector<double> dropped;                  // max(max2_b, t_b) <= r in the bucket of j
+  // Per column (m + 1): r_j, the counts c_z and c_w.
+  std::vector<double> radius;
+  std::vector<int64_t> count_z, count_w;
+  CountsBelowRadii below;
 };
 
 // The k-th smallest J^{-j}: the merge of `within` without the candidates whose arg-max is j
@@ -212,34 +309,10 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const int64_t* l
     // The pass: s_b over the m columns and t_b, a block of candidates at a time.
     for (int64_t b0 = 0; b0 < n; b0 += kCandidateBlock) {
       const int64_t len = std::min(kCandidateBlock, n - b0);
-      double* __restrict m1 = max1 + b0;
-      double* __restrict m2 = max2 + b0;
-      int32_t* __restrict am = arg + b0;
-      double* __restrict t = target + b0;
-      for (int64_t i = 0; i < len; ++i) {
-        m1[i] = 0.0;
-        m2[i] = 0.0;
-        am[i] = -1;
-      }
-      for (int32_t c = 0; c < m; ++c) {
-        const double zac = z[a * m + c];
-        const double* zc = zt.data() + c * n + b0;
-        for (int64_t i = 0; i < len; ++i) {
-          Max2 s{m1[i], m2[i], am[i]};
-          max2_update(s, pair_term(zac, zc[i], Metric::kMax), c);
-          m1[i] = s.max1;
-          m2[i] = s.max2;
-          am[i] = s.arg;
-        }
-      }
+      max2_pass(z + a * m, zt.data(), n, m, b0, len, max1 + b0, max2 + b0, arg + b0);
+      double* t = target + b0;
       if (w) {
-        std::fill(t, t + len, 0.0);
-        for (int64_t c = 0; c < q; ++c) {
-          const double wac = w[a * q + c];
-          const double* wc = wt.data() + c * n + b0;
-          for (int64_t i = 0; i < len; ++i)
-            t[i] = combine(t[i], pair_term(wac, wc[i], Metric::kMax), Metric::kMax);
-        }
+        distance_pass<Metric::kMax>(w + a * q, wt.data(), n, q, b0, len, t);
       } else if (labels) {
         // Points of another label never count as the k-th neighbour: infinitely far in t.
         for (int64_t i = 0; i < len; ++i) t[i] = labels[b0 + i] == labels[a] ? 0.0 : kInf;
@@ -265,7 +338,7 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const int64_t* l
     const double r = kth_smallest(n, k_eff, ws.scratch.data(),
                                   [&](int64_t b) { return std::max(max1[b], target[b]); });
 
-    // One scan collects everything the columns need; typically few candidates qualify.
+    // One scan collects what the columns need.
     ws.within.clear();
     ws.near_z.clear();
     ws.near_w.clear();
@@ -283,8 +356,6 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const int64_t* l
       }
     }
     std::sort(ws.within.begin(), ws.within.end());
-    std::sort(ws.near_z.begin(), ws.near_z.end());
-    std::sort(ws.near_w.begin(), ws.near_w.end());
     // Counting sort of the short list by arg-max: bucket j is [bucket_start[j], [j + 1]).
     // Placing advances each start to its bucket's end, which the rotation turns back into the
     // start of the next bucket.
@@ -292,27 +363,37 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const int64_t* l
     for (const int64_t b : ws.short_list) ws.bucket[ws.bucket_start[arg[b]]++] = b;
     std::rotate(ws.bucket_start.rbegin(), ws.bucket_start.rbegin() + 1, ws.bucket_start.rend());
     ws.bucket_start[0] = 0;
+    auto bucket_of = [&](int32_t j) {
+      return std::make_pair(ws.bucket.data() + ws.bucket_start[j],
+                            ws.bucket.data() + ws.bucket_start[j + 1]);
+    };
 
-    log_r[m] = std::log(r);
-    psi_z[m] = psi[ws.near_z.size() + 1];
-    psi_w[m] = psi[ws.near_w.size() + 1];
+    std::vector<double>& radius = ws.radius;
+    radius[m] = r;
     for (int32_t j = 0; j < m; ++j) {
-      const int64_t* first = ws.bucket.data() + ws.bucket_start[j];
-      const int64_t* last = ws.bucket.data() + ws.bucket_start[j + 1];
+      const auto [first, last] = bucket_of(j);
       ws.dropped.clear();
       for (const int64_t* b = first; b != last; ++b) {
         const double joint = std::max(max2[*b], target[*b]);
         if (joint <= r) ws.dropped.push_back(joint);
       }
       std::sort(ws.dropped.begin(), ws.dropped.end());
-      const double r_j = kth_without_column(ws.within, ws.dropped, j, k_eff);
+      radius[j] = kth_without_column(ws.within, ws.dropped, j, k_eff);
+    }
+
+    ws.below.set_radii(radius);
+    ws.below.count(ws.near_z, ws.count_z.data());
+    ws.below.count(ws.near_w, ws.count_w.data());
+    for (int32_t j = 0; j < m; ++j) {
       // In the bucket of j the distance without j is max2, not max1.
-      int64_t c_z = count_below(ws.near_z, r_j);
+      const auto [first, last] = bucket_of(j);
       for (const int64_t* b = first; b != last; ++b)
-        c_z += int64_t(max2[*b] < r_j) - int64_t(max1[*b] < r_j);
-      log_r[j] = std::log(r_j);
-      psi_z[j] = psi[c_z + 1];
-      psi_w[j] = psi[count_below(ws.near_w, r_j) + 1];
+        ws.count_z[j] += int64_t(max2[*b] < radius[j]) - int64_t(max1[*b] < radius[j]);
+    }
+    for (int64_t c = 0; c < width; ++c) {
+      log_r[c] = std::log(radius[c]);
+      psi_z[c] = psi[ws.count_z[c] + 1];
+      psi_w[c] = psi[ws.count_w[c] + 1];
     }
   };
   sum_over_anchors(n, m, 3 * width, workspaces, anchor_terms, out);
@@ -321,49 +402,74 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const int64_t* l
 namespace {
 
 struct EuclideanWorkspace {
-  explicit EuclideanWorkspace(int64_t n) : sq(n), scratch(n) {}
-  std::vector<double> sq;       // squared distance from the anchor, per candidate
-  std::vector<double> scratch;  // k-th smallest selection
+  EuclideanWorkspace(int64_t n, int64_t k) : sq(n), values(n), top(k) {}
+  std::vector<double> sq;      // squared distance from the anchor, per candidate
+  std::vector<double> values;  // downdated squared distances (one block, or all n to select)
+  std::vector<double> top;     // the k smallest so far, when inserting
 };
+
+// v[i] = sq[i] - (z_aj - z_bj)^2 for a block of candidates; returns how many could enter the
+// top k (v < bound) or lost their bits to cancellation, so most blocks need no second look.
+GIB_AVX2_CLONE
+int64_t downdate_block(double zaj, const double* zj, const double* sq, int64_t len,
+                       double bound, double* __restrict v) {
+  int64_t flagged = 0;
+  for (int64_t i = 0; i < len; ++i) {
+    v[i] = sq[i] - pair_term(zaj, zj[i], Metric::kEuclidean);
+    flagged += int64_t(v[i] < bound) | int64_t(v[i] < sq[i] * kCancellation);
+  }
+  return flagged;
+}
+
+// Squared distance between rows za and zb of z (m columns) without column j, summed directly.
+double sq_without(const double* za, const double* zb, int64_t m, int64_t j) {
+  double sum = 0.0;
+  for (int64_t c = 0; c < m; ++c)
+    if (c != j) sum = combine(sum, pair_term(za[c], zb[c], Metric::kEuclidean), Metric::kEuclidean);
+  return sum;
+}
 
 }  // namespace
 
 void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out) {
   const std::vector<double> zt = transposed(z, n, m);
-  std::vector<EuclideanWorkspace> workspaces(max_threads(), EuclideanWorkspace(n));
+  std::vector<EuclideanWorkspace> workspaces(max_threads(), EuclideanWorkspace(n, k));
+  const bool by_insertion = select_by_insertion(n, k);
 
   auto anchor_terms = [&](int64_t a, EuclideanWorkspace& ws, double* log_r) {
     const double* za = z + a * m;
     double* sq = ws.sq.data();
     for (int64_t b0 = 0; b0 < n; b0 += kCandidateBlock) {
       const int64_t len = std::min(kCandidateBlock, n - b0);
-      double* __restrict s = sq + b0;
-      std::fill(s, s + len, 0.0);
-      for (int64_t c = 0; c < m; ++c) {
-        const double* zc = zt.data() + c * n + b0;
-        for (int64_t i = 0; i < len; ++i)
-          s[i] = combine(s[i], pair_term(za[c], zc[i], Metric::kEuclidean), Metric::kEuclidean);
-      }
+      distance_pass<Metric::kEuclidean>(za, zt.data(), n, m, b0, len, sq + b0);
     }
     sq[a] = kInf;  // not its own neighbour; inf - x = inf keeps it out of every column
 
     // 0.5 log of the k-th squared distance is log r.
-    log_r[m] = 0.5 * std::log(kth_smallest(n, k, ws.scratch.data(),
-                                           [&](int64_t b) { return sq[b]; }));
+    const double kth_sq = kth_smallest(n, k, ws.values.data(), [&](int64_t b) { return sq[b]; });
+    log_r[m] = 0.5 * std::log(kth_sq);
+    double* top = ws.top.data();
     for (int64_t j = 0; j < m; ++j) {
-      const double* zj = zt.data() + j * n;
-      auto downdated = [&](int64_t b) {
-        const double v = sq[b] - pair_term(za[j], zj[b], Metric::kEuclidean);
-        // Also catches v < 0 (rounding), since sq[b] >= 0.
-        if (!(v < sq[b] * kCancellation)) return v;
-        const double* zb = z + b * m;
-        double exact = 0.0;
-        for (int64_t c = 0; c < m; ++c)
-          if (c != j) exact = combine(exact, pair_term(za[c], zb[c], Metric::kEuclidean),
-                                      Metric::kEuclidean);
-        return exact;
-      };
-      log_r[j] = 0.5 * std::log(kth_smallest(n, k, ws.scratch.data(), downdated));
+      // Downdates only shrink distances, so kth_sq bounds the answer from the start: blocks
+      // without a smaller value cost one vectorised loop. Starting the top k at kth_sq (not
+      // +inf) is exact, as at least k values are <= kth_sq.
+      std::fill(top, top + k, kth_sq);
+      double bound = kth_sq;  // the k-th smallest so far, when inserting
+      for (int64_t b0 = 0; b0 < n; b0 += kDowndateBlock) {
+        const int64_t len = std::min(kDowndateBlock, n - b0);
+        double* v = ws.values.data() + (by_insertion ? 0 : b0);
+        if (downdate_block(za[j], zt.data() + j * n + b0, sq + b0, len, bound, v) == 0) continue;
+        for (int64_t i = 0; i < len; ++i) {
+          // Also catches v < 0 from rounding, since sq >= 0.
+          if (v[i] < sq[b0 + i] * kCancellation) v[i] = sq_without(za, z + (b0 + i) * m, m, j);
+          if (by_insertion && v[i] < bound) bound = topk_insert(top, k, v[i]);
+        }
+      }
+      if (!by_insertion) {
+        std::nth_element(ws.values.begin(), ws.values.begin() + (k - 1), ws.values.end());
+        bound = ws.values[k - 1];
+      }
+      log_r[j] = 0.5 * std::log(bound);
     }
   };
   sum_over_anchors(n, m, m + 1, workspaces, anchor_terms, out);
