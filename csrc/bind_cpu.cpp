@@ -94,25 +94,48 @@ py::array_t<int64_t> count_within(Arr<double> z, Arr<double> radius, int metric)
   return out;
 }
 
-py::array_t<double> knn_loo_maxnorm(Arr<double> z, std::optional<Arr<int64_t>> labels,
-                                    std::optional<Arr<double>> w, int64_t k) {
+// targets: a list of (labels or None, w or None); returns (len(targets), 3, m + 1).
+py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int64_t k) {
   const int64_t n = rows(z, 2, "z"), m = z.shape(1);
   require(m >= 1, "z must have at least one column");
   require(k >= 1 && k < n, "k must be >= 1 and smaller than the number of samples");
-  require(!(labels && w), "give labels or w, not both");
-  const int64_t* lab = optional_labels(labels, n);
-  const double* wp = nullptr;
-  int64_t q = 0;
-  if (w) {
-    require(rows(*w, 2, "w") == n, "w must have one row per row of z");
-    wp = w->data();
-    q = w->shape(1);
+  require(py::len(targets) >= 1, "give at least one target");
+  // Keep the converted arrays alive while the kernel runs.
+  std::vector<Arr<int64_t>> label_arrays;
+  std::vector<Arr<double>> w_arrays;
+  std::vector<gib::LooTarget> specs;
+  for (py::handle item : targets) {
+    auto pair = item.cast<py::tuple>();
+    require(pair.size() == 2, "each target must be a (labels, w) pair");
+    gib::LooTarget spec{nullptr, nullptr, 0};
+    require(pair[0].is_none() || pair[1].is_none(), "give labels or w, not both");
+    if (!pair[0].is_none()) {
+      label_arrays.push_back(pair[0].cast<Arr<int64_t>>());
+      spec.labels = optional_labels(label_arrays.back(), n);
+    }
+    if (!pair[1].is_none()) {
+      w_arrays.push_back(pair[1].cast<Arr<double>>());
+      require(rows(w_arrays.back(), 2, "w") == n, "w must have one row per row of z");
+      spec.w = w_arrays.back().data();
+      spec.q = w_arrays.back().shape(1);
+    }
+    specs.push_back(spec);
   }
-  py::array_t<double> out({int64_t(3), m + 1});
+  const int64_t n_targets = static_cast<int64_t>(specs.size());
+  py::array_t<double> out({n_targets, int64_t(3), m + 1});
   double* o = out.mutable_data();
   const double* zp = z.data();
-  run_kernel([&] { gib::knn_loo_maxnorm_cpu(zp, n, m, lab, wp, q, k, o); });
+  run_kernel([&] { gib::knn_loo_maxnorm_cpu(zp, n, m, specs.data(), n_targets, k, o); });
   return out;
+}
+
+py::array_t<double> knn_loo_maxnorm(Arr<double> z, std::optional<Arr<int64_t>> labels,
+                                    std::optional<Arr<double>> w, int64_t k) {
+  py::list targets;
+  targets.append(py::make_tuple(labels ? py::object(*labels) : py::none(),
+                                w ? py::object(*w) : py::none()));
+  auto out = knn_loo_maxnorm_targets(z, targets, k);
+  return out.reshape({out.shape(1), out.shape(2)});
 }
 
 py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k) {
@@ -215,6 +238,8 @@ PYBIND11_MODULE(_cpu, m) {
         py::arg("k"), py::arg("metric"));
   m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"));
   m.def("knn_loo_maxnorm", &knn_loo_maxnorm, py::arg("z"), py::arg("labels"), py::arg("w"),
+        py::arg("k"));
+  m.def("knn_loo_maxnorm_targets", &knn_loo_maxnorm_targets, py::arg("z"), py::arg("targets"),
         py::arg("k"));
   m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"));
   m.def("kde_log_mean_kernel", &kde_log_mean_kernel, py::arg("t"), py::arg("labels"),

@@ -129,3 +129,24 @@ def mixed_mutual_information_loo(be, z, labels: np.ndarray, k: int) -> np.ndarra
     classes = _Classes(labels, k)
     sums = be.knn_loo_maxnorm(classes.select(be, z), be.ints(classes.labels), None, k)
     return classes.constant - sums[1, :m] / classes.n
+
+
+def mutual_information_loo_targets(be, z, targets: list, k: int) -> list:
+    """Leave-one-out MI against several targets with one pass over the pairs of z.
+
+    ``targets`` holds ("mixed", labels) or ("knn", w) pairs. Needs a backend with
+    ``knn_loo_maxnorm_targets`` (whose kernel leaves out the points of unique labels itself).
+    """
+    n, m = z.shape
+    if m == 1:
+        return [np.zeros(1) for _ in targets]
+    specs = [(be.ints(t), None) if kind == "mixed" else (None, be.floats(t)) for kind, t in targets]
+    sums = be.knn_loo_maxnorm_targets(be.floats(z), specs, k)
+    results = []
+    for (kind, t), s in zip(targets, sums):
+        if kind == "mixed":
+            classes = _Classes(t, k)
+            results.append(classes.constant - s[1, :m] / classes.n)
+        else:
+            results.append(digamma(k) + digamma(n) - (s[1, :m] + s[2, :m]) / n)
+    return results

@@ -443,7 +443,9 @@ def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bi
     """The vector I(Z_-j; W) for every feature j of ``z`` (``Z_-j``: z without column j): the
     all-features-vs-rest loop, fused so that all m estimates cost about one full estimate.
 
-    ``w`` may be a list of targets (e.g. ``[labels, x]``); the result is then a list of vectors.
+    ``w`` may be a list of targets (e.g. ``[labels, x]``); the result is then a list of vectors,
+    and the k-NN targets share one pass over the pairs of ``z`` (with ``noise``, the jitter of
+    ``z`` drawn for the first of them serves all).
     A single column leaves nothing: I(Z_-0; W) = 0.
 
     Parameters
@@ -454,10 +456,20 @@ def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bi
     """
     p = _make_params(locals())
     targets, several = _targets(w)
-    results = []
-    for target in targets:
-        d = _Data(p, z, target)
-        results.append(_vector(_mi_loo_nats(d), p, d.origin))
+    datas = [_Data(p, z, target) for target in targets]
+    nats = [None] * len(datas)
+    # k-NN targets share one pass over the pairs of z where the backend can do that.
+    shared = [i for i, d in enumerate(datas) if d.estimator in ("knn", "mixed")
+              and hasattr(d.backend, "knn_loo_maxnorm_targets")]
+    if len(shared) > 1:
+        first = datas[shared[0]]
+        pairs = [(datas[i].estimator, datas[i].labels if datas[i].estimator == "mixed"
+                  else datas[i].w) for i in shared]
+        for i, values in zip(shared, _knn.mutual_information_loo_targets(
+                first.backend, first.z, pairs, p.k)):
+            nats[i] = values
+    results = [_vector(v if v is not None else _mi_loo_nats(d), p, d.origin)
+               for v, d in zip(nats, datas)]
     return results if several else results[0]
 
 

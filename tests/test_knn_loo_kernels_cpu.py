@@ -176,17 +176,31 @@ def test_euclidean_recomputes_cancelled_downdates():
     np.testing.assert_allclose(_cpu.knn_loo_euclidean(z, 2), expected, rtol=RTOL, atol=0)
 
 
-def test_maxnorm_label_of_its_own_has_infinite_radius():
-    """The caller drops unique labels; one that slips through gets r = +inf (as in
-    kth_neighbor_distance) and counts every other point."""
+def test_maxnorm_point_of_a_unique_label_takes_no_part():
+    """A point whose label is unique is left out entirely (Ross; scikit-learn): the sums equal
+    those over the data without it."""
     rng = np.random.default_rng(11)
     n, m = 50, 4
     z = rng.standard_normal((n, m))
     labels = rng.integers(0, 2, size=n)
     labels[17] = 2
+    keep = np.arange(n) != 17
     got = _cpu.knn_loo_maxnorm(z, labels, None, 3)
-    np.testing.assert_array_equal(got[0], np.inf)
-    assert_sums_close(got, brute_maxnorm(z, labels, None, 3))
+    assert_sums_close(got, brute_maxnorm(z[keep], labels[keep], None, 3))
+
+
+def test_targets_share_one_pass():
+    """Several targets in one call give what one call per target gives."""
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((120, 6))
+    labels = rng.integers(0, 3, size=120)
+    labels[3] = 9  # unique in the first target only
+    w = rng.standard_normal((120, 2))
+    both = _cpu.knn_loo_maxnorm_targets(z, [(labels, None), (None, w), (None, None)], 4)
+    assert both.shape == (3, 3, 7)
+    np.testing.assert_array_equal(both[0], _cpu.knn_loo_maxnorm(z, labels, None, 4))
+    np.testing.assert_array_equal(both[1], _cpu.knn_loo_maxnorm(z, None, w, 4))
+    np.testing.assert_array_equal(both[2], _cpu.knn_loo_maxnorm(z, None, None, 4))
 
 
 @pytest.fixture

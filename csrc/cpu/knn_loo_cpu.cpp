@@ -288,13 +288,17 @@ std::vector<int64_t> same_label_counts(const int64_t* labels, int64_t n) {
 
 }  // namespace
 
-void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const int64_t* labels,
-                         const double* w, int64_t q, int64_t k, double* out) {
+void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
+                         int64_t n_targets, int64_t k, double* out) {
   const int64_t width = m + 1;  // columns of one row of out
   const std::vector<double> zt = transposed(z, n, m);
-  const std::vector<double> wt = w ? transposed(w, n, q) : std::vector<double>();
-  const std::vector<int64_t> same_label = labels ? same_label_counts(labels, n)
-                                                 : std::vector<int64_t>();
+  // Per target: w's columns, and the number of other points sharing each point's label.
+  std::vector<std::vector<double>> wt(n_targets);
+  std::vector<std::vector<int64_t>> same_label(n_targets);
+  for (int64_t t = 0; t < n_targets; ++t) {
+    if (targets[t].w) wt[t] = transposed(targets[t].w, n, targets[t].q);
+    if (targets[t].labels) same_label[t] = same_label_counts(targets[t].labels, n);
+  }
   const std::vector<double> psi = digamma_table(n);
   std::vector<MaxnormWorkspace> workspaces;
   workspaces.reserve(max_threads());
@@ -306,97 +310,107 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const int64_t* l
     double* target = ws.target.data();
     int32_t* arg = ws.arg.data();
 
-    // The pass: s_b over the m columns and t_b, a block of candidates at a time.
+    // The pass over pairs of z, shared by every target: s_b over the m columns.
     for (int64_t b0 = 0; b0 < n; b0 += kCandidateBlock) {
       const int64_t len = std::min(kCandidateBlock, n - b0);
       max2_pass(z + a * m, zt.data(), n, m, b0, len, max1 + b0, max2 + b0, arg + b0);
-      double* t = target + b0;
-      if (w) {
-        distance_pass<Metric::kMax>(w + a * q, wt.data(), n, q, b0, len, t);
-      } else if (labels) {
-        // Points of another label never count as the k-th neighbour: infinitely far in t.
-        for (int64_t i = 0; i < len; ++i) t[i] = labels[b0 + i] == labels[a] ? 0.0 : kInf;
-      } else {
-        std::fill(t, t + len, 0.0);
-      }
     }
     // The anchor is not its own neighbour: out of every list and every count.
-    max1[a] = max2[a] = target[a] = kInf;
+    max1[a] = max2[a] = kInf;
     arg[a] = -1;
 
-    double* log_r = terms;
-    double* psi_z = terms + width;
-    double* psi_w = terms + 2 * width;
-    const int64_t k_eff = labels ? std::min(k, same_label[a]) : k;
-    if (k_eff == 0) {
-      // A label of its own: no neighbour at any radius, every other point counts.
-      std::fill(log_r, log_r + width, kInf);
-      std::fill(psi_z, psi_z + width, psi[n]);
-      std::fill(psi_w, psi_w + width, psi[1]);
-      return;
-    }
-    const double r = kth_smallest(n, k_eff, ws.scratch.data(),
-                                  [&](int64_t b) { return std::max(max1[b], target[b]); });
-
-    // One scan collects what the columns need.
-    ws.within.clear();
-    ws.near_z.clear();
-    ws.near_w.clear();
-    ws.short_list.clear();
-    std::fill(ws.bucket_start.begin(), ws.bucket_start.end(), 0);
-    for (int64_t b = 0; b < n; ++b) {
-      const double joint = std::max(max1[b], target[b]);
-      if (joint <= r) ws.within.emplace_back(joint, arg[b]);
-      if (max1[b] < r) ws.near_z.push_back(max1[b]);
-      if (w && target[b] < r) ws.near_w.push_back(target[b]);
-      // max2_b > r: b neither enters the k nearest nor changes a count for any column.
-      if (arg[b] >= 0 && max2[b] <= r) {
-        ws.short_list.push_back(b);
-        ++ws.bucket_start[arg[b] + 1];
+    for (int64_t ti = 0; ti < n_targets; ++ti) {
+      const LooTarget& tg = targets[ti];
+      double* log_r = terms + ti * 3 * width;
+      double* psi_z = log_r + width;
+      double* psi_w = log_r + 2 * width;
+      // Points whose label is unique take no part at all (Ross; scikit-learn).
+      if (tg.labels && same_label[ti][a] == 0) {
+        std::fill(log_r, log_r + 3 * width, 0.0);
+        continue;
       }
-    }
-    std::sort(ws.within.begin(), ws.within.end());
-    // Counting sort of the short list by arg-max: bucket j is [bucket_start[j], [j + 1]).
-    // Placing advances each start to its bucket's end, which the rotation turns back into the
-    // start of the next bucket.
-    std::partial_sum(ws.bucket_start.begin(), ws.bucket_start.end(), ws.bucket_start.begin());
-    for (const int64_t b : ws.short_list) ws.bucket[ws.bucket_start[arg[b]]++] = b;
-    std::rotate(ws.bucket_start.rbegin(), ws.bucket_start.rbegin() + 1, ws.bucket_start.rend());
-    ws.bucket_start[0] = 0;
-    auto bucket_of = [&](int32_t j) {
-      return std::make_pair(ws.bucket.data() + ws.bucket_start[j],
-                            ws.bucket.data() + ws.bucket_start[j + 1]);
-    };
-
-    std::vector<double>& radius = ws.radius;
-    radius[m] = r;
-    for (int32_t j = 0; j < m; ++j) {
-      const auto [first, last] = bucket_of(j);
-      ws.dropped.clear();
-      for (const int64_t* b = first; b != last; ++b) {
-        const double joint = std::max(max2[*b], target[*b]);
-        if (joint <= r) ws.dropped.push_back(joint);
+      // t_b, the target distance; a point that takes no part is infinitely far in every space.
+      for (int64_t b0 = 0; b0 < n; b0 += kCandidateBlock) {
+        const int64_t len = std::min(kCandidateBlock, n - b0);
+        double* t = target + b0;
+        if (tg.w) {
+          distance_pass<Metric::kMax>(tg.w + a * tg.q, wt[ti].data(), n, tg.q, b0, len, t);
+        } else if (tg.labels) {
+          // Points of another label never count as the k-th neighbour: infinitely far in t.
+          for (int64_t i = 0; i < len; ++i)
+            t[i] = tg.labels[b0 + i] == tg.labels[a] ? 0.0 : kInf;
+        } else {
+          std::fill(t, t + len, 0.0);
+        }
       }
-      std::sort(ws.dropped.begin(), ws.dropped.end());
-      radius[j] = kth_without_column(ws.within, ws.dropped, j, k_eff);
-    }
+      target[a] = kInf;
+      auto takes_part = [&](int64_t b) { return !tg.labels || same_label[ti][b] > 0; };
 
-    ws.below.set_radii(radius);
-    ws.below.count(ws.near_z, ws.count_z.data());
-    ws.below.count(ws.near_w, ws.count_w.data());
-    for (int32_t j = 0; j < m; ++j) {
-      // In the bucket of j the distance without j is max2, not max1.
-      const auto [first, last] = bucket_of(j);
-      for (const int64_t* b = first; b != last; ++b)
-        ws.count_z[j] += int64_t(max2[*b] < radius[j]) - int64_t(max1[*b] < radius[j]);
-    }
-    for (int64_t c = 0; c < width; ++c) {
-      log_r[c] = std::log(radius[c]);
-      psi_z[c] = psi[ws.count_z[c] + 1];
-      psi_w[c] = psi[ws.count_w[c] + 1];
+      const int64_t k_eff = tg.labels ? std::min(k, same_label[ti][a]) : k;
+      const double r = kth_smallest(n, k_eff, ws.scratch.data(),
+                                    [&](int64_t b) { return std::max(max1[b], target[b]); });
+
+      // One scan collects what the columns need.
+      ws.within.clear();
+      ws.near_z.clear();
+      ws.near_w.clear();
+      ws.short_list.clear();
+      std::fill(ws.bucket_start.begin(), ws.bucket_start.end(), 0);
+      for (int64_t b = 0; b < n; ++b) {
+        if (!takes_part(b)) continue;
+        const double joint = std::max(max1[b], target[b]);
+        if (joint <= r) ws.within.emplace_back(joint, arg[b]);
+        if (max1[b] < r) ws.near_z.push_back(max1[b]);
+        if (tg.w && target[b] < r) ws.near_w.push_back(target[b]);
+        // max2_b > r: b neither enters the k nearest nor changes a count for any column.
+        if (arg[b] >= 0 && max2[b] <= r) {
+          ws.short_list.push_back(b);
+          ++ws.bucket_start[arg[b] + 1];
+        }
+      }
+      std::sort(ws.within.begin(), ws.within.end());
+      // Counting sort of the short list by arg-max: bucket j is [bucket_start[j], [j + 1]).
+      // Placing advances each start to its bucket's end, which the rotation turns back into
+      // the start of the next bucket.
+      std::partial_sum(ws.bucket_start.begin(), ws.bucket_start.end(), ws.bucket_start.begin());
+      for (const int64_t b : ws.short_list) ws.bucket[ws.bucket_start[arg[b]]++] = b;
+      std::rotate(ws.bucket_start.rbegin(), ws.bucket_start.rbegin() + 1, ws.bucket_start.rend());
+      ws.bucket_start[0] = 0;
+      auto bucket_of = [&](int32_t j) {
+        return std::make_pair(ws.bucket.data() + ws.bucket_start[j],
+                              ws.bucket.data() + ws.bucket_start[j + 1]);
+      };
+
+      std::vector<double>& radius = ws.radius;
+      radius[m] = r;
+      for (int32_t j = 0; j < m; ++j) {
+        const auto [first, last] = bucket_of(j);
+        ws.dropped.clear();
+        for (const int64_t* b = first; b != last; ++b) {
+          const double joint = std::max(max2[*b], target[*b]);
+          if (joint <= r) ws.dropped.push_back(joint);
+        }
+        std::sort(ws.dropped.begin(), ws.dropped.end());
+        radius[j] = kth_without_column(ws.within, ws.dropped, j, k_eff);
+      }
+
+      ws.below.set_radii(radius);
+      ws.below.count(ws.near_z, ws.count_z.data());
+      ws.below.count(ws.near_w, ws.count_w.data());
+      for (int32_t j = 0; j < m; ++j) {
+        // In the bucket of j the distance without j is max2, not max1.
+        const auto [first, last] = bucket_of(j);
+        for (const int64_t* b = first; b != last; ++b)
+          ws.count_z[j] += int64_t(max2[*b] < radius[j]) - int64_t(max1[*b] < radius[j]);
+      }
+      for (int64_t c = 0; c < width; ++c) {
+        log_r[c] = std::log(radius[c]);
+        psi_z[c] = psi[ws.count_z[c] + 1];
+        psi_w[c] = psi[ws.count_w[c] + 1];
+      }
     }
   };
-  sum_over_anchors(n, m, 3 * width, workspaces, anchor_terms, out);
+  sum_over_anchors(n, m, n_targets * 3 * width, workspaces, anchor_terms, out);
 }
 
 namespace {

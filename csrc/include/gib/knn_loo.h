@@ -5,13 +5,16 @@
 // dropped, so every per-j radius is at most the full one and the per-j work touches only the
 // pairs within the full radius plus the pairs whose arg-max is j.
 //
-// Shapes: z (n, m) float64 row-major, m >= 1. A target is one of
+// Shapes: z (n, m) float64 row-major, m >= 1. Several targets share the pass over the pairs of
+// z; each is one of
 //   - none      (labels == nullptr and w == nullptr): KL entropy;
 //   - labels    (n,) int64: Ross mixed MI (k-th neighbour among same-label points, k lowered
-//               to min(k, count - 1); the caller removes points whose label is unique);
+//               to min(k, count - 1)). Points whose label is unique take no part, neither as
+//               anchors (their terms are 0) nor as neighbours or in counts, as in Ross 2014 and
+//               scikit-learn; the caller divides by the number of points that take part;
 //   - w         (n, q) float64: KSG MI, joint distance max(D_z, D_w).
-// Output: out (3, m + 1) float64, row-major. Column j < m is the estimate without column j,
-// column m the estimate on all of z. Rows:
+// Output: out (n_targets, 3, m + 1) float64, row-major. Column j < m is the estimate without
+// column j, column m the estimate on all of z. Rows, per target:
 //   0: sum_i log r_i        (r_i the k-th joint distance; -inf if some r_i == 0)
 //   1: sum_i psi(c_z(i) + 1)  with c_z(i) = #{b != i : D_z(i, b) < r_i}
 //   2: sum_i psi(c_w(i) + 1)  with c_w(i) = #{b != i : D_w(i, b) < r_i} (0 unless w is given)
@@ -23,8 +26,14 @@
 
 namespace gib {
 
-void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const int64_t* labels,
-                         const double* w, int64_t q, int64_t k, double* out);
+struct LooTarget {
+  const int64_t* labels;  // (n,) or nullptr
+  const double* w;        // (n, q) or nullptr
+  int64_t q;
+};
+
+void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
+                         int64_t n_targets, int64_t k, double* out);
 
 // Euclidean KL entropy for every Z_-j: out (m + 1,) = sum_i log r_i with r_i the k-th
 // Euclidean distance in Z_-j (squared distances downdated by (z_aj - z_bj)^2); column m is z.
