@@ -35,6 +35,16 @@ def _find_nvcc():
     return shutil.which("nvcc")
 
 
+def _cuda_home(nvcc):
+    """The toolkit root holding include/cuda_runtime_api.h (nvcc on PATH may be a wrapper)."""
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+                  Path(nvcc).resolve().parent.parent, "/usr/local/cuda"]
+    for home in candidates:
+        if home and (Path(home) / "include" / "cuda_runtime_api.h").exists():
+            return Path(home)
+    raise RuntimeError("found nvcc but not the CUDA headers; set CUDA_HOME")
+
+
 def _cuda_wanted():
     flag = os.environ.get("GIB_KERNELS_CUDA")
     if flag == "0":
@@ -73,7 +83,7 @@ class BuildExt(build_ext):
             print(" ".join(cmd))
             subprocess.check_call(cmd)
             objects.append(str(obj))
-        cuda_home = Path(nvcc).resolve().parent.parent
+        cuda_home = _cuda_home(nvcc)
         ext.sources = [s for s in ext.sources if not s.endswith(".cu")]
         ext.extra_objects = objects
         ext.library_dirs = [str(cuda_home / "lib64"), str(cuda_home / "lib")]

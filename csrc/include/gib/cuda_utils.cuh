@@ -1,0 +1,201 @@
+// The CUDA backend: launcher declarations (plain C++, included by csrc/bind_cuda.cpp) and, for
+// nvcc, the tiling helpers that every kernel of csrc/cuda shares.
+//
+// Device buffers are float64, row-major, C-contiguous (the Python side allocates them through
+// torch and passes raw pointers and its current stream). The per-pair math is the GIB_HD code of
+// common.h and loo_math.h, in double as on the CPU: max-norm distances, and so radii and counts,
+// agree with the CPU kernels bit for bit; Euclidean sums to rounding (nvcc fuses multiply-adds).
+//
+// Labels: the k-NN and KDE kernels take the rows sorted by label, and for every row i the range
+// [group.begin[i], group.end[i]) of the rows that share its label (nullptr: one group, every row).
+// Per-anchor outputs are (rows, anchors.end - anchors.begin), row-major: entry (j, i) is column j
+// of anchor anchors.begin + i, so a warp's threads write consecutive addresses.
+//
+// Launchers make `device` current for the call, return at once on empty input, and throw
+// std::runtime_error (a Python RuntimeError, never an abort) when CUDA reports an error.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "gib/common.h"
+
+namespace gib {
+
+struct LabelGroups {
+  const int64_t* begin;
+  const int64_t* end;
+};
+
+// The anchors of one launch; callers bound scratch memory by launching chunks of anchors.
+struct AnchorRange {
+  int64_t begin;
+  int64_t end;
+};
+
+// out (n,): distance from each row of z (n, d) to its k-th nearest other row of its group, with
+// k lowered to the group size - 1 (+inf when that is 0). lists (n, k): scratch.
+void kth_neighbor_distance_cuda(const double* z, int64_t n, int64_t d, LabelGroups groups,
+                                int64_t k, Metric metric, double* lists, double* out, int device,
+                                cudaStream_t stream);
+
+// out (n,) = #{j != i : dist(z_i, z_j) < radius[i]}.
+void count_within_cuda(const double* z, int64_t n, int64_t d, const double* radius,
+                       Metric metric, int64_t* out, int device, cudaStream_t stream);
+
+// The fused max-norm leave-one-feature-out pass (gib/knn_loo.h) for one target: the label
+// groups, or w (n, q), or neither. First half: radius (m + 1, anchors) = the k_eff-th smallest
+// joint distance without column j (row m: with every column). lists (anchors, (m + 1) * k):
+// scratch. A point whose label is unique takes no part (gib/knn_loo.h): it gets radius +inf and
+// zero counts, is nobody's neighbour and counts for nobody; the caller leaves its terms out.
+void knn_loo_maxnorm_radii_cuda(const double* z, int64_t n, int64_t m, LabelGroups groups,
+                                const double* w, int64_t q, int64_t k, AnchorRange anchors,
+                                double* lists, double* radius, int device, cudaStream_t stream);
+
+// Second half: count_z (m + 1, anchors) = #{b != a : D_z without column j < radius}, and
+// count_w the same for D_w (left at zero without w). Both must be zero on entry.
+void knn_loo_maxnorm_counts_cuda(const double* z, int64_t n, int64_t m, LabelGroups groups,
+                                 const double* w, int64_t q, AnchorRange anchors,
+                                 const double* radius, int64_t* count_z, int64_t* count_w,
+                                 int device, cudaStream_t stream);
+
+// kth_squared (m + 1, anchors): the k-th smallest squared Euclidean distance without column j
+// (row m: with every column). lists (anchors, (m + 1) * k): scratch.
+void knn_loo_euclidean_cuda(const double* z, int64_t n, int64_t m, int64_t k, AnchorRange anchors,
+                            double* lists, double* kth_squared, int device, cudaStream_t stream);
+
+// The per-anchor log mean kernel L_a of gib/kde.h over the anchor's label group.
+// log_mean (columns + 1, anchors): row j < columns is L_a over t without column j (columns is 0
+// or m), row `columns` is L_a over all of t. Rows j < columns must be zero on entry.
+void kde_log_mean_kernel_cuda(const double* t, int64_t n, int64_t m, LabelGroups groups,
+                              double sigma2, int64_t columns, AnchorRange anchors,
+                              double* log_mean, int device, cudaStream_t stream);
+
+namespace cuda {
+
+inline void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess)
+    throw std::runtime_error(std::string("gib_kernels CUDA error in ") + what + ": " +
+                             cudaGetErrorString(status));
+}
+
+// Makes `device` current for the guard's scope: the data may live on any device.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) : device_(device) {
+    check(cudaGetDevice(&previous_), "cudaGetDevice");
+    if (device_ != previous_) check(cudaSetDevice(device_), "cudaSetDevice");
+  }
+  ~DeviceGuard() {
+    if (device_ != previous_) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int device_;
+  int previous_ = 0;
+};
+
+constexpr int kBlock = 128;  // anchors per block, one per thread
+constexpr int kTileD = 32;   // coordinates per staged chunk
+
+inline unsigned int blocks_for(AnchorRange anchors) {
+  return static_cast<unsigned int>((anchors.end - anchors.begin + kBlock - 1) / kBlock);
+}
+
+}  // namespace cuda
+}  // namespace gib
+
+#if defined(__CUDACC__)
+namespace gib {
+namespace cuda {
+
+// Candidate rows [begin, end).
+struct Range {
+  int64_t begin;
+  int64_t end;
+};
+
+// The candidates of anchor a: the rows of its label group, or every row.
+__device__ __forceinline__ Range own_candidates(LabelGroups groups, int64_t n, int64_t a) {
+  return groups.begin ? Range{groups.begin[a], groups.end[a]} : Range{0, n};
+}
+
+// Ross: a point alone in its label takes no part in the labelled leave-one-out estimate.
+__device__ __forceinline__ bool takes_part(LabelGroups groups, int64_t row) {
+  return !groups.begin || groups.end[row] - groups.begin[row] > 1;
+}
+
+// The candidates of any anchor of the block starting at a0: groups are contiguous in label order,
+// so they run from the group of the block's first anchor to the group of its last.
+__device__ __forceinline__ Range block_candidates(LabelGroups groups, int64_t n, int64_t a0,
+                                                  int64_t anchors_end) {
+  if (!groups.begin) return Range{0, n};
+  const int64_t last = (a0 + kBlock < anchors_end ? a0 + kBlock : anchors_end) - 1;
+  return Range{groups.begin[a0], groups.end[last]};
+}
+
+// Shared-memory copies of kTileD coordinates of the block's anchors and of a tile of TileB
+// candidates. The per-pair loops then read shared memory only: their own anchor's coordinate
+// (consecutive threads, consecutive addresses) and the candidates' (one address: a broadcast).
+// Both are stored transposed, a warp writing one row's coordinates; the pads spread those
+// writes over the banks.
+template <int TileB>
+struct Staged {
+  double anchors[kTileD][kBlock + 1];   // [coordinate][anchor]
+  double candidates[kTileD][TileB + 1];  // [coordinate][candidate]
+};
+
+// tile[c][r] = x[row0 + r][c0 + c] for r < Rows, c < kTileD (zero outside x), every thread of the
+// block helping; consecutive threads read consecutive coordinates of a row (coalesced).
+template <int Rows, int Stride>
+__device__ __forceinline__ void stage_rows(double (*tile)[Stride], const double* x, int64_t n,
+                                           int64_t d, int64_t row0, int64_t c0) {
+  for (int e = threadIdx.x; e < Rows * kTileD; e += kBlock) {
+    const int r = e / kTileD, c = e % kTileD;
+    const int64_t row = row0 + r, col = c0 + c;
+    tile[c][r] = row < n && col < d ? x[row * d + col] : 0.0;
+  }
+}
+
+// Calls column(x_anchor, x_candidates, c) for every coordinate c of x (n, d) in increasing order,
+// with x_anchor this thread's anchor coordinate (anchors a0 + threadIdx.x) and x_candidates[b]
+// that of candidate b0 + b, b < TileB. Every thread of the block must call it (it synchronises);
+// rows past n read as zeros.
+template <int TileB, class Column>
+__device__ __forceinline__ void for_each_column(Staged<TileB>& s, const double* x, int64_t n,
+                                                int64_t d, int64_t a0, int64_t b0,
+                                                Column column) {
+  for (int64_t c0 = 0; c0 < d; c0 += kTileD) {
+    __syncthreads();  // everyone is done with the previous chunk
+    stage_rows<kBlock>(s.anchors, x, n, d, a0, c0);
+    stage_rows<TileB>(s.candidates, x, n, d, b0, c0);
+    __syncthreads();
+    const int chunk = d - c0 < kTileD ? static_cast<int>(d - c0) : kTileD;
+    for (int c = 0; c < chunk; ++c)
+      column(s.anchors[c][threadIdx.x], s.candidates[c], static_cast<int32_t>(c0 + c));
+  }
+}
+
+// Bit b set: candidate b0 + b lies in `own` and is not the anchor itself (unless with_self).
+template <int TileB>
+__device__ __forceinline__ uint32_t candidate_mask(Range own, int64_t b0, int64_t a,
+                                                   bool with_self) {
+  static_assert(TileB <= 32, "one bit per candidate");
+  uint32_t mask = 0;
+  for (int b = 0; b < TileB; ++b) {
+    const int64_t cand = b0 + b;
+    if (cand >= own.begin && cand < own.end && (with_self || cand != a)) mask |= 1u << b;
+  }
+  return mask;
+}
+
+inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+}  // namespace cuda
+}  // namespace gib
+#endif

@@ -1,0 +1,302 @@
+"""The CUDA backend: the primitives of ``csrc/include/gib/*.h`` on torch CUDA tensors.
+
+The kernels of ``gib_kernels._cuda`` (``csrc/cuda``) read float64/int64 device buffers that this
+module allocates through torch, and run on torch's current stream of the data's device. Their
+per-pair math is the CPU kernels' own (``common.h``, ``loo_math.h``, in double): max-norm radii
+and every count agree exactly with the CPU backend on the same data, Euclidean and KDE values to
+rounding (nvcc fuses multiply-adds), and the sums of per-anchor terms (logs, digammas,
+log-kernels), taken here in a fixed order, to rounding. Results are deterministic: no atomics.
+Data stay float64 on the device: float32 would erase the tie-breaking jitter of the API
+(``noise=1e-10``) and split the GPU's neighbours from the CPU's.
+
+Labels: rows are sorted by label (stably) before a launch, so that the candidates of a row are
+one contiguous range; per-row results are put back in the caller's order.
+
+Memory: O(n k) for the k-th neighbour lists; the leave-one-out passes run in chunks of anchors
+whose lists of the k smallest distances per column and per-anchor terms take about
+``scratch_bytes``. Never an n x n matrix.
+
+Binning runs on torch ops: exact ``torch.unique`` of rows for pattern counts, and for the
+leave-one-feature-out sums 128-bit row hashes (two independent random 64-bit codes per distinct
+(column, value) cell, summed mod 2^64) from which the row without column j is one subtraction.
+Two rows collide with probability about 2^-128.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import _ext
+
+_HASH_SEED = 0x6A09E667  # fixed: the binning hashes, and so the results, are reproducible
+
+
+def _device_of(x) -> torch.device:
+    """The device of CUDA data; the current CUDA device for anything else."""
+    if isinstance(x, torch.Tensor) and x.is_cuda:
+        return x.device
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def _on_device(x, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    t = x.detach() if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    return t.to(device=device, dtype=dtype).contiguous()
+
+
+def _launch_args(like: torch.Tensor) -> tuple[int, int]:
+    """(device index, stream handle): launches go to torch's current stream on the data's device."""
+    return like.device.index, torch.cuda.current_stream(like.device).cuda_stream
+
+
+def _ptr(t: torch.Tensor | None) -> int:
+    return 0 if t is None else t.data_ptr()
+
+
+def _matrix(x: torch.Tensor, name: str) -> torch.Tensor:
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be 2-D, got {x.dim()}-D")
+    return x
+
+
+def _check_rows(x: torch.Tensor, n: int, name: str) -> None:
+    if x.shape[0] != n:
+        raise ValueError(f"{name} must have one entry per row of the data ({n}); got {x.shape[0]}")
+
+
+def _sum_over_anchors(terms: torch.Tensor, takes_part: torch.Tensor | None) -> torch.Tensor:
+    """Per-column sums of terms (columns, anchors) over the anchors that take part."""
+    return (terms if takes_part is None else torch.where(takes_part, terms, 0.0)).sum(1)
+
+
+class _LabelGroups:
+    """The rows in label order (stable) and, per sorted row, the range [begin, end) of the rows
+    that share its label; without labels one group of every row, in the caller's order."""
+
+    def __init__(self, labels, n: int, device: torch.device):
+        self.order = None
+        self.takes_part = None  # per sorted row: its label is not unique
+        self.pointers = (0, 0)
+        if labels is None:
+            return
+        labels = _on_device(labels, torch.int64, device).reshape(-1)
+        _check_rows(labels, n, "labels")
+        self.order = torch.argsort(labels, stable=True)
+        self.sorted_labels = labels[self.order]
+        sizes = torch.unique_consecutive(self.sorted_labels, return_counts=True)[1]
+        self.end = torch.repeat_interleave(torch.cumsum(sizes, 0), sizes)
+        self.begin = self.end - torch.repeat_interleave(sizes, sizes)
+        self.takes_part = self.end - self.begin > 1
+        self.pointers = (self.begin.data_ptr(), self.end.data_ptr())
+
+    def sort(self, rows: torch.Tensor) -> torch.Tensor:
+        return rows if self.order is None else rows[self.order].contiguous()
+
+    def unsort(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-row values (last axis) from label order back to the caller's order."""
+        if self.order is None:
+            return values
+        out = torch.empty_like(values)
+        out[..., self.order] = values
+        return out
+
+
+class CudaBackend:
+    """The CUDA kernels over float64/int64 torch tensors on the data's device; every primitive
+    returns numpy arrays with the semantics of the CPU primitive of the same name."""
+
+    name = "cuda"
+
+    def __init__(self, scratch_bytes: int = 1 << 30):
+        self.scratch_bytes = scratch_bytes
+
+    @staticmethod
+    def floats(x) -> torch.Tensor:
+        return _on_device(x, torch.float64, _device_of(x))
+
+    @staticmethod
+    def ints(x) -> torch.Tensor:
+        return _on_device(x, torch.int64, _device_of(x))
+
+    def _chunks(self, n: int, doubles_per_anchor: int):
+        """Anchor ranges [begin, end) whose scratch fits in scratch_bytes (at least one anchor)."""
+        size = max(1, self.scratch_bytes // (8 * doubles_per_anchor))
+        for begin in range(0, n, size):
+            yield begin, min(n, begin + size)
+
+    # --- k-NN ------------------------------------------------------------------------------
+
+    def kth_neighbor_distance(self, z, labels, k: int, metric: int) -> np.ndarray:
+        z = _matrix(self.floats(z), "z")
+        n, d = z.shape
+        groups = _LabelGroups(labels, n, z.device)
+        z = groups.sort(z)
+        lists = z.new_empty((n, k))
+        out = z.new_empty(n)
+        _ext.cuda.kth_neighbor_distance(_ptr(z), n, d, *groups.pointers, k, metric, _ptr(lists),
+                                        _ptr(out), *_launch_args(z))
+        return groups.unsort(out).cpu().numpy()
+
+    def count_within(self, z, radius, metric: int) -> np.ndarray:
+        z = _matrix(self.floats(z), "z")
+        n, d = z.shape
+        radius = _on_device(radius, torch.float64, z.device).reshape(-1)
+        _check_rows(radius, n, "radius")
+        out = torch.empty(n, dtype=torch.int64, device=z.device)
+        _ext.cuda.count_within(_ptr(z), n, d, _ptr(radius), metric, _ptr(out), *_launch_args(z))
+        return out.cpu().numpy()
+
+    def knn_loo_maxnorm_targets(self, z, targets, k: int) -> np.ndarray:
+        """(len(targets), 3, m + 1): ``knn_loo_maxnorm`` for each (labels, w) pair of targets.
+        Each target makes its own pass over the pairs of z here."""
+        z = self.floats(z)
+        return np.stack([self.knn_loo_maxnorm(z, labels, w, k) for labels, w in targets])
+
+    def knn_loo_maxnorm(self, z, labels, w, k: int) -> np.ndarray:
+        z = _matrix(self.floats(z), "z")
+        n, m = z.shape
+        if labels is not None and w is not None:
+            raise ValueError("give labels or w, not both")
+        groups = _LabelGroups(labels, n, z.device)
+        z = groups.sort(z)
+        q = 0
+        if w is not None:
+            w = _matrix(_on_device(w, torch.float64, z.device), "w")
+            _check_rows(w, n, "w")
+            q = w.shape[1]
+        sums = z.new_zeros((3, m + 1))
+        # per anchor and column: k list entries, a radius, two counts, and transient terms
+        for begin, end in self._chunks(n, (m + 1) * (k + 6)):
+            lists = z.new_empty((end - begin, (m + 1) * k))
+            radius = z.new_empty((m + 1, end - begin))
+            count_z = torch.zeros((m + 1, end - begin), dtype=torch.int64, device=z.device)
+            count_w = torch.zeros_like(count_z)
+            _ext.cuda.knn_loo_maxnorm_radii(_ptr(z), n, m, *groups.pointers, _ptr(w), q, k,
+                                            begin, end, _ptr(lists), _ptr(radius),
+                                            *_launch_args(z))
+            _ext.cuda.knn_loo_maxnorm_counts(_ptr(z), n, m, *groups.pointers, _ptr(w), q, begin,
+                                             end, _ptr(radius), _ptr(count_z), _ptr(count_w),
+                                             *_launch_args(z))
+            takes_part = None if groups.takes_part is None else groups.takes_part[begin:end]
+            sums[0] += _sum_over_anchors(torch.log(radius), takes_part)
+            sums[1] += _sum_over_anchors(torch.special.digamma(count_z.double() + 1), takes_part)
+            sums[2] += _sum_over_anchors(torch.special.digamma(count_w.double() + 1), takes_part)
+        return sums.cpu().numpy()
+
+    def knn_loo_euclidean(self, z, k: int) -> np.ndarray:
+        z = _matrix(self.floats(z), "z")
+        n, m = z.shape
+        sums = z.new_zeros(m + 1)
+        for begin, end in self._chunks(n, (m + 1) * (k + 2)):
+            lists = z.new_empty((end - begin, (m + 1) * k))
+            kth_squared = z.new_empty((m + 1, end - begin))
+            _ext.cuda.knn_loo_euclidean(_ptr(z), n, m, k, begin, end, _ptr(lists),
+                                        _ptr(kth_squared), *_launch_args(z))
+            sums += 0.5 * torch.log(kth_squared).sum(1)  # log r = log(r^2) / 2
+        return sums.cpu().numpy()
+
+    # --- KDE -------------------------------------------------------------------------------
+
+    def kde_log_mean_kernel(self, t, labels, sigma2: float) -> np.ndarray:
+        t = _matrix(self.floats(t), "t")
+        n, d = t.shape
+        groups = _LabelGroups(labels, n, t.device)
+        t = groups.sort(t)
+        log_mean = t.new_empty((1, n))
+        _ext.cuda.kde_log_mean_kernel(_ptr(t), n, d, *groups.pointers, sigma2, False, 0, n,
+                                      _ptr(log_mean), *_launch_args(t))
+        return groups.unsort(log_mean[0]).cpu().numpy()
+
+    def kde_loo(self, t, labels, n_classes: int, sigma2: float) -> np.ndarray:
+        t = _matrix(self.floats(t), "t")
+        n, m = t.shape
+        groups = _LabelGroups(labels, n, t.device)
+        if labels is None:
+            if n_classes != 1:
+                raise ValueError("n_classes must be 1 without labels")
+            class_start = [0, n]
+        else:
+            if n > 0 and not (0 <= int(groups.sorted_labels[0])
+                              and int(groups.sorted_labels[-1]) < n_classes):
+                raise ValueError("labels must lie in [0, n_classes)")
+            bounds = torch.arange(n_classes + 1, device=t.device)
+            class_start = torch.searchsorted(groups.sorted_labels, bounds).tolist()
+        t = groups.sort(t)
+        sums = t.new_zeros((n_classes, m + 1))
+        for begin, end in self._chunks(n, 2 * (m + 1)):
+            log_mean = t.new_zeros((m + 1, end - begin))
+            _ext.cuda.kde_log_mean_kernel(_ptr(t), n, m, *groups.pointers, sigma2, True, begin,
+                                          end, _ptr(log_mean), *_launch_args(t))
+            # The anchors of class c are the sorted rows [class_start[c], class_start[c + 1]).
+            for c in range(n_classes):
+                lo, hi = max(class_start[c], begin), min(class_start[c + 1], end)
+                if lo < hi:
+                    sums[c] += log_mean[:, lo - begin:hi - begin].sum(1)
+        return sums.cpu().numpy()
+
+    # --- binning ---------------------------------------------------------------------------
+
+    def pattern_counts(self, codes, fixed) -> np.ndarray:
+        codes = _matrix(self.ints(codes), "codes")
+        if fixed is not None:
+            fixed = _matrix(_on_device(fixed, torch.int64, codes.device), "fixed")
+            _check_rows(fixed, codes.shape[0], "fixed")
+            codes = torch.cat([codes, fixed], dim=1)
+        return pattern_counts(codes).cpu().numpy()
+
+    def binning_loo(self, codes, fixed) -> np.ndarray:
+        codes = _matrix(self.ints(codes), "codes")
+        if codes.shape[1] == 0:
+            raise ValueError("codes must have at least one column")
+        if fixed is not None:
+            fixed = _matrix(_on_device(fixed, torch.int64, codes.device), "fixed")
+            _check_rows(fixed, codes.shape[0], "fixed")
+        return binning_loo(codes, fixed).cpu().numpy()
+
+
+# --- binning on torch ops (any device) -------------------------------------------------------
+
+
+def pattern_counts(rows: torch.Tensor) -> torch.Tensor:
+    """Sizes of the classes of identical rows of an int64 (n, w) tensor, in no particular order."""
+    n, width = rows.shape
+    if n == 0:
+        return rows.new_zeros(0)
+    if width == 0:
+        return rows.new_full((1,), n)
+    return torch.unique(rows, dim=0, return_counts=True)[1]
+
+
+def _cell_codes(table: torch.Tensor) -> torch.Tensor:
+    """(2, n, w) int64: two independent random 64-bit codes for every distinct (column, value)
+    cell of the int64 table (n, w), the same for equal cells."""
+    n, width = table.shape
+    columns = torch.arange(width, device=table.device).expand(n, width)
+    cells = torch.stack([columns.reshape(-1), table.reshape(-1)])
+    _, cell_id = torch.unique(cells, dim=1, return_inverse=True)
+    generator = torch.Generator(device=table.device)
+    generator.manual_seed(_HASH_SEED)
+    codes = torch.randint(-2**63, 2**63 - 1, (2, int(cell_id.max()) + 1), generator=generator,
+                          dtype=torch.int64, device=table.device)
+    return codes[:, cell_id].reshape(2, n, width)
+
+
+def _sum_c_log_c(row_hashes: torch.Tensor) -> torch.Tensor:
+    """sum of c log c over the classes of equal (lane 0, lane 1) hashes, row_hashes (2, n)."""
+    counts = torch.unique(row_hashes.T, dim=0, return_counts=True)[1].double()
+    return (counts * torch.log(counts)).sum()
+
+
+def binning_loo(codes: torch.Tensor, fixed: torch.Tensor | None) -> torch.Tensor:
+    """(m + 1,) float64 with the semantics of ``binning_loo_cpu`` (gib/binning.h): entry j is the
+    sum of c log c over the distinct rows of [codes without column j, fixed], entry m over all of
+    codes. int64 sums wrap mod 2^64, which is what the hashes need."""
+    n, m = codes.shape
+    out = torch.zeros(m + 1, dtype=torch.float64, device=codes.device)
+    if n == 0:
+        return out
+    cells = _cell_codes(codes if fixed is None else torch.cat([codes, fixed], dim=1))
+    rows = cells.sum(2)
+    out[m] = _sum_c_log_c(rows)
+    for j in range(m):
+        out[j] = _sum_c_log_c(rows - cells[:, :, j])
+    return out
