@@ -1,0 +1,473 @@
+"""Information planes over training: forward hooks on named layers, a fixed probe set, a
+JSON-lines record per layer and measurement epoch.
+
+Per layer T, with X the probe inputs and Y their labels (GIB.md section 2; bits by default):
+
+- ``I_XT`` = I(X;T) and ``I_TY`` = I(T;Y): the IB plane (complexity, prediction);
+- ``S_XT`` = S(X -> T) (input features as sources, the layer as target) and ``S_TY`` =
+  S(T -> Y) (layer units as sources, labels as target): the GIB plane, each the plain mean of
+  its synergy profile, stored beside it (``profile_XT``, one value per input feature;
+  ``profile_TY``, one per unit).
+
+Binning (the default, as in the classic figures) needs one range per layer that stays fixed
+over the run, or the planes of different epochs are not comparable. The range follows the
+activation: tanh [-1, 1], sigmoid [0, 1], ReLU [0, max over the run], anything else
+[min, max] over the run. An end taken "over the run" is unknown until training ends, so such
+layers are estimated in ``finish()``, from the activations of every measurement epoch kept in
+memory; layers with a known range are estimated as soon as their epoch is recorded.
+
+The file: a header line per run holding its configuration, then one line per (layer, epoch),
+appended and flushed as each estimate is done, so a crash loses nothing already computed.
+Opening the file again with the same run name and configuration resumes (finished records
+are kept and skipped); a different configuration is refused with the keys that differ.
+Several runs (names) can share one file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import functional as F
+from .._binning import discretize
+from .._validation import as_labels, check_choice, check_int, log_base
+
+__all__ = [
+    "InformationTracker",
+    "Run",
+    "RunMismatchError",
+    "TrackingFileError",
+    "activation_bin_range",
+    "log_spaced_epochs",
+    "read_runs",
+]
+
+FORMAT = "gib_kernels.tracking/1"
+ESTIMATORS = ("binning", "knn", "kde")
+QUANTITIES = ("I_XT", "I_TY", "S_XT", "S_TY")
+# Modules whose output range is known in advance; None ends are taken over the run.
+_KNOWN_RANGES = ((nn.Tanh, (-1.0, 1.0)), (nn.Sigmoid, (0.0, 1.0)), (nn.ReLU, (0.0, None)))
+
+
+class TrackingFileError(ValueError):
+    """The file is not a tracking file this version can read."""
+
+
+class RunMismatchError(ValueError):
+    """The file already holds this run, with a different configuration."""
+
+
+def log_spaced_epochs(last_epoch: int, count: int) -> list[int]:
+    """Epoch 0 (the initial network) and ``count`` distinct epochs in [1, last_epoch], spaced
+    evenly in log scale and ending at ``last_epoch`` (fewer when ``last_epoch < count``).
+
+    Early epochs fall closer than one apart in log scale; each then moves to the next free
+    integer, which keeps the count without breaking the order.
+    """
+    last_epoch = check_int(last_epoch, "last_epoch", 1)
+    count = min(check_int(count, "count", 1), last_epoch)
+    epochs, previous = [0], 0
+    for target in np.geomspace(1, last_epoch, count):
+        previous = max(previous + 1, int(round(target)))
+        epochs.append(previous)
+    return epochs
+
+
+def activation_bin_range(module: nn.Module) -> tuple[float | None, float | None]:
+    """The binning range of a layer's output, with None for an end taken over the run."""
+    for kind, bin_range in _KNOWN_RANGES:
+        if isinstance(module, kind):
+            return bin_range
+    return (None, None)
+
+
+@dataclass
+class Run:
+    """One run of a tracking file: its configuration and records (sorted by layer, epoch)."""
+
+    name: str
+    config: dict
+    records: list[dict] = field(default_factory=list)
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.config["layers"])
+
+    def trajectory(self, layer: str, quantity: str) -> tuple[np.ndarray, np.ndarray]:
+        """(epochs, values) of one quantity ("I_XT", "S_TY", ...) of one layer, by epoch."""
+        rows = [r for r in self.records if r["layer"] == layer]
+        return (np.array([r["epoch"] for r in rows], dtype=np.int64),
+                np.array([r[quantity] for r in rows], dtype=np.float64))
+
+
+def read_runs(path) -> dict[str, Run]:
+    """Every run of a tracking file, by name. A last line cut short by a crash is ignored."""
+    runs: dict[str, Run] = {}
+    for number, line in _complete_lines(Path(path)):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            raise TrackingFileError(f"{path} is not a tracking file: line {number} is not "
+                                    "JSON") from None
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        if kind == "header":
+            if entry.get("format") != FORMAT:
+                raise TrackingFileError(f"{path}: line {number} has format "
+                                        f"{entry.get('format')!r}; this version reads {FORMAT!r}")
+            runs[entry["run"]] = Run(entry["run"], entry["config"])
+        elif kind == "record" and entry.get("run") in runs:
+            runs[entry["run"]].records.append(entry)
+        else:
+            raise TrackingFileError(f"{path} is not a tracking file: line {number} is neither "
+                                    "a run header nor a record of a run announced before it")
+    for run in runs.values():
+        _sort_records(run.records, run.layers)
+    return runs
+
+
+def _sort_records(records: list[dict], layers: list[str]) -> None:
+    """In place: by layer in the network's order, then by epoch."""
+    order = {name: i for i, name in enumerate(layers)}
+    records.sort(key=lambda r: (order[r["layer"]], r["epoch"]))
+
+
+def _complete_lines(path: Path):
+    """(line number, text) of the non-empty lines that end in a newline."""
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if line.endswith("\n") and line.strip():
+                yield number, line
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Cuts a last line left without its newline by a crash, so appends start on a fresh line."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        keep = data.rfind(b"\n") + 1
+        warnings.warn(f"{path}: dropping an incomplete last line ({len(data) - keep} bytes) "
+                      "left by an interrupted run", RuntimeWarning, stacklevel=4)
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+
+
+def _config_differences(ours: dict, theirs: dict) -> list[str]:
+    keys = sorted(set(ours) | set(theirs))
+    return [f"{key}: {_short(ours.get(key))} here, {_short(theirs.get(key))} in the file"
+            for key in keys if ours.get(key) != theirs.get(key)]
+
+
+def _short(value, limit: int = 60) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _input_codes(inputs: np.ndarray, bins: int) -> np.ndarray:
+    """Discrete inputs as they are (the 12-bit task); continuous ones in per-column bins."""
+    if np.array_equal(inputs, np.round(inputs)):
+        return inputs.astype(np.int64)
+    return discretize(inputs, bins, "column").numpy()
+
+
+class InformationTracker:
+    """Records the activations of named layers on a fixed probe set during training and
+    estimates I(X;T), I(T;Y), S(X -> T), S(T -> Y) and both synergy profiles per layer and
+    measurement epoch (see the module docstring for the quantities, ranges and file).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    layers : list of str, names of submodules (``model.named_modules()``) whose outputs are T
+    inputs : array (n, d), the probe inputs X (all of them, e.g. the 4096 rows of the 12-bit task)
+    labels : array (n,) of integer class labels Y
+    estimator : {"binning", "knn", "kde"}, default "binning". Binning estimates on int64 codes
+        of each layer in its fixed range (``bins`` equal-width bins); the others take the raw
+        float activations and ``estimator_options`` (e.g. ``{"noise": 1e-10}`` for k-NN on
+        discrete inputs).
+    every : int or iterable of int, default 1. Measure every ``every`` epochs, or at exactly
+        these epochs (``log_spaced_epochs(last, count)`` gives the classic log-spaced grid).
+    path : str or Path, optional. The JSON-lines file; None keeps records in memory only.
+    run : str, default "run". The run's name in the file.
+    bins : int, default 30
+    bin_ranges : dict, optional. ``{layer: (low, high)}`` overriding the activation's range;
+        None for an end taken over the run, e.g. ``(0, None)``.
+    config : dict, optional. Extra configuration (seed, learning rate, ...) stored in the
+        header and compared on resume.
+    base : 2 or "e", default 2 (bits).
+    progress : bool, default False. A progress bar over the estimates done in ``finish()``.
+
+    Use ``step(epoch, **metrics)`` after each epoch (epoch 0: before training), then
+    ``finish()``; or the tracker as a context manager, which removes the hooks on exit.
+    """
+
+    def __init__(self, model: nn.Module, layers: Iterable[str], inputs, labels, *,
+                 estimator: str = "binning", every=1, path=None, run: str = "run",
+                 bins: int = 30, bin_ranges: dict | None = None,
+                 estimator_options: dict | None = None, config: dict | None = None,
+                 base=2, progress: bool = False):
+        self.model = model
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("'layers' is empty: name at least one submodule to track")
+        modules = dict(model.named_modules())
+        unknown = [name for name in self.layers if name not in modules]
+        if unknown:
+            available = ", ".join(repr(n) for n in modules if n)
+            raise ValueError(f"no submodule named {', '.join(map(repr, unknown))} in the model; "
+                             f"its submodules are {available}")
+        self.estimator = check_choice(estimator, "estimator", ESTIMATORS)
+        self.bins = check_int(bins, "bins", 1)
+        log_base(base)  # checked now rather than at the first estimate, after training began
+        self.base = base
+        self.estimator_options = dict(estimator_options or {})
+        self.progress = progress
+        self.run = run
+        self._schedule = _schedule(every)
+
+        self._inputs = np.asarray(torch.as_tensor(inputs).detach().cpu(), dtype=np.float32)
+        self._labels = as_labels(labels, "labels")
+        if self._inputs.ndim != 2 or len(self._labels) != self._inputs.shape[0]:
+            raise ValueError(f"'inputs' must be (n, d) and 'labels' (n,); got shapes "
+                             f"{self._inputs.shape} and {self._labels.shape}")
+        self._x = _input_codes(self._inputs, self.bins) if estimator == "binning" \
+            else self._inputs.astype(np.float64)
+
+        overrides = dict(bin_ranges or {})
+        self.bin_ranges = {name: tuple(overrides.get(name, activation_bin_range(modules[name])))
+                           for name in self.layers}
+        self.config = json.loads(json.dumps({
+            "layers": self.layers,
+            "model": repr(model),
+            "probe": {"n": self._inputs.shape[0], "d": self._inputs.shape[1],
+                      "digest": _digest(self._inputs, self._labels)},
+            "estimator": estimator,
+            "estimator_options": self.estimator_options,
+            "bins": self.bins if estimator == "binning" else None,
+            "bin_ranges": self.bin_ranges if estimator == "binning" else None,
+            "schedule": self._schedule.describe(),
+            "unit": "bits" if base == 2 else f"log base {base}",
+            **(config or {}),
+        }))
+
+        self.path = None if path is None else Path(path)
+        self.records: list[dict] = []
+        if self.path is not None:
+            self._open_file()
+        self._done = {(r["epoch"], r["layer"]) for r in self.records}
+        self._activations: dict[int, dict[str, np.ndarray]] = {}
+        self._metrics: dict[int, dict] = {}
+        self._capturing = False
+        self._captured: dict[str, torch.Tensor] = {}
+        self._handles = [modules[name].register_forward_hook(self._hook(name))
+                         for name in self.layers]
+
+    # --- the file -----------------------------------------------------------------------------
+
+    def _open_file(self) -> None:
+        if self.path.exists():
+            _drop_torn_line(self.path)
+            existing = read_runs(self.path).get(self.run)
+            if existing is not None:
+                differences = _config_differences(self.config, existing.config)
+                if differences:
+                    raise RunMismatchError(
+                        f"{self.path} already holds run {self.run!r} with another configuration "
+                        f"({'; '.join(differences)}); use another file or run name, or delete "
+                        "the file to start over")
+                self.records = existing.records
+                return
+        self._append({"kind": "header", "format": FORMAT, "run": self.run,
+                      "config": self.config})
+
+    def _append(self, entry: dict) -> None:
+        if self.path is None:
+            return
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, allow_nan=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    # --- recording ----------------------------------------------------------------------------
+
+    def _hook(self, name: str):
+        def hook(module, args, output):
+            if self._capturing:
+                self._captured[name] = output.detach()
+        return hook
+
+    def is_scheduled(self, epoch: int) -> bool:
+        return self._schedule.contains(epoch)
+
+    def is_complete(self) -> bool:
+        """True when a finite schedule has every (epoch, layer) in the file already."""
+        epochs = self._schedule.epochs
+        return epochs is not None and all((e, name) in self._done for e in epochs
+                                          for name in self.layers)
+
+    def step(self, epoch: int, **metrics) -> bool:
+        """Records the probe activations if ``epoch`` is on the schedule, and estimates the
+        layers whose range is known. ``metrics`` (loss, accuracy, ...) go into its records.
+        Returns whether the epoch was recorded."""
+        if not self.is_scheduled(epoch) or epoch in self._activations:
+            return False
+        self._activations[epoch] = self._probe()
+        # JSON has no NaN: a metric that is not a number yet (the loss at epoch 0) is null.
+        self._metrics[epoch] = {k: float(v) if math.isfinite(v) else None
+                                for k, v in metrics.items()}
+        for name in self.layers:
+            if not self._waits_for_run(name):
+                self._estimate(epoch, name)
+        return True
+
+    def _probe(self) -> dict[str, np.ndarray]:
+        """One forward pass over the probe set in eval mode (no dropout, batch-norm in its
+        running statistics: the deterministic network), outputs flattened to (n, units)."""
+        parameter = next(self.model.parameters(), None)
+        x = torch.as_tensor(self._inputs)
+        if parameter is not None:
+            x = x.to(parameter.device, parameter.dtype)
+        was_training = self.model.training
+        self.model.eval()
+        self._capturing = True
+        try:
+            with torch.no_grad():
+                self.model(x)
+        finally:
+            self._capturing = False
+            self.model.train(was_training)
+        captured, self._captured = self._captured, {}
+        missing = [name for name in self.layers if name not in captured]
+        if missing:
+            raise RuntimeError(f"the forward pass did not reach {', '.join(map(repr, missing))}")
+        return {name: captured[name].flatten(1).float().cpu().numpy() for name in self.layers}
+
+    def _waits_for_run(self, name: str) -> bool:
+        """Whether the layer's binning range has an end that only the whole run fixes."""
+        return self.estimator == "binning" and None in self.bin_ranges[name] \
+            and not any(r["layer"] == name for r in self.records)
+
+    def finish(self) -> list[dict]:
+        """Fixes the ranges taken over the run, estimates what is left, removes the hooks and
+        returns all records of the run (sorted by layer, then epoch)."""
+        self.close()
+        todo = [(e, name) for name in self.layers for e in sorted(self._activations)
+                if (e, name) not in self._done]
+        for epoch, name in tqdm(todo, desc=f"{self.run}: information", leave=False,
+                                disable=not self.progress or not todo):
+            self._estimate(epoch, name)
+        _sort_records(self.records, self.layers)
+        return self.records
+
+    def run_range(self, name: str) -> tuple[float, float]:
+        """The binning range of a layer with its open ends fixed: from the run's records in
+        the file when it has some (a resumed run keeps its range), else over the activations
+        of every recorded epoch."""
+        stored = next((r["bin_range"] for r in self.records if r["layer"] == name), None)
+        if stored is not None:
+            return tuple(stored)
+        low, high = self.bin_ranges[name]
+        if low is None or high is None:
+            seen = [acts[name] for acts in self._activations.values()]
+            if not seen:
+                raise RuntimeError(f"the range of {name!r} is taken over the run, and no epoch "
+                                   "was recorded yet")
+            low = float(min(a.min() for a in seen)) if low is None else low
+            high = float(max(a.max() for a in seen)) if high is None else high
+        # A layer constant over the run (e.g. dead ReLUs) falls in one bin whatever the width.
+        return (float(low), float(high) if high > low else float(low) + 1.0)
+
+    def _estimate(self, epoch: int, name: str) -> None:
+        if (epoch, name) in self._done:
+            return
+        t = self._activations[epoch][name]
+        bin_range = None
+        if self.estimator == "binning":
+            bin_range = self.run_range(name)
+            t = discretize(t, self.bins, bin_range).numpy()
+        options = {"estimator": self.estimator, "base": self.base, **self.estimator_options}
+        profile_xt = F.synergy_profile(self._x, t, **options)
+        profile_ty = F.synergy_profile(t, self._labels, **options)
+        record = {
+            "kind": "record", "run": self.run, "epoch": int(epoch), "layer": name,
+            "units": int(t.shape[1]), "bin_range": None if bin_range is None else list(bin_range),
+            # T first: the KDE bound treats its first argument as the noisy layer.
+            "I_XT": F.mutual_information(t, self._x, **options),
+            "I_TY": F.mutual_information(t, self._labels, **options),
+            # S is the plain mean of the profile, as gib_kernels.synergy computes it.
+            "S_XT": float(np.mean(profile_xt)),
+            "S_TY": float(np.mean(profile_ty)),
+            "profile_XT": [float(v) for v in profile_xt],
+            "profile_TY": [float(v) for v in profile_ty],
+            "metrics": self._metrics.get(epoch, {}),
+        }
+        if not all(math.isfinite(record[q]) for q in QUANTITIES):
+            raise FloatingPointError(f"non-finite estimate for layer {name!r} at epoch {epoch}: "
+                                     f"{ {q: record[q] for q in QUANTITIES} }")
+        self._append(record)
+        self.records.append(record)
+        self._done.add((epoch, name))
+
+    def save_activations(self, path) -> Path:
+        """Writes the recorded probe activations to a compressed ``.npz``: ``inputs``,
+        ``labels``, ``epochs`` and one (n, units) array per layer and epoch, named
+        ``"<layer>/epoch<e>"`` (e.g. ``gib-kernels estimate FILE --z hidden5/epoch100
+        --w labels``)."""
+        path = Path(path)
+        arrays = {"inputs": self._inputs, "labels": self._labels,
+                  "epochs": np.array(sorted(self._activations), dtype=np.int64)}
+        for epoch, acts in self._activations.items():
+            for name in self.layers:
+                arrays[f"{name}/epoch{epoch}"] = acts[name]
+        np.savez_compressed(path, **arrays)
+        return path
+
+    def close(self) -> None:
+        """Removes the forward hooks (idempotent)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    every: int | None
+    epochs: tuple[int, ...] | None
+
+    def contains(self, epoch: int) -> bool:
+        return epoch % self.every == 0 if self.every is not None else epoch in self.epochs
+
+    def describe(self):
+        return {"every": self.every} if self.every is not None else {"epochs": list(self.epochs)}
+
+
+def _schedule(every) -> _Schedule:
+    if isinstance(every, (int, np.integer)) and not isinstance(every, bool):
+        return _Schedule(check_int(int(every), "every", 1), None)
+    epochs = tuple(sorted({check_int(e, "every", 0) for e in every}))
+    if not epochs:
+        raise ValueError("The 'every' parameter must be an int >= 1 or a non-empty list of "
+                         "epochs. Got an empty list instead.")
+    return _Schedule(None, epochs)

@@ -1,0 +1,223 @@
+"""The gib-kernels command line: every sub-command runs, and user mistakes exit with code 2
+and a one-line message, never a traceback."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import gib_kernels as gk
+from gib_kernels.cli import main
+from gib_kernels.tracking import read_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def arrays():
+    """Odd shapes: a float layer, its integer codes, labels, and a matrix target."""
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(301, 5))
+    return {"layer": z, "codes": np.floor(np.clip(z, -2, 1.999) * 2).astype(np.int64),
+            "labels": (z[:, 0] + z[:, 1] > 0).astype(np.int64), "other": rng.normal(size=(301, 3))}
+
+
+# ----------------------------------------------------------------------------- help, info
+def test_help_names_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    for command in ("demo", "estimate", "info", "examples:"):
+        assert command in out
+
+
+@pytest.mark.parametrize("command", ["demo", "estimate", "info"])
+def test_each_command_has_help(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"gib-kernels {command}" in capsys.readouterr().out
+
+
+def test_info_table(capsys):
+    code, out, _ = run_cli(capsys, "info")
+    assert code == 0
+    assert "backend cpu" in out and "backend reference  available" in out
+    assert f"version            {gk.__version__}" in out
+
+
+def test_info_json(capsys):
+    code, out, _ = run_cli(capsys, "info", "--json")
+    info = json.loads(out)
+    assert code == 0
+    assert info["build"] == json.loads(json.dumps(gk.build_info()))
+    assert set(info["backends"]) == {"reference", "cpu", "cuda", "triton"}
+    assert info["devices"][0] == "cpu"
+
+
+# ----------------------------------------------------------------------------- estimate
+def _save(path, arrays, names):
+    chosen = {name: arrays[name] for name in names}
+    if path.suffix == ".npz":
+        np.savez(path, **chosen)
+    elif path.suffix == ".npy":
+        np.save(path, next(iter(chosen.values())))
+    elif len(chosen) == 1:
+        torch.save(torch.from_numpy(next(iter(chosen.values()))), path)
+    else:
+        torch.save({k: torch.from_numpy(v) for k, v in chosen.items()}, path)
+    return path
+
+
+@pytest.mark.parametrize("file_name, names, z, w", [
+    ("acts.npz", ["layer", "labels"], "layer", "labels"),
+    ("acts.npz", ["codes", "labels", "other"], "codes", "labels"),
+    ("acts.npz", ["layer", "other"], "layer", "other"),
+    ("acts.pt", ["codes", "labels"], "codes", "labels"),
+    ("codes.npy", ["codes"], None, None),
+    ("codes.pt", ["codes"], None, None),
+], ids=["npz-float-labels", "npz-codes-labels", "npz-float-matrix", "pt-dict", "npy-alone",
+        "pt-tensor"])
+def test_estimate_json_matches_the_library(tmp_path, capsys, arrays, file_name, names, z, w):
+    """The default estimator ("auto") resolves as in the library: mixed, binning, k-NN."""
+    path = _save(tmp_path / file_name, arrays, names)
+    argv = ["estimate", path, "--json"] + (["--z", z] if z else []) + (["--w", w] if w else [])
+    code, out, _ = run_cli(capsys, *argv)
+    result = json.loads(out)
+    z_array = arrays[z or names[0]]
+    assert code == 0
+    assert result["z"] == {"name": z or path.stem, "shape": list(z_array.shape),
+                           "dtype": str(z_array.dtype)}
+    assert result["entropy"] == pytest.approx(gk.entropy(z_array), abs=1e-9)
+    if w is not None:
+        w_array = arrays[w]
+        assert result["mutual_information"] == pytest.approx(
+            gk.mutual_information(z_array, w_array), abs=1e-9)
+        profile = gk.synergy_profile(z_array, w_array)
+        np.testing.assert_allclose(result["synergy_profile"], profile, atol=1e-9)
+        assert result["synergy"] == pytest.approx(np.mean(profile), abs=1e-9)
+
+
+def test_estimate_table(tmp_path, capsys, arrays):
+    path = _save(tmp_path / "acts.npz", arrays, ["layer", "labels"])
+    code, out, _ = run_cli(capsys, "estimate", path, "--z", "layer", "--w", "labels",
+                           "--estimator", "binning", "--bin-range", "-2", "2", "--profile")
+    rows = dict(line.split(None, 1) for line in out.splitlines())
+    assert code == 0
+    assert rows["Z"] == "layer (301 x 5, float64)" and rows["W"] == "labels (301, int64)"
+    options = {"estimator": "binning", "bin_range": (-2, 2)}
+    assert float(rows["I(Z;W)"].split()[0]) == pytest.approx(
+        gk.mutual_information(arrays["layer"], arrays["labels"], **options), rel=1e-5)
+    assert len(rows["profile"].split()) == 1 + 5  # "s_j" and one value per feature
+
+
+def _broken_files(tmp_path, arrays):
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
+    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    (tmp_path / "notes.txt").write_text("z")
+    (tmp_path / "junk.pt").write_bytes(b"\x80\x02junk")
+    torch.save({"weights": [1, 2, 3]}, tmp_path / "nothing.pt")
+    np.savez(tmp_path / "acts.npz", layer=arrays["layer"], labels=arrays["labels"],
+             short=np.zeros(10, dtype=np.int64), text=np.array(["a", "b"]))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["estimate", "missing.npz"], "no such file"),
+    (["estimate", "notes.txt"], "unknown file type .txt"),
+    (["estimate", "corrupt.npz"], "cannot read"),
+    (["estimate", "objects.npy"], "cannot read"),
+    (["estimate", "junk.pt"], "cannot read"),
+    (["estimate", "nothing.pt"], "expected a tensor or a dict of tensors"),
+    (["estimate", "acts.npz"], "holds 4 arrays .*choose Z with --z"),
+    (["estimate", "acts.npz", "--z", "nope"], "no array 'nope' for --z; it holds layer, labels"),
+    (["estimate", "acts.npz", "--z", "layer", "--w", "nope"], "no array 'nope' for --w"),
+    (["estimate", "acts.npz", "--z", "layer", "--w", "short"], "same number of samples"),
+    (["estimate", "acts.npz", "--z", "text"], "real numbers"),
+    (["estimate", "acts.npz", "--z", "layer", "--bins", "0"], "expected a number >= 1"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "magic"], "invalid choice"),
+    (["estimate"], "required: FILE"),
+    (["frobnicate"], "invalid choice"),
+    ([], "choose a command"),
+    (["demo", "--epochs", "0"], "expected a number >= 1"),
+    (["demo", "--epochs", "5", "--full"], "not allowed with argument"),
+    (["demo", "--device", "nonsense"], "--device"),
+], ids=["missing", "suffix", "corrupt-npz", "pickled-npy", "junk-pt", "pt-without-tensors",
+        "ambiguous-z", "unknown-z", "unknown-w", "row-mismatch", "string-array", "bins-zero",
+        "estimator", "no-file", "unknown-command", "no-command", "demo-epochs-zero",
+        "demo-full-and-epochs", "demo-device"])
+def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, monkeypatch, arrays, argv,
+                                            message):
+    _broken_files(tmp_path, arrays)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("gib-kernels: error: ")
+    assert "Traceback" not in err
+    assert re.search(message, err), err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_demo_on_cuda_without_a_device(capsys):
+    code, _, err = run_cli(capsys, "demo", "--device", "cuda", "--epochs", "1")
+    assert code == 2 and err == "gib-kernels: error: --device cuda: torch sees no CUDA device here\n"
+
+
+@pytest.mark.parametrize("argv, code, stream, text", [
+    (["--help"], 0, "stdout", "commands:"),
+    (["estimate", "missing.npz"], 2, "stderr", "gib-kernels: error: no such file: missing.npz"),
+], ids=["help", "missing-file"])
+def test_python_dash_m(tmp_path, argv, code, stream, text):
+    done = subprocess.run([sys.executable, "-m", "gib_kernels", *argv], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == code
+    assert text in getattr(done, stream)
+    assert "Traceback" not in done.stderr
+
+
+# ----------------------------------------------------------------------------- demo
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_demo_writes_the_planes_and_the_summary(demo_out):
+    for name in ("information.jsonl", "summary.txt", "ib_vs_gib_tanh.png", "ib_vs_gib_relu.png",
+                 "ib_vs_gib_tanh.svg", "synergy_relu.png"):
+        assert (demo_out / name).stat().st_size > 0, name
+    summary = (demo_out / "summary.txt").read_text()
+    for text in ("tanh:", "relu:", "3 epochs", "hidden4 (4 units)", "hidden5 (3 units)",
+                 "IB  complexity I(X;T)", "GIB complexity S(X->T)"):
+        assert text in summary
+    assert summary.count("compression in the last 2 hidden layers: IB plane") == 2
+    runs = read_runs(demo_out / "information.jsonl")
+    assert sorted(runs) == ["relu", "tanh"]
+    # epochs 0..3, five hidden layers
+    assert all(len(run.records) == 4 * 5 for run in runs.values())
+
+
+def test_demo_rerun_resumes_without_new_records(demo_out, capsys):
+    before = (demo_out / "information.jsonl").read_text()
+    code, out, _ = run_cli(capsys, "demo", "--epochs", "3", "--out", demo_out, "--quiet")
+    assert code == 0
+    assert (demo_out / "information.jsonl").read_text() == before
+    assert out.startswith((demo_out / "summary.txt").read_text())
+
+
+def test_demo_refuses_another_schedule_in_the_same_folder(demo_out, capsys):
+    code, _, err = run_cli(capsys, "demo", "--epochs", "4", "--out", demo_out, "--quiet")
+    assert code == 2
+    assert err.count("\n") == 1 and "another configuration" in err and "epochs" in err
