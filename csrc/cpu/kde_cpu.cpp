@@ -1,7 +1,205 @@
-// STUB: to be implemented
-#include <stdexcept>
+// Kolchinsky-Tracey KDE sums on the CPU (contract: kde.h).
+//
+// Brute force over every anchor and the points of its group, never an n x n matrix: the points
+// are grouped by label and copied coordinate-major, runs of anchors meet blocks of candidates,
+// and squared distances vectorise over a block. exp(-x) is exactly 0 in double precision once
+// x > 745.2, so a pair whose exponent passes kNegligibleExponent adds nothing and is dropped,
+// and so is a whole block as soon as its partial distances pass it (they only grow). The
+// leave-one-feature-out form downdates each pair's squared distance per column and evaluates
+// every exponential directly: factoring out exp(+delta^2 / (2 sigma2)) would overflow.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
 #include "gib/kde.h"
+
 namespace gib {
-void kde_log_mean_kernel_cpu(const double*, int64_t, int64_t, const int64_t*, double, double*) { throw std::runtime_error("not implemented"); }
-void kde_loo_cpu(const double*, int64_t, int64_t, const int64_t*, int64_t, double, double*) { throw std::runtime_error("not implemented"); }
+
+namespace {
+
+// kAnchors anchors meet a block of kBlock candidates, kChunk coordinates at a time, so that the
+// partial distances and the chunk of the block stay in L1.
+constexpr int64_t kAnchors = 16;
+constexpr int64_t kBlock = 32;
+constexpr int64_t kChunk = 8;
+// Past this exponent exp(-x) rounds to 0, with a margin that covers rounding in the exponent.
+constexpr double kNegligibleExponent = 750.0;
+
+// The points of t grouped by label (one group without labels), positions in original order
+// within a group, and copied coordinate-major.
+struct GroupedPoints {
+  const double* t;
+  int64_t n, d;
+  std::vector<int64_t> order;  // original index of the point at each position
+  std::vector<int64_t> start;  // group g holds positions [start[g], start[g + 1])
+  std::vector<int64_t> runs;   // starts of runs of <= kAnchors positions in one group, then n
+  std::vector<double> tt;      // tt[c * n + p]: coordinate c of the point at position p
+
+  GroupedPoints(const double* t_, int64_t n_, int64_t d_, const int64_t* labels)
+      : t(t_), n(n_), d(d_), order(n_), tt(static_cast<size_t>(n_ * d_)) {
+    std::iota(order.begin(), order.end(), int64_t(0));
+    if (labels != nullptr)
+      std::stable_sort(order.begin(), order.end(),
+                       [labels](int64_t a, int64_t b) { return labels[a] < labels[b]; });
+    for (int64_t p = 0; p < n; ++p)
+      if (p == 0 || (labels != nullptr && labels[order[p]] != labels[order[p - 1]]))
+        start.push_back(p);
+    start.push_back(n);
+    for (size_t g = 0; g + 1 < start.size(); ++g)
+      for (int64_t p = start[g]; p < start[g + 1]; p += kAnchors) runs.push_back(p);
+    runs.push_back(n);
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < d; ++c)
+      for (int64_t p = 0; p < n; ++p) tt[c * n + p] = t[order[p] * d + c];
+  }
+
+  const double* column(int64_t c) const { return tt.data() + c * n; }
+  const double* row(int64_t p) const { return t + order[p] * d; }
+  // The group of the run starting at p0, as [lo, hi).
+  void group_of(int64_t p0, int64_t& lo, int64_t& hi) const {
+    const auto g = std::upper_bound(start.begin(), start.end(), p0) - 1;
+    lo = g[0];
+    hi = g[1];
+  }
+};
+
+// Squared distances from the anchors at positions [p0, p1) to the candidates [b0, b0 + len)
+// into d2[a], and in largest[a] the largest single-coordinate term of each pair. An anchor
+// leaves the block (live shrinks) once every partial d2 - largest reaches `negligible`: both
+// only move that quantity up, and it bounds every leave-one-feature-out distance from below.
+// Returns the number of live anchors, listed first in live.
+template <bool kLeaveOneOut>
+int64_t block_distances(const GroupedPoints& pts, int64_t p0, int64_t p1, int64_t b0,
+                        int64_t len, double negligible, double (*d2)[kBlock],
+                        double (*largest)[kBlock], int64_t* live) {
+  int64_t n_live = p1 - p0;
+  for (int64_t a = 0; a < n_live; ++a) {
+    live[a] = a;
+    std::fill_n(d2[a], len, 0.0);
+    if (kLeaveOneOut) std::fill_n(largest[a], len, 0.0);
+  }
+  for (int64_t c0 = 0; c0 < pts.d && n_live > 0; c0 += kChunk) {
+    const int64_t c1 = std::min(pts.d, c0 + kChunk);
+    for (int64_t s = 0; s < n_live; ++s) {
+      double* da = d2[live[s]];
+      double* la = kLeaveOneOut ? largest[live[s]] : nullptr;
+      const double* ta = pts.row(p0 + live[s]);
+      for (int64_t c = c0; c < c1; ++c) {
+        const double* col = pts.column(c) + b0;
+        const double tc = ta[c];
+#pragma omp simd
+        for (int64_t b = 0; b < len; ++b) {
+          const double term = pair_term(col[b], tc, Metric::kEuclidean);
+          da[b] = combine(da[b], term, Metric::kEuclidean);
+          if (kLeaveOneOut) la[b] = combine(la[b], term, Metric::kMax);
+        }
+      }
+    }
+    int64_t kept = 0;
+    for (int64_t s = 0; s < n_live; ++s) {
+      const double* da = d2[live[s]];
+      const double* la = kLeaveOneOut ? largest[live[s]] : nullptr;
+      double nearest = kInf;
+#pragma omp simd reduction(min : nearest)
+      for (int64_t b = 0; b < len; ++b) nearest = std::min(nearest, kLeaveOneOut ? da[b] - la[b] : da[b]);
+      if (nearest < negligible) live[kept++] = live[s];
+    }
+    n_live = kept;
+  }
+  return n_live;
 }
+
+}  // namespace
+
+void kde_log_mean_kernel_cpu(const double* t, int64_t n, int64_t d, const int64_t* labels,
+                             double sigma2, double* out) {
+  const GroupedPoints pts(t, n, d, labels);
+  const double two_sigma2 = 2.0 * sigma2, negligible = kNegligibleExponent * two_sigma2;
+  const int64_t n_runs = static_cast<int64_t>(pts.runs.size()) - 1;
+  const int64_t runs_per_tile = std::max<int64_t>(1, anchors_per_tile(n, n * d) / kAnchors);
+  for (int64_t r0 = 0; r0 < n_runs; r0 += runs_per_tile) {
+    const int64_t r1 = std::min(n_runs, r0 + runs_per_tile);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t p0 = pts.runs[r], p1 = pts.runs[r + 1];
+      int64_t lo, hi;
+      pts.group_of(p0, lo, hi);
+      double sum[kAnchors] = {};
+      double d2[kAnchors][kBlock];
+      int64_t live[kAnchors];
+      for (int64_t b0 = lo; b0 < hi; b0 += kBlock) {
+        const int64_t len = std::min(kBlock, hi - b0);
+        const int64_t n_live =
+            block_distances<false>(pts, p0, p1, b0, len, negligible, d2, nullptr, live);
+        for (int64_t s = 0; s < n_live; ++s) {
+          const double* da = d2[live[s]];
+          for (int64_t b = 0; b < len; ++b)
+            if (da[b] < negligible) sum[live[s]] += std::exp(-da[b] / two_sigma2);
+        }
+      }
+      for (int64_t a = 0; a < p1 - p0; ++a)
+        out[pts.order[p0 + a]] = std::log(sum[a] / static_cast<double>(hi - lo));
+    }
+    check_interrupt();
+  }
+}
+
+void kde_loo_cpu(const double* t, int64_t n, int64_t m, const int64_t* labels, int64_t n_classes,
+                 double sigma2, double* out) {
+  const GroupedPoints pts(t, n, m, labels);
+  const double two_sigma2 = 2.0 * sigma2, negligible = kNegligibleExponent * two_sigma2;
+  const int64_t width = m + 1;
+  std::fill_n(out, n_classes * width, 0.0);
+  const int64_t n_runs = static_cast<int64_t>(pts.runs.size()) - 1;
+  const int64_t runs_per_tile = std::max<int64_t>(1, anchors_per_tile(n, n * m) / kAnchors);
+  // Per anchor of the tile, over T_-j for every j and then over T: kernel sums, then L.
+  std::vector<double> tile_logs;
+  for (int64_t r0 = 0; r0 < n_runs; r0 += runs_per_tile) {
+    const int64_t r1 = std::min(n_runs, r0 + runs_per_tile);
+    const int64_t first = pts.runs[r0], last = pts.runs[r1];
+    tile_logs.assign((last - first) * width, 0.0);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t p0 = pts.runs[r], p1 = pts.runs[r + 1];
+      int64_t lo, hi;
+      pts.group_of(p0, lo, hi);
+      double d2[kAnchors][kBlock], largest[kAnchors][kBlock];
+      int64_t live[kAnchors];
+      for (int64_t b0 = lo; b0 < hi; b0 += kBlock) {
+        const int64_t len = std::min(kBlock, hi - b0);
+        const int64_t n_live =
+            block_distances<true>(pts, p0, p1, b0, len, negligible, d2, largest, live);
+        for (int64_t s = 0; s < n_live; ++s) {
+          const int64_t a = live[s];
+          const double* ta = pts.row(p0 + a);
+          double* sums = tile_logs.data() + (p0 + a - first) * width;
+          for (int64_t b = 0; b < len; ++b) {
+            const double full = d2[a][b];
+            if (full - largest[a][b] >= negligible) continue;  // every T_-j term is 0 too
+            if (full < negligible) sums[m] += std::exp(-full / two_sigma2);
+            const double* tb = pts.row(b0 + b);
+            for (int64_t j = 0; j < m; ++j) {
+              const double without_j =
+                  std::max(full - pair_term(tb[j], ta[j], Metric::kEuclidean), 0.0);
+              if (without_j < negligible) sums[j] += std::exp(-without_j / two_sigma2);
+            }
+          }
+        }
+      }
+      for (int64_t p = p0; p < p1; ++p)
+        for (int64_t j = 0; j < width; ++j) {
+          double& v = tile_logs[(p - first) * width + j];
+          v = std::log(v / static_cast<double>(hi - lo));
+        }
+    }
+    // Fixed-order reduction: anchors in position order, whatever the thread count.
+    for (int64_t p = first; p < last; ++p) {
+      double* row = out + (labels != nullptr ? labels[pts.order[p]] : 0) * width;
+      for (int64_t j = 0; j < width; ++j) row[j] += tile_logs[(p - first) * width + j];
+    }
+    check_interrupt();
+  }
+}
+
+}  // namespace gib

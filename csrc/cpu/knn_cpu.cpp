@@ -1,13 +1,15 @@
 // Exact k-nearest-neighbour statistics on the CPU (contract: knn.h).
 //
-// Any d but 1: brute force that never builds an n x n matrix. The points are reordered so that
-// each label group is contiguous and copied coordinate-major; the reduced distances from one
-// anchor to a block of candidates then vectorise over the block, a block is abandoned as soon
-// as none of its partial distances can matter, and only candidates closer than the current
-// k-th enter the top-k. d == 1 (the per-feature path): each group is sorted, the k nearest
-// points of a point are a window around it (two-pointer expansion) and the points within a
-// radius are a range (binary search). Both paths compare the same reduced distances with the
-// same predicates, so they agree exactly.
+// d >= 2: exact brute force with pruning, never an n x n matrix. The points are grouped by
+// label, sorted within each group along one coordinate (the sweep) and copied coordinate-major.
+// Runs of anchors meet blocks of candidates, nearest first along the sweep, and the distances
+// from one anchor to a block vectorise over the block. Every coordinate's term is a lower bound
+// on a distance, so a block too far along the sweep is skipped (and with it all the blocks
+// beyond), a block is abandoned as soon as its partial distances are all too large, and only
+// candidates closer than the current k-th enter the top-k. d == 1 (the per-feature path): each
+// group is sorted, the k nearest points of a point are a window around it (two-pointer
+// expansion) and the points within a radius are a range (binary search). Both paths compare
+// the same reduced distances with the same predicates, so they agree exactly.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -19,10 +21,14 @@ namespace gib {
 
 namespace {
 
-// Candidates per block: their partial distances stay in L1 while the coordinates stream by.
-constexpr int64_t kBlock = 128;
-// Coordinates between two checks of whether a block can still matter.
+// Brute-force tiling: a run of kAnchors anchors meets a block of kBlock candidates, kChunk
+// coordinates at a time; the partial distances and the chunk of the block stay in L1, and
+// after each chunk the anchors for which the block can no longer matter leave it. Small
+// blocks are abandoned more often; runs must not straddle blocks.
+constexpr int64_t kAnchors = 16;
+constexpr int64_t kBlock = 32;
 constexpr int64_t kChunk = 4;
+static_assert(kBlock % kAnchors == 0, "a run of anchors lies within one block");
 
 // A reduced distance (max-norm, or squared Euclidean) as a true distance.
 inline double reduced_to_distance(double reduced, Metric metric) {
@@ -71,13 +77,13 @@ Groups group_by_label(const int64_t* labels, int64_t n) {
   return g;
 }
 
-// Sorts the positions of every group by value, ties by index. NaN sorts last so that the
-// order stays a strict weak order whatever the data.
-void sort_groups_by_value(const double* v, Groups& groups) {
-  const auto less = [v](int64_t a, int64_t b) {
-    const bool nan_a = std::isnan(v[a]), nan_b = std::isnan(v[b]);
-    if (nan_a != nan_b) return nan_b;
-    if (!nan_a && v[a] != v[b]) return v[a] < v[b];
+// Sorts the positions of every group by key[i * stride] (i the original index), ties by index.
+// NaN sorts last so that the order stays a strict weak order whatever the data.
+void sort_groups_by(const double* key, int64_t stride, Groups& groups) {
+  const auto less = [key, stride](int64_t a, int64_t b) {
+    const double x = key[a * stride], y = key[b * stride];
+    if (std::isnan(x) != std::isnan(y)) return std::isnan(y);
+    if (x != y && !std::isnan(x)) return x < y;
     return a < b;
   };
   for (size_t g = 0; g + 1 < groups.start.size(); ++g)
@@ -85,148 +91,219 @@ void sort_groups_by_value(const double* v, Groups& groups) {
               less);
 }
 
-// zt[c * n + p] = coordinate c of the point at position p.
-std::vector<double> coordinate_major(const double* z, int64_t n, int64_t d,
-                                     const std::vector<int64_t>& order) {
-  std::vector<double> zt(static_cast<size_t>(n * d));
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < d; ++c)
-    for (int64_t p = 0; p < n; ++p) zt[c * n + p] = z[order[p] * d + c];
-  return zt;
+// Runs of at most kAnchors consecutive positions, aligned to the start of their group, so that
+// a run never straddles a group or a block of candidates. Returns the run starts, then n.
+std::vector<int64_t> anchor_runs(const Groups& groups) {
+  const int64_t n = static_cast<int64_t>(groups.order.size());
+  std::vector<int64_t> starts;
+  for (int64_t p = 0; p < n; p = std::min(p + kAnchors, groups.end(p))) starts.push_back(p);
+  starts.push_back(n);
+  return starts;
 }
 
-// Calls body(p) for every anchor position p: in parallel within tiles of about equal work, with
-// a poll for interruption between tiles on the calling thread.
+// Calls body(p0, p1) for every run of anchor positions: in parallel within tiles of about equal
+// work, with a poll for interruption between tiles on the calling thread.
 template <class Body>
-void for_each_anchor(int64_t n, int64_t cost_per_anchor, const Body& body) {
-  const int64_t tile = anchors_per_tile(n, cost_per_anchor);
-  for (int64_t p0 = 0; p0 < n; p0 += tile) {
-    const int64_t p1 = std::min(n, p0 + tile);
-#pragma omp parallel for schedule(dynamic, 8)
-    for (int64_t p = p0; p < p1; ++p) body(p);
+void for_each_run(const Groups& groups, int64_t cost_per_anchor, const Body& body) {
+  const std::vector<int64_t> runs = anchor_runs(groups);
+  const int64_t n_runs = static_cast<int64_t>(runs.size()) - 1;
+  const int64_t n = static_cast<int64_t>(groups.order.size());
+  const int64_t tile = std::max<int64_t>(1, anchors_per_tile(n, cost_per_anchor) / kAnchors);
+  for (int64_t r0 = 0; r0 < n_runs; r0 += tile) {
+    const int64_t r1 = std::min(n_runs, r0 + tile);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t r = r0; r < r1; ++r) body(runs[r], runs[r + 1]);
     check_interrupt();
   }
 }
 
-// Reduced distances from the anchor za to the candidates at positions [b0, b0 + len) of zt.
-// Partial distances only grow with each coordinate, so once none is below `relevant` the block
-// cannot matter: then it returns false and leaves dist partial.
-template <Metric M>
-bool block_distances(const double* zt, int64_t n, int64_t d, const double* za, int64_t b0,
-                     int64_t len, double relevant, double* dist) {
-  std::fill_n(dist, len, 0.0);
-  for (int64_t c0 = 0; c0 < d; c0 += kChunk) {
-    const int64_t c1 = std::min(d, c0 + kChunk);
-    for (int64_t c = c0; c < c1; ++c) {
-      const double* col = zt + c * n + b0;
-      const double a = za[c];
-#pragma omp simd
-      for (int64_t b = 0; b < len; ++b) dist[b] = combine(dist[b], pair_term(col[b], a, M), M);
-    }
-    if (c1 == d) break;
-    int any_relevant = 0;
-#pragma omp simd reduction(| : any_relevant)
-    for (int64_t b = 0; b < len; ++b) any_relevant |= dist[b] < relevant;
-    if (!any_relevant) return false;
+// The coordinate of largest variance: sorted along it, nearby positions are nearby points.
+int64_t widest_coordinate(const double* z, int64_t n, int64_t d) {
+  std::vector<double> mean(d, 0.0), spread(d, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < d; ++c) mean[c] += z[i * d + c] / static_cast<double>(n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < d; ++c) spread[c] += (z[i * d + c] - mean[c]) * (z[i * d + c] - mean[c]);
+  return std::max_element(spread.begin(), spread.end()) - spread.begin();
+}
+
+// The points of z (d >= 1) grouped by label, sorted within each group along the sweep
+// coordinate and copied coordinate-major.
+struct SweptPoints {
+  const double* z;
+  int64_t n, d, sweep;
+  Groups groups;
+  std::vector<double> zt;  // zt[c * n + p]: coordinate c of the point at position p
+
+  SweptPoints(const double* z_, int64_t n_, int64_t d_, const int64_t* labels)
+      : z(z_), n(n_), d(d_), sweep(widest_coordinate(z_, n_, d_)),
+        groups(group_by_label(labels, n_)), zt(static_cast<size_t>(n_ * d_)) {
+    sort_groups_by(z + sweep, d, groups);
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < d; ++c)
+      for (int64_t p = 0; p < n; ++p) zt[c * n + p] = z[groups.order[p] * d + c];
   }
-  return true;
-}
 
-bool block_distances(Metric metric, const double* zt, int64_t n, int64_t d, const double* za,
-                     int64_t b0, int64_t len, double relevant, double* dist) {
-  return metric == Metric::kMax
-             ? block_distances<Metric::kMax>(zt, n, d, za, b0, len, relevant, dist)
-             : block_distances<Metric::kEuclidean>(zt, n, d, za, b0, len, relevant, dist);
-}
+  const double* column(int64_t c) const { return zt.data() + c * n; }
+};
 
-void kth_brute_force(const double* z, int64_t n, int64_t d, const Groups& groups, int64_t k,
-                     Metric metric, double* out) {
-  const std::vector<double> zt = coordinate_major(z, n, d, groups.order);
-  for_each_anchor(n, n * d, [&](int64_t p) {
-    const int64_t i = groups.order[p], lo = groups.begin(p), hi = groups.end(p);
-    const int64_t kk = std::min(k, hi - lo - 1);
-    if (kk == 0) {
-      out[i] = kInf;
-      return;
+// Brute force with exact pruning for the anchors at positions [p0, p1) (one run) against the
+// other points of their group. visit(a, b0, len, dist) receives the reduced distances from
+// anchor p0 + a to the candidates at positions [b0, b0 + len); relevant(a) bounds the distances
+// that can still matter to that anchor (it may only shrink). Any coordinate's term is a lower
+// bound on a reduced distance, so
+//   - a block whose range along the sweep coordinate is relevant(a) or more away from the
+//     anchor is skipped, and blocks are taken nearest first, both ways along the sweep, each
+//     way stopping at the first block out of reach of every anchor;
+//   - partial distances only grow, so an anchor whose partial distances to a block are all
+//     relevant(a) or more after a chunk of coordinates leaves that block.
+template <Metric M, class Relevant, class Visit>
+void scan(const SweptPoints& pts, int64_t p0, int64_t p1, const Relevant& relevant,
+          const Visit& visit) {
+  const int64_t d = pts.d, count = p1 - p0;
+  const int64_t lo = pts.groups.begin(p0), hi = pts.groups.end(p0);
+  const double* sweep = pts.column(pts.sweep);
+  double dist[kAnchors][kBlock];
+  int64_t live[kAnchors];
+
+  // Returns false when the block is out of reach of every anchor.
+  const auto scan_block = [&](int64_t b0) {
+    const int64_t len = std::min(kBlock, hi - b0);
+    const double first = sweep[b0], last = sweep[b0 + len - 1];
+    int64_t n_live = 0;
+    for (int64_t a = 0; a < count; ++a) {
+      const double x = sweep[p0 + a];
+      const double gap = x < first ? pair_term(first, x, M) : x > last ? pair_term(last, x, M) : 0.0;
+      if (gap < relevant(a)) live[n_live++] = a;
     }
-    std::vector<double> top(kk, kInf);
-    double kth = kInf;
-    double dist[kBlock];
-    for (int64_t b0 = lo; b0 < hi; b0 += kBlock) {
-      const int64_t len = std::min(kBlock, hi - b0);
-      if (!block_distances(metric, zt.data(), n, d, z + i * d, b0, len, kth, dist)) continue;
-      for (int64_t b = 0; b < len; ++b)
-        if (dist[b] < kth && b0 + b != p) kth = topk_insert(top.data(), kk, dist[b]);
-    }
-    out[i] = reduced_to_distance(kth, metric);
-  });
-}
-
-void count_brute_force(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,
-                       int64_t* out) {
-  const std::vector<double> zt = coordinate_major(z, n, d, group_by_label(nullptr, n).order);
-  for_each_anchor(n, n * d, [&](int64_t i) {
-    const double bound = reduced_bound(radius[i], metric);
-    int64_t count = 0;
-    double dist[kBlock];
-    for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
-      const int64_t len = std::min(kBlock, n - b0);
-      if (!block_distances(metric, zt.data(), n, d, z + i * d, b0, len, bound, dist)) continue;
-      for (int64_t b = 0; b < len; ++b) count += dist[b] < bound && b0 + b != i;
-    }
-    out[i] = count;
-  });
-}
-
-std::vector<double> gather(const double* v, const std::vector<int64_t>& order) {
-  std::vector<double> sorted(order.size());
-  for (size_t p = 0; p < order.size(); ++p) sorted[p] = v[order[p]];
-  return sorted;
-}
-
-void kth_sorted(const double* v, int64_t n, Groups& groups, int64_t k, Metric metric,
-                double* out) {
-  sort_groups_by_value(v, groups);
-  const std::vector<double> s = gather(v, groups.order);
-  for_each_anchor(n, k, [&](int64_t p) {
-    const int64_t i = groups.order[p], lo = groups.begin(p), hi = groups.end(p);
-    const int64_t kk = std::min(k, hi - lo - 1);
-    if (kk == 0) {
-      out[i] = kInf;
-      return;
-    }
-    // Distances grow away from p on both sides: take the nearer side kk times.
-    int64_t left = p - 1, right = p + 1;
-    double kth = 0.0;
-    for (int64_t taken = 0; taken < kk; ++taken) {
-      const double to_left = left >= lo ? pair_term(s[left], s[p], metric) : kInf;
-      const double to_right = right < hi ? pair_term(s[right], s[p], metric) : kInf;
-      if (to_left <= to_right) {
-        kth = to_left;
-        --left;
-      } else {
-        kth = to_right;
-        ++right;
+    if (n_live == 0) return false;
+    for (int64_t s = 0; s < n_live; ++s) std::fill_n(dist[live[s]], len, 0.0);
+    for (int64_t c0 = 0; c0 < d && n_live > 0; c0 += kChunk) {
+      const int64_t c1 = std::min(d, c0 + kChunk);
+      for (int64_t s = 0; s < n_live; ++s) {
+        double* da = dist[live[s]];
+        const double* za = pts.z + pts.groups.order[p0 + live[s]] * d;
+        for (int64_t c = c0; c < c1; ++c) {
+          const double* col = pts.column(c) + b0;
+          const double zc = za[c];
+#pragma omp simd
+          for (int64_t b = 0; b < len; ++b) da[b] = combine(da[b], pair_term(col[b], zc, M), M);
+        }
       }
+      if (c1 == d) break;
+      int64_t kept = 0;
+      for (int64_t s = 0; s < n_live; ++s) {
+        const double* da = dist[live[s]];
+        double nearest = kInf;
+#pragma omp simd reduction(min : nearest)
+        for (int64_t b = 0; b < len; ++b) nearest = std::min(nearest, da[b]);
+        if (nearest < relevant(live[s])) live[kept++] = live[s];
+      }
+      n_live = kept;
     }
-    out[i] = reduced_to_distance(kth, metric);
+    for (int64_t s = 0; s < n_live; ++s) visit(live[s], b0, len, dist[live[s]]);
+    return true;
+  };
+
+  // Blocks start at the group start; the run lies in block `home`. Along the sweep the gap to
+  // the anchors grows block by block away from home, so each way stops at its first miss.
+  const int64_t home = lo + (p0 - lo) / kBlock * kBlock;
+  bool right = true, left = home > lo;
+  for (int64_t step = 0; right || left; ++step) {
+    const int64_t r = home + step * kBlock, l = home - (step + 1) * kBlock;
+    if (right) right = r < hi && scan_block(r);
+    if (left) left = l >= lo && scan_block(l);
+  }
+}
+
+template <Metric M>
+void kth_brute_force(const SweptPoints& pts, int64_t k, double* out) {
+  const Groups& groups = pts.groups;
+  for_each_run(groups, pts.n * pts.d, [&](int64_t p0, int64_t p1) {
+    const int64_t kk = std::min(k, groups.end(p0) - groups.begin(p0) - 1);
+    if (kk == 0) {
+      for (int64_t p = p0; p < p1; ++p) out[groups.order[p]] = kInf;
+      return;
+    }
+    // top + a * kk: the ascending kk smallest distances of anchor p0 + a so far.
+    std::vector<double> top((p1 - p0) * kk, kInf);
+    const auto kth = [&](int64_t a) { return top[a * kk + kk - 1]; };
+    scan<M>(pts, p0, p1, kth, [&](int64_t a, int64_t b0, int64_t len, const double* dist) {
+      double* best = top.data() + a * kk;
+      double worst = best[kk - 1];
+      for (int64_t b = 0; b < len; ++b)
+        if (dist[b] < worst && b0 + b != p0 + a) worst = topk_insert(best, kk, dist[b]);
+    });
+    for (int64_t a = 0; a < p1 - p0; ++a)
+      out[groups.order[p0 + a]] = reduced_to_distance(kth(a), M);
+  });
+}
+
+template <Metric M>
+void count_brute_force(const SweptPoints& pts, const double* radius, int64_t* out) {
+  const Groups& groups = pts.groups;
+  for_each_run(groups, pts.n * pts.d, [&](int64_t p0, int64_t p1) {
+    double bound[kAnchors];
+    int64_t count[kAnchors] = {};
+    for (int64_t a = 0; a < p1 - p0; ++a) bound[a] = reduced_bound(radius[groups.order[p0 + a]], M);
+    scan<M>(pts, p0, p1, [&](int64_t a) { return bound[a]; },
+            [&](int64_t a, int64_t b0, int64_t len, const double* dist) {
+              for (int64_t b = 0; b < len; ++b) count[a] += dist[b] < bound[a] && b0 + b != p0 + a;
+            });
+    for (int64_t a = 0; a < p1 - p0; ++a) out[groups.order[p0 + a]] = count[a];
+  });
+}
+
+// d <= 1: v holds one value per point. Sorts every group by value and returns the values in
+// position order.
+std::vector<double> sorted_values(const double* v, Groups& groups) {
+  sort_groups_by(v, 1, groups);
+  std::vector<double> s(groups.order.size());
+  for (size_t p = 0; p < s.size(); ++p) s[p] = v[groups.order[p]];
+  return s;
+}
+
+void kth_sorted(const double* v, int64_t n, const int64_t* labels, int64_t k, Metric metric,
+                double* out) {
+  Groups groups = group_by_label(labels, n);
+  const std::vector<double> s = sorted_values(v, groups);
+  for_each_run(groups, k, [&](int64_t p0, int64_t p1) {
+    const int64_t lo = groups.begin(p0), hi = groups.end(p0);
+    const int64_t kk = std::min(k, hi - lo - 1);
+    for (int64_t p = p0; p < p1; ++p) {
+      // Distances grow away from p on both sides: take the nearer side kk times.
+      int64_t left = p - 1, right = p + 1;
+      double kth = kk == 0 ? kInf : 0.0;
+      for (int64_t taken = 0; taken < kk; ++taken) {
+        const double to_left = left >= lo ? pair_term(s[left], s[p], metric) : kInf;
+        const double to_right = right < hi ? pair_term(s[right], s[p], metric) : kInf;
+        if (to_left <= to_right) {
+          kth = to_left;
+          --left;
+        } else {
+          kth = to_right;
+          ++right;
+        }
+      }
+      out[groups.order[p]] = reduced_to_distance(kth, metric);
+    }
   });
 }
 
 void count_sorted(const double* v, int64_t n, const double* radius, Metric metric, int64_t* out) {
   Groups all = group_by_label(nullptr, n);
-  sort_groups_by_value(v, all);
-  const std::vector<double> s = gather(v, all.order);
+  const std::vector<double> s = sorted_values(v, all);
   const auto first = s.begin();
   const int64_t search_steps = 2 * static_cast<int64_t>(std::log2(double(n) + 1.0)) + 2;
-  for_each_anchor(n, search_steps, [&](int64_t p) {
-    const int64_t i = all.order[p];
-    const double bound = reduced_bound(radius[i], metric);
-    const auto within = [&](double x) { return pair_term(x, s[p], metric) < bound; };
-    // Distances grow away from p on both sides, so the points within the radius are a range.
-    const auto lo = std::partition_point(first, first + p, [&](double x) { return !within(x); });
-    const auto hi = std::partition_point(first + p + 1, s.end(), within);
-    out[i] = (first + p - lo) + (hi - (first + p + 1));
+  for_each_run(all, search_steps, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const double bound = reduced_bound(radius[all.order[p]], metric);
+      const auto within = [&](double x) { return pair_term(x, s[p], metric) < bound; };
+      // Distances grow away from p on both sides, so the points within the radius are a range.
+      const auto lo = std::partition_point(first, first + p, [&](double x) { return !within(x); });
+      const auto hi = std::partition_point(first + p + 1, s.end(), within);
+      out[all.order[p]] = (first + p - lo) + (hi - (first + p + 1));
+    }
   });
 }
 
@@ -234,19 +311,26 @@ void count_sorted(const double* v, int64_t n, const double* radius, Metric metri
 
 void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int64_t* labels,
                                int64_t k, Metric metric, double* out) {
-  Groups groups = group_by_label(labels, n);
-  if (d == 1)
-    kth_sorted(z, n, groups, k, metric, out);
-  else
-    kth_brute_force(z, n, d, groups, k, metric, out);
+  if (d <= 1) {
+    const std::vector<double> zeros(d == 0 ? n : 0, 0.0);  // no coordinate: all distances are 0
+    kth_sorted(d == 0 ? zeros.data() : z, n, labels, k, metric, out);
+  } else if (metric == Metric::kMax) {
+    kth_brute_force<Metric::kMax>(SweptPoints(z, n, d, labels), k, out);
+  } else {
+    kth_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, labels), k, out);
+  }
 }
 
 void count_within_cpu(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,
                       int64_t* out) {
-  if (d == 1)
-    count_sorted(z, n, radius, metric, out);
-  else
-    count_brute_force(z, n, d, radius, metric, out);
+  if (d <= 1) {
+    const std::vector<double> zeros(d == 0 ? n : 0, 0.0);  // no coordinate: all distances are 0
+    count_sorted(d == 0 ? zeros.data() : z, n, radius, metric, out);
+  } else if (metric == Metric::kMax) {
+    count_brute_force<Metric::kMax>(SweptPoints(z, n, d, nullptr), radius, out);
+  } else {
+    count_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, nullptr), radius, out);
+  }
 }
 
 }  // namespace gib

@@ -1,0 +1,183 @@
+"""The C++ k-NN kernels (gib_kernels._cpu.kth_neighbor_distance / count_within) against brute
+force in numpy.
+
+The reference builds the full distance matrix, adding coordinates in the kernels' order
+(0, 1, ..., d-1) so that exact ties (integer data, duplicate rows) compare the same way. The
+table runs d == 1 (the sorted path) and d > 1 (the pruned brute force), both metrics, with and
+without labels (a singleton label, a label smaller than k, arbitrary int64 values), and
+continuous, integer-valued and duplicated data.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pytest
+
+from conftest import assert_close
+from gib_kernels import _cpu
+from inputs import continuous
+
+MAX, EUCLIDEAN = 0, 1
+METRICS = {"max": MAX, "euclidean": EUCLIDEAN}
+RTOL = 1e-12
+
+
+# ----------------------------------------------------------------------------- reference
+def reduced_distances(z, metric):
+    """(n, n) max-norm or squared Euclidean distances, coordinates added in order."""
+    n, d = z.shape
+    out = np.zeros((n, n))
+    for c in range(d):
+        diff = z[None, :, c] - z[:, None, c]
+        out = np.maximum(out, np.abs(diff)) if metric == MAX else out + diff * diff
+    return out
+
+
+def true_distances(z, metric):
+    reduced = reduced_distances(z, metric)
+    return reduced if metric == MAX else np.sqrt(reduced)
+
+
+def brute_kth(z, labels, k, metric):
+    n = z.shape[0]
+    candidate = ~np.eye(n, dtype=bool)
+    if labels is not None:
+        candidate &= labels[:, None] == labels[None, :]
+    k_i = np.minimum(k, candidate.sum(axis=1))
+    ranked = np.sort(np.where(candidate, true_distances(z, metric), np.inf), axis=1)
+    kth = ranked[np.arange(n), np.maximum(k_i, 1) - 1]
+    return np.where(k_i > 0, kth, np.inf)
+
+
+def brute_count(z, radius, metric):
+    others = ~np.eye(z.shape[0], dtype=bool)
+    return ((true_distances(z, metric) < radius[:, None]) & others).sum(axis=1)
+
+
+# ----------------------------------------------------------------------------- inputs
+@dataclass(frozen=True)
+class Case:
+    n: int
+    d: int
+    k: int
+    metric: str
+    data: str  # gaussian | integers | duplicates
+    labels: Optional[str]  # None | groups: a singleton, a pair and a few large groups
+
+    @property
+    def id(self):
+        return f"n{self.n}-d{self.d}-k{self.k}-{self.metric}-{self.data}-{self.labels or 'nolabels'}"
+
+
+SHAPES = [(2, 1, 1), (3, 2, 2), (9, 0, 2), (17, 1, 3), (31, 3, 7), (101, 7, 4), (257, 37, 5),
+          (333, 2, 1), (401, 3, 6), (499, 1, 6)]
+CASES = [Case(n, d, k, metric, data, labels)
+         for n, d, k in SHAPES
+         for metric in METRICS
+         for data in ("gaussian", "integers", "duplicates")
+         for labels in (None, "groups")]
+
+
+def make_points(rng, n, d, data):
+    if data == "gaussian":
+        return continuous(rng, n, d) * 1.7
+    if data == "integers":
+        return continuous(rng, n, d, ties=True)
+    # Exact copies of a few rows, the copies scattered among the other points.
+    z = continuous(rng, n, d)
+    copies = rng.choice(n, size=n // 3, replace=False)
+    z[copies] = z[rng.choice(n, size=copies.size)]
+    return z
+
+
+def make_labels(rng, n, labels):
+    """Arbitrary int64 values: a singleton (no candidate: +inf), a pair (k lowered to 1) and
+    the rest in three random groups."""
+    if labels is None:
+        return None
+    values = np.array([-7, 0, 2**40, np.iinfo(np.int64).max], dtype=np.int64)
+    out = values[rng.integers(0, 3, n)]
+    order = rng.permutation(n)
+    out[order[1:3]] = -(2**62)
+    out[order[0]] = values[3]
+    return out
+
+
+# ----------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_kth_neighbor_distance_matches_brute_force(case, rng):
+    z = make_points(rng, case.n, case.d, case.data)
+    labels = make_labels(rng, case.n, case.labels)
+    got = _cpu.kth_neighbor_distance(z, labels, case.k, METRICS[case.metric])
+    assert got.dtype == np.float64
+    assert_close(got, brute_kth(z, labels, case.k, METRICS[case.metric]), RTOL, name=case.id)
+
+
+RADII = ["kth", "random", "special"]
+
+
+def make_radius(rng, z, metric, kind):
+    """kth: the kernel's own k-th distances, so that the k-th neighbour sits exactly on the
+    radius and must not count; random: uniform up to the largest distance; special: 0, inf,
+    negative and exact distances to some other point."""
+    n = z.shape[0]
+    if kind == "kth":
+        return _cpu.kth_neighbor_distance(z, None, min(3, n - 1), metric)
+    dist = true_distances(z, metric)
+    if kind == "random":
+        return rng.uniform(0, 1.1 * dist.max() + 1e-9, n)
+    radius = dist[np.arange(n), rng.integers(0, n, n)]
+    special = rng.random(n) < 0.4
+    radius[special] = rng.choice([0.0, np.inf, -1.0], special.sum())
+    return radius
+
+
+@pytest.mark.parametrize("radius_kind", RADII)
+@pytest.mark.parametrize("case", [c for c in CASES if c.labels is None], ids=lambda c: c.id)
+def test_count_within_matches_brute_force(case, radius_kind, rng):
+    z = make_points(rng, case.n, case.d, case.data)
+    radius = make_radius(rng, z, METRICS[case.metric], radius_kind)
+    got = _cpu.count_within(z, radius, METRICS[case.metric])
+    assert got.dtype == np.int64
+    expected = brute_count(z, radius, METRICS[case.metric])
+    assert np.array_equal(got, expected), (
+        f"{case.id}: {np.count_nonzero(got != expected)} counts differ, "
+        f"first at {np.flatnonzero(got != expected)[:5]}")
+
+
+def test_count_within_single_point_is_zero():
+    assert _cpu.count_within(np.zeros((1, 3)), np.array([np.inf]), MAX).tolist() == [0]
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("data", ["gaussian", "integers"])
+def test_sorted_path_agrees_bitwise_with_brute_force_path(data, metric, rng):
+    """A zero second column changes no distance, but sends d == 1 data down the brute force."""
+    z = make_points(rng, 777, 1, data)
+    padded = np.column_stack([z, np.zeros(len(z))])
+    for labels in (None, make_labels(rng, len(z), "groups")):
+        sorted_path = _cpu.kth_neighbor_distance(z, labels, 5, METRICS[metric])
+        brute_path = _cpu.kth_neighbor_distance(padded, labels, 5, METRICS[metric])
+        assert np.array_equal(sorted_path, brute_path)
+    radius = _cpu.kth_neighbor_distance(z, None, 5, METRICS[metric]) * rng.choice([0.5, 1, 2], len(z))
+    assert np.array_equal(_cpu.count_within(z, radius, METRICS[metric]),
+                          _cpu.count_within(padded, radius, METRICS[metric]))
+
+
+@pytest.mark.parametrize("d", [1, 2, 37])
+def test_results_do_not_depend_on_thread_count(d, rng):
+    """Several tiles of anchors (n * n * d well past one tile's budget for d = 37)."""
+    z = make_points(rng, 1501, d, "duplicates")
+    labels = make_labels(rng, len(z), "groups")
+    before = _cpu.max_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            _cpu.set_num_threads(threads)
+            kth = _cpu.kth_neighbor_distance(z, labels, 4, MAX)
+            results.append((kth, _cpu.count_within(z, np.where(np.isinf(kth), 1.0, kth), EUCLIDEAN)))
+    finally:
+        _cpu.set_num_threads(before)
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])
+    assert_close(results[0][0], brute_kth(z, labels, 4, MAX), RTOL, name=f"d{d} kth")
