@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gib/knn.h"
+#include "gib/loo_math.h"
 
 namespace gib {
 
@@ -29,24 +30,6 @@ constexpr int64_t kAnchors = 16;
 constexpr int64_t kBlock = 32;
 constexpr int64_t kChunk = 4;
 static_assert(kBlock % kAnchors == 0, "a run of anchors lies within one block");
-
-// A reduced distance (max-norm, or squared Euclidean) as a true distance.
-inline double reduced_to_distance(double reduced, Metric metric) {
-  return metric == Metric::kMax ? reduced : std::sqrt(reduced);
-}
-
-// The bound b on reduced distances with "reduced < b" <=> "distance < radius": the radius for
-// the max-norm; for the Euclidean metric the least x with sqrt(x) >= radius, stepped to from
-// radius^2 (sqrt is monotone), so that no pair needs a sqrt.
-double reduced_bound(double radius, Metric metric) {
-  if (metric == Metric::kMax) return radius;
-  if (!(radius > 0)) return 0.0;  // no distance is below a radius <= 0 (or NaN)
-  double bound = radius * radius;
-  while (std::sqrt(bound) < radius) bound = std::nextafter(bound, kInf);
-  while (bound > 0 && std::sqrt(std::nextafter(bound, 0.0)) >= radius)
-    bound = std::nextafter(bound, 0.0);
-  return bound;
-}
 
 // The points reordered so that each label group (one group without labels) is a contiguous
 // range of positions: group g holds positions [start[g], start[g + 1]).

@@ -16,6 +16,7 @@
 // Both kernels run OpenMP over the anchors of a tile and add the per-anchor terms of a tile in
 // anchor order, so the sums do not depend on the number of threads.
 #include "gib/knn_loo.h"
+#include "gib/loo_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -38,10 +39,6 @@ constexpr int64_t kCandidateBlock = 256;
 // Candidates per block of the Euclidean downdates, which are skipped block by block when no
 // value can enter the k nearest: small, since a few candidates in a block defeat the skip.
 constexpr int64_t kDowndateBlock = 64;
-
-// A downdated squared distance below this fraction of the full one has lost most of its bits
-// to cancellation and is recomputed from the coordinates.
-constexpr double kCancellation = 0x1p-20;
 
 int max_threads() {
 #ifdef _OPENMP
@@ -430,7 +427,7 @@ int64_t downdate_block(double zaj, const double* zj, const double* sq, int64_t l
   int64_t flagged = 0;
   for (int64_t i = 0; i < len; ++i) {
     v[i] = sq[i] - pair_term(zaj, zj[i], Metric::kEuclidean);
-    flagged += int64_t(v[i] < bound) | int64_t(v[i] < sq[i] * kCancellation);
+    flagged += int64_t(v[i] < bound) | int64_t(downdate_lost_bits(sq[i], v[i]));
   }
   return flagged;
 }
@@ -475,7 +472,7 @@ void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, dou
         if (downdate_block(za[j], zt.data() + j * n + b0, sq + b0, len, bound, v) == 0) continue;
         for (int64_t i = 0; i < len; ++i) {
           // Also catches v < 0 from rounding, since sq >= 0.
-          if (v[i] < sq[b0 + i] * kCancellation) v[i] = sq_without(za, z + (b0 + i) * m, m, j);
+          if (downdate_lost_bits(sq[b0 + i], v[i])) v[i] = sq_without(za, z + (b0 + i) * m, m, j);
           if (by_insertion && v[i] < bound) bound = topk_insert(top, k, v[i]);
         }
       }

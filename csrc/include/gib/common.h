@@ -4,6 +4,7 @@
 // both call, so that the CPU tests exercise the code the GPU runs.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -24,7 +25,7 @@ enum class Metric : int { kMax = 0, kEuclidean = 1 };
 // counts are unchanged; `reduced_to_distance` converts a reduced k-th distance back.
 GIB_HD double pair_term(double a, double b, Metric metric) {
   const double d = a - b;
-  return metric == Metric::kMax ? (d < 0 ? -d : d) : d * d;
+  return metric == Metric::kMax ? fabs(d) : d * d;
 }
 
 GIB_HD double combine(double acc, double term, Metric metric) {
@@ -94,7 +95,7 @@ void check_interrupt();
 
 // Anchors per tile so that one tile is about `budget` pair-coordinate operations: tiles are
 // the unit of interruption and of the fixed-order (thread-count independent) reductions.
-inline int64_t anchors_per_tile(int64_t n, int64_t cost_per_anchor, int64_t budget = 1 << 26) {
+inline int64_t anchors_per_tile(int64_t n, int64_t cost_per_anchor, int64_t budget = 1 << 28) {
   int64_t per = cost_per_anchor > 0 ? budget / cost_per_anchor : n;
   if (per < 16) per = 16;
   return per < n ? per : (n > 0 ? n : 1);
