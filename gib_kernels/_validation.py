@@ -27,13 +27,19 @@ def _param_error(name: str, expected: str, got: Any) -> ValueError:
     return ValueError(f"The '{name}' parameter must be {expected}. Got {got!r} instead.")
 
 
-def check_int(value: Any, name: str, minimum: int) -> int:
+def check_int(value: Any, name: str, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"The '{name}' parameter must be an int >= {minimum}. "
                         f"Got {value!r} instead.")
     if value < minimum:
         raise _param_error(name, f"an int >= {minimum}", value)
+    if maximum is not None and value > maximum:
+        raise _param_error(name, f"an int in [{minimum}, {maximum}]", value)
     return int(value)
+
+
+# Bin indices are computed in float64, where every integer up to 2**53 is exact.
+MAX_BINS = 2**53
 
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
@@ -59,6 +65,14 @@ def check_positive(value: Any, name: str) -> float:
     return float(value)
 
 
+def check_random_state(value: Any) -> np.random.Generator:
+    try:
+        return np.random.default_rng(value)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)("The 'random_state' parameter must be None, an int >= 0 or a numpy "
+                        f"Generator. Got {value!r} instead.") from None
+
+
 def check_bin_range(value: Any):
     if value is None or value == "column":
         return value
@@ -66,8 +80,9 @@ def check_bin_range(value: Any):
         lo, hi = (float(v) for v in value)
     except (TypeError, ValueError):
         raise _param_error("bin_range", "None, 'column' or a (low, high) pair", value) from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise _param_error("bin_range", "a finite (low, high) pair with low < high", value)
+    if not (lo < hi and math.isfinite(hi - lo)):
+        raise _param_error("bin_range", "a (low, high) pair with low < high and a finite width",
+                           value)
     return (lo, hi)
 
 
@@ -115,6 +130,8 @@ def as_array(x: Any, name: str) -> tuple[Array, Origin]:
             x = x.numpy()
         return x, origin
     if isinstance(x, np.ndarray):
+        if any(stride < 0 for stride in x.strides):
+            x = x.copy()  # torch cannot view reversed (negative-stride) arrays
         return x, Origin("numpy")
     if hasattr(x, "__dlpack__") and not isinstance(x, (list, tuple)):
         tensor = torch.from_dlpack(x)
@@ -137,7 +154,8 @@ def _dtype_kind(x: Array) -> str:
     if isinstance(x, torch.Tensor):
         if x.dtype.is_floating_point:
             return "f"
-        if x.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
+        if x.dtype in (torch.bool, torch.int8, torch.int16, torch.int32, torch.int64,
+                       torch.uint8, torch.uint16, torch.uint32, torch.uint64):
             return "i"
         return "other"
     kind = x.dtype.kind
@@ -152,6 +170,14 @@ def _all_finite(x: Array) -> bool:
     if isinstance(x, torch.Tensor):
         return bool(torch.isfinite(x).all())
     return bool(np.isfinite(x).all())
+
+
+def _overflowing_range(x: Array) -> tuple[float, float] | None:
+    """(min, max) of a 2-D float array when d * (max - min)^2, a bound on every squared distance
+    between two rows (and on every bin width), overflows float64 or is NaN; else None."""
+    lo, hi = float(x.min()), float(x.max())
+    span = hi - lo
+    return None if math.isfinite(span * span * x.shape[1]) else (lo, hi)
 
 
 def as_matrix(x: Any, name: str, min_rows: int = 1) -> tuple[Array, Origin]:
@@ -173,6 +199,10 @@ def as_matrix(x: Any, name: str, min_rows: int = 1) -> tuple[Array, Origin]:
         raise ValueError(f"'{name}' has {n} samples; this estimate needs at least {min_rows}")
     if kind == "f" and not _all_finite(arr):
         raise ValueError(f"'{name}' contains NaN or infinite values")
+    # Finite values can still be too far apart: inf distances would turn into inf - inf = NaN.
+    if kind == "f" and (bounds := _overflowing_range(arr)) is not None:
+        raise ValueError(f"'{name}' spans too wide a range for float64 distances: its values run "
+                         f"from {bounds[0]:.3g} to {bounds[1]:.3g}. Rescale it.")
     return arr, origin
 
 
@@ -230,10 +260,16 @@ def jitter(x: Array, noise: float, rng: np.random.Generator) -> Array:
     if isinstance(x, torch.Tensor):
         scale = torch.clamp(x.abs().double().mean(0), min=1.0)
         eps = torch.from_numpy(rng.standard_normal(tuple(x.shape))).to(x.device)
-        return x.double() + noise * scale * eps
-    x = np.asarray(x, dtype=np.float64)
-    scale = np.maximum(1.0, np.abs(x).mean(0))
-    return x + noise * scale * rng.standard_normal(x.shape)
+        jittered = x.double() + noise * scale * eps
+    else:
+        x = np.asarray(x, dtype=np.float64)
+        scale = np.maximum(1.0, np.abs(x).mean(0))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+            jittered = x + noise * scale * rng.standard_normal(x.shape)
+    if _overflowing_range(jittered) is not None:
+        raise _param_error("noise", "small enough to keep the jittered data within float64 range",
+                           noise)
+    return jittered
 
 
 def count_distinct_rows(x: Array) -> int:

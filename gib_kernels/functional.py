@@ -33,6 +33,7 @@ from . import _backend, _binning, _kde, _knn
 from . import reference as ref
 from ._validation import (
     ESTIMATORS,
+    MAX_BINS,
     METRICS,
     Origin,
     as_labels,
@@ -43,6 +44,7 @@ from ._validation import (
     check_k,
     check_mixed_labels,
     check_positive,
+    check_random_state,
     check_same_rows,
     is_cuda,
     is_integer,
@@ -91,13 +93,13 @@ def _params(estimator, k, bins, bin_range, metric, sigma2, base, noise, random_s
     return _Params(
         estimator=estimator,
         k=check_int(k, "k", 1),
-        bins=check_int(bins, "bins", 1),
+        bins=check_int(bins, "bins", 1, MAX_BINS),
         bin_range=check_bin_range(bin_range),
         metric=metric,
         sigma2=check_positive(sigma2, "sigma2"),
         log_base=log_base(base),
         noise=float(noise),
-        rng=np.random.default_rng(random_state),
+        rng=check_random_state(random_state),
     )
 
 
