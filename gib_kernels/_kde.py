@@ -12,11 +12,11 @@ import numpy as np
 
 
 def _noise_entropy(d: int, sigma2: float) -> float:
-    return 0.5 * d * (math.log(2 * math.pi * sigma2) + 1.0)
+    return 0.5 * d * ((math.log(2 * math.pi) + math.log(sigma2)) + 1.0)
 
 
 def _upper_bound(d, mean_log_kernel, sigma2):
-    return 0.5 * d + 0.5 * d * math.log(2 * math.pi * sigma2) - mean_log_kernel
+    return 0.5 * d + 0.5 * d * (math.log(2 * math.pi) + math.log(sigma2)) - mean_log_kernel
 
 
 def entropy(be, t, sigma2: float) -> float:

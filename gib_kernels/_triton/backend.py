@@ -13,6 +13,9 @@ import torch
 
 from . import binning, kde, knn, knn_loo
 
+# Largest |x| whose squared differences stay finite in float32 (sqrt(3.4e38) / 2).
+_FLOAT32_SAFE = 9.2e18
+
 
 def _tensor(x) -> torch.Tensor:
     """x as a tensor on its own device; host arrays go to the GPU unless interpreting."""
@@ -29,7 +32,12 @@ class TritonBackend:
 
     @staticmethod
     def floats(x) -> torch.Tensor:
-        return _tensor(x).to(torch.float32).contiguous()
+        t = _tensor(x)
+        if t.numel() and float(t.abs().max()) > _FLOAT32_SAFE:
+            raise ValueError(f"the Triton backend computes in float32, whose squared distances "
+                             f"overflow beyond |x| = {_FLOAT32_SAFE:g}; got values up to "
+                             f"{float(t.abs().max()):g}. Rescale the data or use backend='cpu'.")
+        return t.to(torch.float32).contiguous()
 
     @staticmethod
     def ints(x) -> torch.Tensor:
@@ -37,7 +45,16 @@ class TritonBackend:
 
     kth_neighbor_distance = staticmethod(knn.kth_neighbor_distance)
     count_within = staticmethod(knn.count_within)
-    knn_loo_maxnorm = staticmethod(knn_loo.knn_loo_maxnorm)
+    @staticmethod
+    def knn_loo_maxnorm(z, labels, w, k):
+        # Points whose label is unique take no part (the contract of knn_loo.h).
+        if labels is not None:
+            _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+            keep = counts[inverse] > 1
+            if not bool(keep.all()):
+                z, labels = z[keep].contiguous(), labels[keep].contiguous()
+        return knn_loo.knn_loo_maxnorm(z, labels, w, k)
+
     knn_loo_euclidean = staticmethod(knn_loo.knn_loo_euclidean)
     kde_log_mean_kernel = staticmethod(kde.kde_log_mean_kernel)
     kde_loo = staticmethod(kde.kde_loo)

@@ -8,7 +8,7 @@ from .knn import distance_blocks
 
 def _noise_entropy(d, sigma2):
     """H(N(0, sigma2 I_d)) = (d/2) (log(2 pi sigma2) + 1)."""
-    return 0.5 * d * (np.log(2.0 * np.pi * sigma2) + 1.0)
+    return 0.5 * d * (np.log(2.0 * np.pi) + np.log(sigma2) + 1.0)  # no overflow for huge sigma2
 
 
 def entropy_kde(t, sigma2=1e-3):
