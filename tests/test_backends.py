@@ -117,3 +117,26 @@ def test_synergy_of_12bit_data_matches_reference_exactly():
     ref = gk.synergy_profile(X.astype(np.int64), y, backend="reference")
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
     assert gk.synergy(X.astype(np.int64), y) == pytest.approx(float(np.mean(ref)), abs=1e-12)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("case,target,kw", MI_CASES, ids=[c for c, _, _ in MI_CASES])
+def test_fused_loo_equals_naive_loop_at_n600_m40(backend, case, target, kw):
+    rng = np.random.default_rng(600)
+    z = continuous(rng, 600, 40)
+    w = _target(rng, z, target)
+    fast, ref = _pair(gk.leave_one_out_mutual_information, z, w, k=3, backend=backend, **kw)
+    assert_close(fast, ref, RTOL, atol=1e-12, name=f"leave-one-out MI {case}")
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("k,n_classes", [(1, 2), (3, 3), (7, 5)])
+def test_per_feature_mixed_mi_matches_scikit_learn(rng, backend, k, n_classes):
+    sklearn = pytest.importorskip("sklearn.feature_selection")
+    z = continuous(rng, 400, 6)
+    y = labels_for(rng, z, n_classes)
+    ours = gk.per_feature_mutual_information(z, y, k=k, base="e", backend=backend)
+    theirs = sklearn.mutual_info_classif(z, y, n_neighbors=k, random_state=0)
+    positive = theirs > 0  # scikit-learn clips at zero
+    assert positive.any()
+    assert_close(ours[positive], theirs[positive], rtol=0, atol=1e-6, name="per-feature MI")
