@@ -75,7 +75,7 @@ class CellHasher {
 // out[i] += hash of row i of data (n, width), whose columns are numbered from first_column.
 void add_row_hashes(const CellHasher& hasher, const int64_t* data, int64_t n, int64_t width,
                     int64_t first_column, Hash128* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n * width))
   for (int64_t i = 0; i < n; ++i)
     out[i] = out[i] + hasher.range(data + i * width, first_column, width);
 }
@@ -171,7 +171,7 @@ std::vector<Hash128> left_half_hashes(const Frontier& level, const int64_t* code
     std::fill(item_of.begin() + level.items[i].begin, item_of.begin() + level.items[i].end, i);
   std::vector<Hash128> left_half(entries.size());
   const int64_t n_entries = static_cast<int64_t>(entries.size());
-#pragma omp parallel for schedule(dynamic, 256)
+#pragma omp parallel for schedule(dynamic, 256) if (worth_threads(n_entries * 16))
   for (int64_t e = 0; e < n_entries; ++e) {
     const Item& it = level.items[item_of[e]];
     const int64_t* row = codes + groups.row[entries[e].group] * m;
@@ -209,7 +209,7 @@ Frontier split_level(const Frontier& level, const std::vector<Hash128>& left_hal
   const int64_t n_items = static_cast<int64_t>(level.items.size());
   const int64_t n_chunks = std::min<int64_t>(n_items, 256);
   std::vector<Frontier> parts(n_chunks);
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(n_items * 16))
   {
     std::vector<Keyed> keyed;
 #pragma omp for schedule(dynamic, 1)
@@ -246,7 +246,7 @@ void binning_loo_cpu(const int64_t* codes, int64_t n, int64_t m, const int64_t* 
   const CellHasher hasher(m + f);
   const int64_t half = m / 2;
   std::vector<Hash128> codes_hash(n), first_half_hash(n), fixed_hash(n);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n * (m + f)))
   for (int64_t i = 0; i < n; ++i) {
     const int64_t* row = codes + i * m;
     first_half_hash[i] = hasher.range(row, 0, half);

@@ -49,7 +49,7 @@ struct GroupedPoints {
     for (size_t g = 0; g + 1 < start.size(); ++g)
       for (int64_t p = start[g]; p < start[g + 1]; p += kAnchors) runs.push_back(p);
     runs.push_back(n);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n * d))
     for (int64_t c = 0; c < d; ++c)
       for (int64_t p = 0; p < n; ++p) tt[c * n + p] = t[order[p] * d + c];
   }
@@ -120,7 +120,7 @@ void kde_log_mean_kernel_cpu(const double* t, int64_t n, int64_t d, const int64_
   const int64_t runs_per_tile = std::max<int64_t>(1, anchors_per_tile(n, n * d) / kAnchors);
   for (int64_t r0 = 0; r0 < n_runs; r0 += runs_per_tile) {
     const int64_t r1 = std::min(n_runs, r0 + runs_per_tile);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (worth_threads((r1 - r0) * kAnchors * n * d))
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t p0 = pts.runs[r], p1 = pts.runs[r + 1];
       int64_t lo, hi;
@@ -159,7 +159,7 @@ void kde_loo_cpu(const double* t, int64_t n, int64_t m, const int64_t* labels, i
     const int64_t r1 = std::min(n_runs, r0 + runs_per_tile);
     const int64_t first = pts.runs[r0], last = pts.runs[r1];
     tile_logs.assign((last - first) * width, 0.0);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (worth_threads((last - first) * n * m))
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t p0 = pts.runs[r], p1 = pts.runs[r + 1];
       int64_t lo, hi;

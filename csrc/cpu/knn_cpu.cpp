@@ -94,7 +94,7 @@ void for_each_run(const Groups& groups, int64_t cost_per_anchor, const Body& bod
   const int64_t tile = std::max<int64_t>(1, anchors_per_tile(n, cost_per_anchor) / kAnchors);
   for (int64_t r0 = 0; r0 < n_runs; r0 += tile) {
     const int64_t r1 = std::min(n_runs, r0 + tile);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (worth_threads((r1 - r0) * kAnchors * cost_per_anchor))
     for (int64_t r = r0; r < r1; ++r) body(runs[r], runs[r + 1]);
     check_interrupt();
   }
@@ -122,7 +122,7 @@ struct SweptPoints {
       : z(z_), n(n_), d(d_), sweep(widest_coordinate(z_, n_, d_)),
         groups(group_by_label(labels, n_)), zt(static_cast<size_t>(n_ * d_)) {
     sort_groups_by(z + sweep, d, groups);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n * d))
     for (int64_t c = 0; c < d; ++c)
       for (int64_t p = 0; p < n; ++p) zt[c * n + p] = z[groups.order[p] * d + c];
   }

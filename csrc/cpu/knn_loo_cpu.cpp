@@ -154,7 +154,7 @@ double kth_smallest(int64_t n, int64_t k, double* scratch, Value value) {
 // depend on how the anchors were split among threads.
 void add_in_anchor_order(const std::vector<double>& terms, int64_t anchors, int64_t width,
                          double* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(anchors * width))
   for (int64_t e = 0; e < width; ++e) {
     double sum = out[e];
     for (int64_t i = 0; i < anchors; ++i) sum += terms[i * width + e];
@@ -174,7 +174,7 @@ void sum_over_anchors(int64_t n, int64_t m, int64_t width, std::vector<Workspace
   for (int64_t a0 = 0; a0 < n; a0 += tile) {
     check_interrupt();
     const int64_t anchors = std::min(tile, n - a0);
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(anchors * n * m))
     {
       Workspace& ws = workspaces[thread_id()];
 #pragma omp for schedule(dynamic, 1)

@@ -93,6 +93,11 @@ struct Interrupted : std::exception {
 };
 void check_interrupt();
 
+// Whether a parallel region is worth its start-up and barrier: below about a quarter of a
+// million element operations one thread finishes first, and idle threads that spin while
+// waiting cost the most on a loaded machine. Used in `if` clauses; results do not change.
+inline bool worth_threads(int64_t work) { return work >= (int64_t(1) << 18); }
+
 // Anchors per tile so that one tile is about `budget` pair-coordinate operations: tiles are
 // the unit of interruption and of the fixed-order (thread-count independent) reductions.
 inline int64_t anchors_per_tile(int64_t n, int64_t cost_per_anchor, int64_t budget = 1 << 28) {
