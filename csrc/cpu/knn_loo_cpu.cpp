@@ -36,6 +36,12 @@ namespace {
 // the columns of z stream through it.
 constexpr int64_t kCandidateBlock = 256;
 
+// Anchors that share one pass over the candidates (max-norm kernel), and the candidates per
+// block of that pass: the group's state for a block (kPassGroup * kPassBlock * 20 bytes) stays
+// in L1 while the columns stream through.
+constexpr int64_t kPassGroup = 8;
+constexpr int64_t kPassBlock = 128;
+
 // Candidates per block of the Euclidean downdates, which are skipped block by block when no
 // value can enter the k nearest: small, since a few candidates in a block defeat the skip.
 constexpr int64_t kDowndateBlock = 64;
@@ -68,27 +74,36 @@ int thread_id() {
 #define GIB_AVX2_CLONE
 #endif
 
-// s_b = (max1, arg, max2) of |z_a - z_b| over the m columns for the candidates b0 + [0, len).
-// zt holds the columns of z (n values each); max1, max2, arg are indexed from b0.
+// s_b = (max1, arg, max2) of |z_a - z_b| over the m columns for the anchors a0 + [0, count)
+// and the candidates b0 + [0, len). zt holds the columns of z (n values each); the state of
+// anchor a0 + g is at max1 + g * n + b0 (likewise max2, arg). A column's block of candidates is
+// read once for the whole group of anchors: one anchor at a time, the pass would stream all of
+// zt from memory per anchor.
 GIB_AVX2_CLONE
-void max2_pass(const double* za, const double* zt, int64_t n, int64_t m, int64_t b0,
-               int64_t len, double* __restrict max1, double* __restrict max2,
-               int32_t* __restrict arg) {
-  for (int64_t i = 0; i < len; ++i) {
-    max1[i] = 0.0;
-    max2[i] = 0.0;
-    arg[i] = -1;
-  }
-  for (int32_t c = 0; c < m; ++c) {
-    const double zac = za[c];
-    const double* zc = zt + c * n + b0;
+void max2_pass(const double* z, const double* zt, int64_t n, int64_t m, int64_t a0,
+               int64_t count, int64_t b0, int64_t len, double* __restrict max1,
+               double* __restrict max2, int32_t* __restrict arg) {
+  for (int64_t g = 0; g < count; ++g)
     for (int64_t i = 0; i < len; ++i) {
-      // Unconditional loads and stores around the helper let the branches become selects.
-      Max2 s{max1[i], max2[i], arg[i]};
-      max2_update(s, pair_term(zac, zc[i], Metric::kMax), c);
-      max1[i] = s.max1;
-      max2[i] = s.max2;
-      arg[i] = s.arg;
+      max1[g * n + b0 + i] = 0.0;
+      max2[g * n + b0 + i] = 0.0;
+      arg[g * n + b0 + i] = -1;
+    }
+  for (int32_t c = 0; c < m; ++c) {
+    const double* zc = zt + c * n + b0;
+    for (int64_t g = 0; g < count; ++g) {
+      const double zac = z[(a0 + g) * m + c];
+      double* __restrict mx1 = max1 + g * n + b0;
+      double* __restrict mx2 = max2 + g * n + b0;
+      int32_t* __restrict ag = arg + g * n + b0;
+      for (int64_t i = 0; i < len; ++i) {
+        // Unconditional loads and stores around the helper let the branches become selects.
+        Max2 s{mx1[i], mx2[i], ag[i]};
+        max2_update(s, pair_term(zac, zc[i], Metric::kMax), c);
+        mx1[i] = s.max1;
+        mx2[i] = s.max2;
+        ag[i] = s.arg;
+      }
     }
   }
 }
@@ -162,13 +177,14 @@ void add_in_anchor_order(const std::vector<double>& terms, int64_t anchors, int6
   }
 }
 
-// Runs anchor_terms(a, workspace, terms_of_a) for every anchor, `width` terms each, in tiles of
+// Runs anchor_terms(a, count, workspace, terms_of_a) for every group of `count` <= `group`
+// consecutive anchors starting at a, `width` terms per anchor, in tiles of
 // anchors_per_tile(n, n * m) anchors, and sums the terms into out (width entries). Interrupts
 // are polled between tiles on the calling thread.
 template <class Workspace, class AnchorTerms>
 void sum_over_anchors(int64_t n, int64_t m, int64_t width, std::vector<Workspace>& workspaces,
-                      AnchorTerms anchor_terms, double* out) {
-  const int64_t tile = anchors_per_tile(n, n * m);
+                      AnchorTerms anchor_terms, double* out, int64_t group = 1) {
+  const int64_t tile = (anchors_per_tile(n, n * m) + group - 1) / group * group;
   std::vector<double> terms(static_cast<size_t>(tile * width));
   std::fill(out, out + width, 0.0);
   for (int64_t a0 = 0; a0 < n; a0 += tile) {
@@ -178,7 +194,8 @@ void sum_over_anchors(int64_t n, int64_t m, int64_t width, std::vector<Workspace
     {
       Workspace& ws = workspaces[thread_id()];
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t i = 0; i < anchors; ++i) anchor_terms(a0 + i, ws, terms.data() + i * width);
+      for (int64_t i = 0; i < anchors; i += group)
+        anchor_terms(a0 + i, std::min(group, anchors - i), ws, terms.data() + i * width);
     }
     add_in_anchor_order(terms, anchors, width, out);
   }
@@ -218,10 +235,10 @@ struct CountsBelowRadii {
 // the reserved capacity) so that no allocation happens inside the parallel region.
 struct MaxnormWorkspace {
   MaxnormWorkspace(int64_t n, int64_t m)
-      : max1(n),
-        max2(n),
+      : max1(kPassGroup * n),
+        max2(kPassGroup * n),
         target(n),
-        arg(n),
+        arg(kPassGroup * n),
         scratch(n),
         bucket_start(m + 1),
         bucket(n),
@@ -235,7 +252,8 @@ struct MaxnormWorkspace {
     short_list.reserve(n);
     dropped.reserve(n);
   }
-  // Per candidate: the pass state s_b and the target distance t_b.
+  // Per candidate: the pass state s_b (for each anchor of a group, n apart) and the target
+  // distance t_b.
   std::vector<double> max1, max2, target;
   std::vector<int32_t> arg;
   std::vector<double> scratch;                  // k-th smallest selection
@@ -301,17 +319,10 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget*
   workspaces.reserve(max_threads());
   for (int t = 0; t < max_threads(); ++t) workspaces.emplace_back(n, m);
 
-  auto anchor_terms = [&](int64_t a, MaxnormWorkspace& ws, double* terms) {
-    double* max1 = ws.max1.data();
-    double* max2 = ws.max2.data();
+  // The terms of anchor a from its pass state (max1, max2, arg over the candidates).
+  auto anchor_terms = [&](int64_t a, double* max1, double* max2, int32_t* arg,
+                          MaxnormWorkspace& ws, double* terms) {
     double* target = ws.target.data();
-    int32_t* arg = ws.arg.data();
-
-    // The pass over pairs of z, shared by every target: s_b over the m columns.
-    for (int64_t b0 = 0; b0 < n; b0 += kCandidateBlock) {
-      const int64_t len = std::min(kCandidateBlock, n - b0);
-      max2_pass(z + a * m, zt.data(), n, m, b0, len, max1 + b0, max2 + b0, arg + b0);
-    }
     // The anchor is not its own neighbour: out of every list and every count.
     max1[a] = max2[a] = kInf;
     arg[a] = -1;
@@ -407,7 +418,17 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget*
       }
     }
   };
-  sum_over_anchors(n, m, n_targets * 3 * width, workspaces, anchor_terms, out);
+
+  auto group_terms = [&](int64_t a0, int64_t count, MaxnormWorkspace& ws, double* terms) {
+    // The pass over pairs of z, shared by every target: s_b over the m columns.
+    for (int64_t b0 = 0; b0 < n; b0 += kPassBlock)
+      max2_pass(z, zt.data(), n, m, a0, count, b0, std::min(kPassBlock, n - b0),
+                ws.max1.data(), ws.max2.data(), ws.arg.data());
+    for (int64_t g = 0; g < count; ++g)
+      anchor_terms(a0 + g, ws.max1.data() + g * n, ws.max2.data() + g * n, ws.arg.data() + g * n,
+                   ws, terms + g * n_targets * 3 * width);
+  };
+  sum_over_anchors(n, m, n_targets * 3 * width, workspaces, group_terms, out, kPassGroup);
 }
 
 namespace {
@@ -483,7 +504,10 @@ void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, dou
       log_r[j] = 0.5 * std::log(bound);
     }
   };
-  sum_over_anchors(n, m, m + 1, workspaces, anchor_terms, out);
+  sum_over_anchors(
+      n, m, m + 1, workspaces,
+      [&](int64_t a, int64_t, EuclideanWorkspace& ws, double* log_r) { anchor_terms(a, ws, log_r); },
+      out);
 }
 
 }  // namespace gib
