@@ -11,7 +11,7 @@ import numbers
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -293,9 +293,3 @@ def warn_duplicates(x: Array, name: str) -> None:
             "(zero distances bias them). Pass noise=1e-10 (with random_state) to break ties, "
             "or use estimator='binning' for discrete data.",
             UserWarning, stacklevel=4)
-
-
-def check_callable(fn: Callable, name: str) -> Callable:
-    if not callable(fn):
-        raise TypeError(f"'{name}' must be callable")
-    return fn
