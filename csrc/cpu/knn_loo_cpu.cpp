@@ -41,6 +41,7 @@ constexpr int64_t kCandidateBlock = 256;
 // in L1 while the columns stream through.
 constexpr int64_t kPassGroup = 8;
 constexpr int64_t kPassBlock = 128;
+constexpr int32_t kPassColumns = 4;
 
 // Candidates per block of the Euclidean downdates, which are skipped block by block when no
 // value can enter the k nearest: small, since a few candidates in a block defeat the skip.
@@ -89,7 +90,28 @@ void max2_pass(const double* z, const double* zt, int64_t n, int64_t m, int64_t 
       max2[g * n + b0 + i] = 0.0;
       arg[g * n + b0 + i] = -1;
     }
-  for (int32_t c = 0; c < m; ++c) {
+  // Columns go kPassColumns at a time: the state is loaded and stored once per visit, not
+  // once per column (stores, not arithmetic, bound the loop otherwise).
+  int32_t c = 0;
+  for (; c + kPassColumns <= m; c += kPassColumns) {
+    const double* zc = zt + c * n + b0;
+    for (int64_t g = 0; g < count; ++g) {
+      const double* za = z + (a0 + g) * m + c;
+      double* __restrict mx1 = max1 + g * n + b0;
+      double* __restrict mx2 = max2 + g * n + b0;
+      int32_t* __restrict ag = arg + g * n + b0;
+      for (int64_t i = 0; i < len; ++i) {
+        // Unconditional loads and stores around the helper let the branches become selects.
+        Max2 s{mx1[i], mx2[i], ag[i]};
+        for (int32_t u = 0; u < kPassColumns; ++u)
+          max2_update(s, pair_term(za[u], zc[u * n + i], Metric::kMax), c + u);
+        mx1[i] = s.max1;
+        mx2[i] = s.max2;
+        ag[i] = s.arg;
+      }
+    }
+  }
+  for (; c < m; ++c) {
     const double* zc = zt + c * n + b0;
     for (int64_t g = 0; g < count; ++g) {
       const double zac = z[(a0 + g) * m + c];
@@ -97,7 +119,6 @@ void max2_pass(const double* z, const double* zt, int64_t n, int64_t m, int64_t 
       double* __restrict mx2 = max2 + g * n + b0;
       int32_t* __restrict ag = arg + g * n + b0;
       for (int64_t i = 0; i < len; ++i) {
-        // Unconditional loads and stores around the helper let the branches become selects.
         Max2 s{mx1[i], mx2[i], ag[i]};
         max2_update(s, pair_term(zac, zc[i], Metric::kMax), c);
         mx1[i] = s.max1;
