@@ -22,3 +22,22 @@ def layer_like(rng, n, m, activation="tanh"):
     x = rng.standard_normal((n, 8))
     pre = x @ rng.standard_normal((8, m)) / np.sqrt(8) * 2.0
     return np.tanh(pre) if activation == "tanh" else np.maximum(pre, 0.0)
+
+
+def labels_of_three(rng, z, lonely=False):
+    """Labels of 3 classes (one class below 3 points); with `lonely`, one point alone in its class."""
+    n = z.shape[0]
+    labels = labels_for(rng, z, n_classes=3) if n >= 3 else np.zeros(n, np.int64)
+    if lonely:
+        labels[0] = 3
+    return labels
+
+
+def loo_target(rng, z, target, make_w):
+    """(labels, w) of a fused leave-one-out case: target "none", "labels", "lonely" (a class of
+    one) or "w" (make_w(n) builds it)."""
+    if target in ("labels", "lonely"):
+        return labels_of_three(rng, z, lonely=target == "lonely"), None
+    if target == "w":
+        return None, make_w(z.shape[0])
+    return None, None

@@ -20,7 +20,7 @@ import torch
 import gib_kernels as gk
 from conftest import HAS_CUDA, assert_close
 from gib_kernels import _backend, _cuda_backend, _ext
-from inputs import continuous, labels_for
+from inputs import continuous, labels_for, labels_of_three, loo_target
 
 cuda_ext = _ext.cuda
 needs_extension = pytest.mark.skipif(cuda_ext is None,
@@ -177,15 +177,6 @@ def _data(rng, n, d, kind):
     return continuous(rng, n, d, ties=kind == "ties")
 
 
-def _labels(rng, z, lonely=False):
-    """Labels of 3 classes; with `lonely`, one point alone in its class (no neighbour)."""
-    n = z.shape[0]
-    labels = labels_for(rng, z, n_classes=3) if n >= 3 else np.zeros(n, np.int64)
-    if lonely:
-        labels[0] = 3
-    return labels
-
-
 def _on_gpu(x):
     return None if x is None else torch.from_numpy(x).cuda()
 
@@ -207,7 +198,7 @@ KTH_CASES = [  # (n, d, k, metric, labels, kind)
                               for n, d, k, m, lab, kind in KTH_CASES])
 def test_kth_neighbor_distance(rng, n, d, k, metric, labels, kind):
     z = _data(rng, n, d, kind)
-    lab = None if labels == "none" else _labels(rng, z, lonely=labels == "lonely")
+    lab = None if labels == "none" else labels_of_three(rng, z, lonely=labels == "lonely")
     got = be.kth_neighbor_distance(_on_gpu(z), _on_gpu(lab), k, metric)
     want = cpu.kth_neighbor_distance(z, lab, k, metric)
     assert got.dtype == np.float64 and got.shape == (n,)
@@ -255,21 +246,13 @@ LOO_MAXNORM_CASES = [  # (n, m, k, target, kind)
 ]
 
 
-def _target(rng, z, target, kind):
-    if target in ("labels", "lonely"):
-        return _labels(rng, z, lonely=target == "lonely"), None
-    if target == "w":
-        return None, _data(rng, z.shape[0], 2, kind)
-    return None, None
-
-
 @gpu
 @pytest.mark.parametrize("n,m,k,target,kind", LOO_MAXNORM_CASES,
                          ids=[f"n{n}-m{m}-k{k}-{t}-{kind}"
                               for n, m, k, t, kind in LOO_MAXNORM_CASES])
 def test_knn_loo_maxnorm(rng, n, m, k, target, kind):
     z = _data(rng, n, m, kind)
-    labels, w = _target(rng, z, target, kind)
+    labels, w = loo_target(rng, z, target, lambda n: _data(rng, n, 2, kind))
     got = be.knn_loo_maxnorm(_on_gpu(z), _on_gpu(labels), _on_gpu(w), k)
     want = cpu.knn_loo_maxnorm(z, labels, w, k)
     assert got.shape == (3, m + 1)
@@ -281,7 +264,7 @@ def test_knn_loo_maxnorm(rng, n, m, k, target, kind):
 def test_knn_loo_maxnorm_targets(rng):
     """Several targets at once, as leave_one_out_mutual_information(z, [labels, w]) asks."""
     z = _data(rng, 211, 4, "continuous")
-    labels, w = _labels(rng, z, lonely=True), _data(rng, 211, 3, "continuous")
+    labels, w = labels_of_three(rng, z, lonely=True), _data(rng, 211, 3, "continuous")
     got = be.knn_loo_maxnorm_targets(_on_gpu(z), [(_on_gpu(labels), None), (None, _on_gpu(w))], 2)
     want = cpu.knn_loo_maxnorm_targets(z, [(labels, None), (None, w)], 2)
     assert got.shape == (2, 3, 5)
@@ -324,7 +307,7 @@ KDE_CASES = [  # (n, m, labels, sigma2, kind)
                          ids=[f"n{n}-m{m}-{lab}-s{s}-{kind}" for n, m, lab, s, kind in KDE_CASES])
 def test_kde_sums(rng, n, m, labels, sigma2, kind):
     t = _data(rng, n, m, kind)
-    lab = None if labels == "none" else _labels(rng, t, lonely=labels == "lonely")
+    lab = None if labels == "none" else labels_of_three(rng, t, lonely=labels == "lonely")
     got = be.kde_log_mean_kernel(_on_gpu(t), _on_gpu(lab), sigma2)
     assert_close(got, cpu.kde_log_mean_kernel(t, lab, sigma2), ROUNDED, atol=ROUNDED,
                  name="log mean kernel")
@@ -350,7 +333,7 @@ def test_binning(rng, n, m, f, high):
 def test_scratch_chunks_give_the_same_results(rng):
     """Anchors beyond the scratch budget run in chunks (here a few anchors, less than a block)."""
     z = _data(rng, 301, 4, "continuous")
-    labels = _labels(rng, z)
+    labels = labels_of_three(rng, z)
     small = _cuda_backend.CudaBackend(scratch_bytes=2000)
     for call in (lambda b: b.knn_loo_maxnorm(_on_gpu(z), _on_gpu(labels), None, 3),
                  lambda b: b.knn_loo_euclidean(_on_gpu(z), 3),
@@ -362,7 +345,7 @@ def test_scratch_chunks_give_the_same_results(rng):
 def test_inputs_of_any_layout_and_dtype(rng):
     """float32, column-major and numpy inputs (labels on the host) give the float64 results."""
     z = _data(rng, 77, 3, "continuous").astype(np.float32)
-    labels = _labels(rng, z)
+    labels = labels_of_three(rng, z)
     want = be.kth_neighbor_distance(_on_gpu(z.astype(np.float64)), _on_gpu(labels), 2, MAX)
     column_major = _on_gpu(z).t().contiguous().t()
     np.testing.assert_array_equal(be.kth_neighbor_distance(column_major, labels, 2, MAX), want)

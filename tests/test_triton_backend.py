@@ -16,7 +16,7 @@ import torch
 
 import gib_kernels as gk
 from conftest import HAS_CUDA, assert_close
-from inputs import continuous, labels_for
+from inputs import continuous, labels_for, labels_of_three, loo_target
 
 pytest.importorskip("triton")
 cpu = pytest.importorskip("gib_kernels._cpu")
@@ -38,14 +38,6 @@ def _data(rng, n, d, kind):
     return continuous(rng, n, d, ties=kind == "ties").astype(np.float32).astype(np.float64)
 
 
-def _labels(rng, z, lonely=False):
-    """Labels of 3 classes; with `lonely`, one point alone in its class (no neighbour)."""
-    labels = labels_for(rng, z, n_classes=3)
-    if lonely:
-        labels[0] = 3
-    return labels
-
-
 # --- k-th neighbour distances and radius counts ----------------------------------------------
 
 KTH_CASES = [  # (n, d, k, metric, labels, kind)
@@ -64,7 +56,7 @@ KTH_CASES = [  # (n, d, k, metric, labels, kind)
                               for n, d, k, m, lab, kind in KTH_CASES])
 def test_kth_neighbor_distance(rng, n, d, k, metric, labels, kind):
     z = _data(rng, n, d, kind)
-    lab = None if labels == "none" else _labels(rng, z, lonely=labels == "lonely")
+    lab = None if labels == "none" else labels_of_three(rng, z, lonely=labels == "lonely")
     got = be.kth_neighbor_distance(be.floats(z), None if lab is None else be.ints(lab), k, metric)
     want = cpu.kth_neighbor_distance(z, lab, k, metric)
     assert got.dtype == np.float64 and got.shape == (n,)
@@ -128,20 +120,12 @@ LOO_MAXNORM_CASES = [  # (n, m, k, target, kind)
 ]
 
 
-def _target(rng, z, target, kind):
-    if target in ("labels", "lonely"):
-        return _labels(rng, z, lonely=target == "lonely"), None
-    if target == "w":
-        return None, _data(rng, z.shape[0], 2, kind)
-    return None, None
-
-
 @pytest.mark.parametrize("n,m,k,target,kind", LOO_MAXNORM_CASES,
                          ids=[f"n{n}-m{m}-k{k}-{t}-{kind}"
                               for n, m, k, t, kind in LOO_MAXNORM_CASES])
 def test_knn_loo_maxnorm(rng, n, m, k, target, kind):
     z = _data(rng, n, m, kind)
-    labels, w = _target(rng, z, target, kind)
+    labels, w = loo_target(rng, z, target, lambda n: _data(rng, n, 2, kind))
     got = be.knn_loo_maxnorm(be.floats(z), None if labels is None else be.ints(labels),
                              None if w is None else be.floats(w), k)
     want = cpu.knn_loo_maxnorm(z, labels, w, k)
@@ -178,7 +162,7 @@ def test_knn_loo_euclidean(rng, n, m, k, kind):
 def test_knn_loo_scratch_chunks_give_the_same_sums(rng, monkeypatch):
     """Anchors beyond the scratch budget go through in chunks, each on its own scratch rows."""
     z = _data(rng, 40, 3, "continuous")
-    labels = _labels(rng, z)
+    labels = labels_of_three(rng, z)
     whole = be.knn_loo_maxnorm(be.floats(z), be.ints(labels), None, 2)
     monkeypatch.setattr(knn_loo, "SCRATCH_KEYS", 7 * 3 * 2)  # 7 anchors of m * K_PAD keys
     chunked = be.knn_loo_maxnorm(be.floats(z), be.ints(labels), None, 2)
@@ -226,7 +210,7 @@ def _kde_data(rng, n, m, kind):
                          ids=[f"n{n}-m{m}-{lab}-s{s}-{kind}" for n, m, lab, s, kind in KDE_CASES])
 def test_kde_sums(rng, n, m, labels, sigma2, kind):
     t = _kde_data(rng, n, m, kind)
-    lab = None if labels == "none" else _labels(rng, t)
+    lab = None if labels == "none" else labels_of_three(rng, t)
     lab_t = None if lab is None else be.ints(lab)
     got = be.kde_log_mean_kernel(be.floats(t), lab_t, sigma2)
     assert_close(got, cpu.kde_log_mean_kernel(t, lab, sigma2), FP32, atol=1e-6,
@@ -318,7 +302,7 @@ def test_build_info_and_selection():
 def test_gpu_primitives_at_scale(n, d, k):
     rng = np.random.default_rng(n)
     z = _data(rng, n, d, "continuous")
-    labels = _labels(rng, z)
+    labels = labels_of_three(rng, z)
     zt, lt = be.floats(torch.from_numpy(z).cuda()), be.ints(torch.from_numpy(labels).cuda())
     assert zt.is_cuda
     for metric in (MAX, EUCLIDEAN):
