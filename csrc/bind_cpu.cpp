@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -64,38 +65,53 @@ const int64_t* optional_labels(const std::optional<Arr<int64_t>>& labels, int64_
   return labels->data();
 }
 
+// shard: None (all the work) or (index, count), a part of the kernel's units (common.h).
+using ShardArg = std::optional<std::pair<int64_t, int64_t>>;
+
+gib::Shard shard_of(const ShardArg& shard) {
+  if (!shard) return {};
+  const auto [index, count] = *shard;
+  require(count >= 1 && index >= 0 && index < count,
+          "shard must be (index, count) with 0 <= index < count");
+  return {index, count};
+}
+
 gib::Metric metric_of(int metric) {
   require(metric == 0 || metric == 1, "metric must be 0 (max-norm) or 1 (Euclidean)");
   return static_cast<gib::Metric>(metric);
 }
 
 py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64_t>> labels,
-                                          int64_t k, int metric) {
+                                          int64_t k, int metric, ShardArg shard) {
   const int64_t n = rows(z, 2, "z"), d = z.shape(1);
   require(k >= 1, "k must be >= 1");
   require(n == 0 || k < n, "k must be smaller than the number of samples");
   const int64_t* lab = optional_labels(labels, n);
   const gib::Metric met = metric_of(metric);
+  const gib::Shard part = shard_of(shard);
   py::array_t<double> out(n);
   double* o = out.mutable_data();
   const double* zp = z.data();
-  if (n > 0) run_kernel([&] { gib::kth_neighbor_distance_cpu(zp, n, d, lab, k, met, o); });
+  if (n > 0) run_kernel([&] { gib::kth_neighbor_distance_cpu(zp, n, d, lab, k, met, o, part); });
   return out;
 }
 
-py::array_t<int64_t> count_within(Arr<double> z, Arr<double> radius, int metric) {
+py::array_t<int64_t> count_within(Arr<double> z, Arr<double> radius, int metric,
+                                  ShardArg shard) {
   const int64_t n = rows(z, 2, "z"), d = z.shape(1);
   require(rows(radius, 1, "radius") == n, "radius must have one entry per row of z");
   const gib::Metric met = metric_of(metric);
+  const gib::Shard part = shard_of(shard);
   py::array_t<int64_t> out(n);
   int64_t* o = out.mutable_data();
   const double *zp = z.data(), *rp = radius.data();
-  if (n > 0) run_kernel([&] { gib::count_within_cpu(zp, n, d, rp, met, o); });
+  if (n > 0) run_kernel([&] { gib::count_within_cpu(zp, n, d, rp, met, o, part); });
   return out;
 }
 
 // targets: a list of (labels or None, w or None); returns (len(targets), 3, m + 1).
-py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int64_t k) {
+py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int64_t k,
+                                            ShardArg shard) {
   const int64_t n = rows(z, 2, "z"), m = z.shape(1);
   require(m >= 1, "z must have at least one column");
   require(k >= 1 && k < n, "k must be >= 1 and smaller than the number of samples");
@@ -122,30 +138,32 @@ py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int
     specs.push_back(spec);
   }
   const int64_t n_targets = static_cast<int64_t>(specs.size());
+  const gib::Shard part = shard_of(shard);
   py::array_t<double> out({n_targets, int64_t(3), m + 1});
   double* o = out.mutable_data();
   const double* zp = z.data();
-  run_kernel([&] { gib::knn_loo_maxnorm_cpu(zp, n, m, specs.data(), n_targets, k, o); });
+  run_kernel([&] { gib::knn_loo_maxnorm_cpu(zp, n, m, specs.data(), n_targets, k, o, part); });
   return out;
 }
 
 py::array_t<double> knn_loo_maxnorm(Arr<double> z, std::optional<Arr<int64_t>> labels,
-                                    std::optional<Arr<double>> w, int64_t k) {
+                                    std::optional<Arr<double>> w, int64_t k, ShardArg shard) {
   py::list targets;
   targets.append(py::make_tuple(labels ? py::object(*labels) : py::none(),
                                 w ? py::object(*w) : py::none()));
-  auto out = knn_loo_maxnorm_targets(z, targets, k);
+  auto out = knn_loo_maxnorm_targets(z, targets, k, shard);
   return out.reshape({out.shape(1), out.shape(2)});
 }
 
-py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k) {
+py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k, ShardArg shard) {
   const int64_t n = rows(z, 2, "z"), m = z.shape(1);
   require(m >= 1, "z must have at least one column");
   require(k >= 1 && k < n, "k must be >= 1 and smaller than the number of samples");
+  const gib::Shard part = shard_of(shard);
   py::array_t<double> out(m + 1);
   double* o = out.mutable_data();
   const double* zp = z.data();
-  run_kernel([&] { gib::knn_loo_euclidean_cpu(zp, n, m, k, o); });
+  run_kernel([&] { gib::knn_loo_euclidean_cpu(zp, n, m, k, o, part); });
   return out;
 }
 
@@ -155,19 +173,20 @@ void check_classes(const int64_t* lab, int64_t n, int64_t n_classes) {
 }
 
 py::array_t<double> kde_log_mean_kernel(Arr<double> t, std::optional<Arr<int64_t>> labels,
-                                        double sigma2) {
+                                        double sigma2, ShardArg shard) {
   const int64_t n = rows(t, 2, "t"), d = t.shape(1);
   require(sigma2 > 0, "sigma2 must be > 0");
   const int64_t* lab = optional_labels(labels, n);
+  const gib::Shard part = shard_of(shard);
   py::array_t<double> out(n);
   double* o = out.mutable_data();
   const double* tp = t.data();
-  if (n > 0) run_kernel([&] { gib::kde_log_mean_kernel_cpu(tp, n, d, lab, sigma2, o); });
+  if (n > 0) run_kernel([&] { gib::kde_log_mean_kernel_cpu(tp, n, d, lab, sigma2, o, part); });
   return out;
 }
 
 py::array_t<double> kde_loo(Arr<double> t, std::optional<Arr<int64_t>> labels, int64_t n_classes,
-                            double sigma2) {
+                            double sigma2, ShardArg shard) {
   const int64_t n = rows(t, 2, "t"), m = t.shape(1);
   require(m >= 1, "t must have at least one column");
   require(sigma2 > 0, "sigma2 must be > 0");
@@ -178,10 +197,11 @@ py::array_t<double> kde_loo(Arr<double> t, std::optional<Arr<int64_t>> labels, i
   } else {
     require(n_classes == 1, "n_classes must be 1 without labels");
   }
+  const gib::Shard part = shard_of(shard);
   py::array_t<double> out({n_classes, m + 1});
   double* o = out.mutable_data();
   const double* tp = t.data();
-  run_kernel([&] { gib::kde_loo_cpu(tp, n, m, lab, n_classes, sigma2, o); });
+  run_kernel([&] { gib::kde_loo_cpu(tp, n, m, lab, n_classes, sigma2, o, part); });
   return out;
 }
 
@@ -203,15 +223,32 @@ py::array_t<int64_t> pattern_counts(Arr<int64_t> codes, std::optional<Arr<int64_
   return py::array_t<int64_t>(static_cast<py::ssize_t>(counts.size()), counts.data());
 }
 
-py::array_t<double> binning_loo(Arr<int64_t> codes, std::optional<Arr<int64_t>> fixed) {
+// (hashes (classes, 2) uint64, counts (classes,)): the classes of pattern_counts with their
+// 128-bit hashes, in ascending hash order.
+py::tuple pattern_classes(Arr<int64_t> codes, std::optional<Arr<int64_t>> fixed) {
+  const int64_t n = rows(codes, 2, "codes"), m = codes.shape(1);
+  int64_t f;
+  const int64_t* fp = optional_fixed(fixed, n, f);
+  const int64_t* cp = codes.data();
+  std::vector<int64_t> counts;
+  std::vector<uint64_t> hashes;
+  run_kernel([&] { counts = gib::pattern_counts_cpu(cp, n, m, fp, f, &hashes); });
+  const auto classes = static_cast<py::ssize_t>(counts.size());
+  return py::make_tuple(py::array_t<uint64_t>({classes, py::ssize_t(2)}, hashes.data()),
+                        py::array_t<int64_t>(classes, counts.data()));
+}
+
+py::array_t<double> binning_loo(Arr<int64_t> codes, std::optional<Arr<int64_t>> fixed,
+                                ShardArg shard) {
   const int64_t n = rows(codes, 2, "codes"), m = codes.shape(1);
   require(m >= 1, "codes must have at least one column");
   int64_t f;
   const int64_t* fp = optional_fixed(fixed, n, f);
+  const gib::Shard part = shard_of(shard);
   py::array_t<double> out(m + 1);
   double* o = out.mutable_data();
   const int64_t* cp = codes.data();
-  run_kernel([&] { gib::binning_loo_cpu(cp, n, m, fp, f, o); });
+  run_kernel([&] { gib::binning_loo_cpu(cp, n, m, fp, f, o, part); });
   return out;
 }
 
@@ -234,20 +271,22 @@ void set_num_threads(int n) {
 
 PYBIND11_MODULE(_cpu, m) {
   m.doc() = "gib_kernels C++ CPU kernels (OpenMP). Inputs are float64/int64 C-contiguous.";
+  const auto shard = py::arg("shard") = py::none();
   m.def("kth_neighbor_distance", &kth_neighbor_distance, py::arg("z"), py::arg("labels"),
-        py::arg("k"), py::arg("metric"));
-  m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"));
+        py::arg("k"), py::arg("metric"), shard);
+  m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"), shard);
   m.def("knn_loo_maxnorm", &knn_loo_maxnorm, py::arg("z"), py::arg("labels"), py::arg("w"),
-        py::arg("k"));
+        py::arg("k"), shard);
   m.def("knn_loo_maxnorm_targets", &knn_loo_maxnorm_targets, py::arg("z"), py::arg("targets"),
-        py::arg("k"));
-  m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"));
+        py::arg("k"), shard);
+  m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"), shard);
   m.def("kde_log_mean_kernel", &kde_log_mean_kernel, py::arg("t"), py::arg("labels"),
-        py::arg("sigma2"));
+        py::arg("sigma2"), shard);
   m.def("kde_loo", &kde_loo, py::arg("t"), py::arg("labels"), py::arg("n_classes"),
-        py::arg("sigma2"));
+        py::arg("sigma2"), shard);
   m.def("pattern_counts", &pattern_counts, py::arg("codes"), py::arg("fixed"));
-  m.def("binning_loo", &binning_loo, py::arg("codes"), py::arg("fixed"));
+  m.def("pattern_classes", &pattern_classes, py::arg("codes"), py::arg("fixed"));
+  m.def("binning_loo", &binning_loo, py::arg("codes"), py::arg("fixed"), shard);
   m.def("max_threads", &max_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
 #ifdef _OPENMP

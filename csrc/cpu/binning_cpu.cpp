@@ -226,7 +226,8 @@ Frontier split_level(const Frontier& level, const std::vector<Hash128>& left_hal
 }  // namespace
 
 std::vector<int64_t> pattern_counts_cpu(const int64_t* codes, int64_t n, int64_t m,
-                                        const int64_t* fixed, int64_t f) {
+                                        const int64_t* fixed, int64_t f,
+                                        std::vector<uint64_t>* hashes_out) {
   const CellHasher hasher(m + f);
   std::vector<Hash128> hashes(n);
   add_row_hashes(hasher, codes, n, m, 0, hashes.data());
@@ -235,22 +236,32 @@ std::vector<int64_t> pattern_counts_cpu(const int64_t* codes, int64_t n, int64_t
   std::sort(hashes.begin(), hashes.end());
   std::vector<int64_t> counts;
   for_each_run(hashes.data(), hashes.data() + n, [](Hash128 h) { return h; },
-               [&](const Hash128* b, const Hash128* e) { counts.push_back(e - b); });
+               [&](const Hash128* b, const Hash128* e) {
+                 counts.push_back(e - b);
+                 if (hashes_out != nullptr) {
+                   hashes_out->push_back(b->a);
+                   hashes_out->push_back(b->b);
+                 }
+               });
   return counts;
 }
 
 void binning_loo_cpu(const int64_t* codes, int64_t n, int64_t m, const int64_t* fixed, int64_t f,
-                     double* out) {
+                     double* out, Shard shard) {
+  // The shard's columns [lo, hi) are the top range of the divide and conquer; the columns
+  // outside it join the fixed ones in the key that groups must share to merge.
+  const int64_t lo = shard.begin(m), hi = shard.end(m), half = (lo + hi) / 2;
   // Fixed columns are numbered after Z's, so their codes never coincide with Z's. The one pass
-  // over codes also gives each row's hash over [0, m / 2): the first split needs no other read.
+  // over codes also gives each row's hash over [lo, half): the first split needs no other read.
   const CellHasher hasher(m + f);
-  const int64_t half = m / 2;
-  std::vector<Hash128> codes_hash(n), first_half_hash(n), fixed_hash(n);
+  std::vector<Hash128> codes_hash(n), first_half_hash(n), outside_hash(n), fixed_hash(n);
 #pragma omp parallel for schedule(static) if (worth_threads(n * (m + f)))
   for (int64_t i = 0; i < n; ++i) {
     const int64_t* row = codes + i * m;
-    first_half_hash[i] = hasher.range(row, 0, half);
-    codes_hash[i] = first_half_hash[i] + hasher.range(row + half, half, m - half);
+    first_half_hash[i] = hasher.range(row + lo, lo, half - lo);
+    outside_hash[i] = hasher.range(row, 0, lo) + hasher.range(row + hi, hi, m - hi);
+    codes_hash[i] =
+        first_half_hash[i] + hasher.range(row + half, half, hi - half) + outside_hash[i];
   }
   if (fixed != nullptr) add_row_hashes(hasher, fixed, n, f, m, fixed_hash.data());
   check_interrupt();
@@ -275,16 +286,20 @@ void binning_loo_cpu(const int64_t* codes, int64_t n, int64_t m, const int64_t* 
   for (double c : groups.count_log_count) full += c;
   check_interrupt();
 
-  // Groups can merge only within a class of the fixed columns.
+  // Groups can merge only within a class of the fixed columns and of the columns outside the
+  // shard's range; they carry their hash over the range.
   std::vector<Keyed> by_fixed(n_groups);
-  for (int64_t g = 0; g < n_groups; ++g)
-    by_fixed[g] = {fixed_hash[groups.row[g]], g, codes_hash[groups.row[g]]};
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const int64_t row = groups.row[g];
+    by_fixed[g] = {fixed_hash[row] + outside_hash[row], g, codes_hash[row] - outside_hash[row]};
+  }
   std::sort(by_fixed.begin(), by_fixed.end(), by_key_then_id);
   Frontier level;
-  for_each_run(by_fixed.data(), by_fixed.data() + n_groups, key_of,
-               [&](const Keyed* b, const Keyed* e) { add_bucket(level, b, e, 0, m, groups); });
+  if (lo < hi)
+    for_each_run(by_fixed.data(), by_fixed.data() + n_groups, key_of,
+                 [&](const Keyed* b, const Keyed* e) { add_bucket(level, b, e, lo, hi, groups); });
 
-  // The top items span [0, m), so their left halves are the rows' first halves.
+  // The top items span [lo, hi), so their left halves are the rows' first halves.
   std::vector<Hash128> left_half(level.entries.size());
   for (size_t e = 0; e < left_half.size(); ++e)
     left_half[e] = first_half_hash[groups.row[level.entries[e].group]];
@@ -301,7 +316,9 @@ void binning_loo_cpu(const int64_t* codes, int64_t n, int64_t m, const int64_t* 
   std::sort(leaves.begin(), leaves.end(), [](const Leaf& x, const Leaf& y) {
     return x.column < y.column || (x.column == y.column && x.first_group < y.first_group);
   });
-  std::fill(out, out + m + 1, full);
+  std::fill(out, out + m + 1, 0.0);
+  std::fill(out + lo, out + hi, full);
+  if (shard.index == 0) out[m] = full;
   for (const Leaf& leaf : leaves) out[leaf.column] += leaf.delta;
 }
 

@@ -113,13 +113,15 @@ int64_t block_distances(const GroupedPoints& pts, int64_t p0, int64_t p1, int64_
 }  // namespace
 
 void kde_log_mean_kernel_cpu(const double* t, int64_t n, int64_t d, const int64_t* labels,
-                             double sigma2, double* out) {
+                             double sigma2, double* out, Shard shard) {
   const GroupedPoints pts(t, n, d, labels);
   const double two_sigma2 = 2.0 * sigma2, negligible = kNegligibleExponent * two_sigma2;
   const int64_t n_runs = static_cast<int64_t>(pts.runs.size()) - 1;
   const int64_t runs_per_tile = std::max<int64_t>(1, anchors_per_tile(n, n * d) / kAnchors);
-  for (int64_t r0 = 0; r0 < n_runs; r0 += runs_per_tile) {
-    const int64_t r1 = std::min(n_runs, r0 + runs_per_tile);
+  if (!shard.whole()) std::fill(out, out + n, 0.0);
+  const int64_t last_run = shard.end(n_runs);
+  for (int64_t r0 = shard.begin(n_runs); r0 < last_run; r0 += runs_per_tile) {
+    const int64_t r1 = std::min(last_run, r0 + runs_per_tile);
 #pragma omp parallel for schedule(dynamic, 1) if (worth_threads((r1 - r0) * kAnchors * n * d))
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t p0 = pts.runs[r], p1 = pts.runs[r + 1];
@@ -146,7 +148,7 @@ void kde_log_mean_kernel_cpu(const double* t, int64_t n, int64_t d, const int64_
 }
 
 void kde_loo_cpu(const double* t, int64_t n, int64_t m, const int64_t* labels, int64_t n_classes,
-                 double sigma2, double* out) {
+                 double sigma2, double* out, Shard shard) {
   const GroupedPoints pts(t, n, m, labels);
   const double two_sigma2 = 2.0 * sigma2, negligible = kNegligibleExponent * two_sigma2;
   const int64_t width = m + 1;
@@ -155,8 +157,9 @@ void kde_loo_cpu(const double* t, int64_t n, int64_t m, const int64_t* labels, i
   const int64_t runs_per_tile = std::max<int64_t>(1, anchors_per_tile(n, n * m) / kAnchors);
   // Per anchor of the tile, over T_-j for every j and then over T: kernel sums, then L.
   std::vector<double> tile_logs;
-  for (int64_t r0 = 0; r0 < n_runs; r0 += runs_per_tile) {
-    const int64_t r1 = std::min(n_runs, r0 + runs_per_tile);
+  const int64_t last_run = shard.end(n_runs);
+  for (int64_t r0 = shard.begin(n_runs); r0 < last_run; r0 += runs_per_tile) {
+    const int64_t r1 = std::min(last_run, r0 + runs_per_tile);
     const int64_t first = pts.runs[r0], last = pts.runs[r1];
     tile_logs.assign((last - first) * width, 0.0);
 #pragma omp parallel for schedule(dynamic, 1) if (worth_threads((last - first) * n * m))

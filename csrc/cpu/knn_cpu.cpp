@@ -84,16 +84,17 @@ std::vector<int64_t> anchor_runs(const Groups& groups) {
   return starts;
 }
 
-// Calls body(p0, p1) for every run of anchor positions: in parallel within tiles of about equal
-// work, with a poll for interruption between tiles on the calling thread.
+// Calls body(p0, p1) for every run of anchor positions of the shard: in parallel within tiles
+// of about equal work, with a poll for interruption between tiles on the calling thread.
 template <class Body>
-void for_each_run(const Groups& groups, int64_t cost_per_anchor, const Body& body) {
+void for_each_run(const Groups& groups, int64_t cost_per_anchor, Shard shard, const Body& body) {
   const std::vector<int64_t> runs = anchor_runs(groups);
   const int64_t n_runs = static_cast<int64_t>(runs.size()) - 1;
   const int64_t n = static_cast<int64_t>(groups.order.size());
   const int64_t tile = std::max<int64_t>(1, anchors_per_tile(n, cost_per_anchor) / kAnchors);
-  for (int64_t r0 = 0; r0 < n_runs; r0 += tile) {
-    const int64_t r1 = std::min(n_runs, r0 + tile);
+  const int64_t last = shard.end(n_runs);
+  for (int64_t r0 = shard.begin(n_runs); r0 < last; r0 += tile) {
+    const int64_t r1 = std::min(last, r0 + tile);
 #pragma omp parallel for schedule(dynamic, 1) if (worth_threads((r1 - r0) * kAnchors * cost_per_anchor))
     for (int64_t r = r0; r < r1; ++r) body(runs[r], runs[r + 1]);
     check_interrupt();
@@ -200,9 +201,9 @@ void scan(const SweptPoints& pts, int64_t p0, int64_t p1, const Relevant& releva
 }
 
 template <Metric M>
-void kth_brute_force(const SweptPoints& pts, int64_t k, double* out) {
+void kth_brute_force(const SweptPoints& pts, int64_t k, Shard shard, double* out) {
   const Groups& groups = pts.groups;
-  for_each_run(groups, pts.n * pts.d, [&](int64_t p0, int64_t p1) {
+  for_each_run(groups, pts.n * pts.d, shard, [&](int64_t p0, int64_t p1) {
     const int64_t kk = std::min(k, groups.end(p0) - groups.begin(p0) - 1);
     if (kk == 0) {
       for (int64_t p = p0; p < p1; ++p) out[groups.order[p]] = kInf;
@@ -223,9 +224,10 @@ void kth_brute_force(const SweptPoints& pts, int64_t k, double* out) {
 }
 
 template <Metric M>
-void count_brute_force(const SweptPoints& pts, const double* radius, int64_t* out) {
+void count_brute_force(const SweptPoints& pts, const double* radius, Shard shard,
+                       int64_t* out) {
   const Groups& groups = pts.groups;
-  for_each_run(groups, pts.n * pts.d, [&](int64_t p0, int64_t p1) {
+  for_each_run(groups, pts.n * pts.d, shard, [&](int64_t p0, int64_t p1) {
     double bound[kAnchors];
     int64_t count[kAnchors] = {};
     for (int64_t a = 0; a < p1 - p0; ++a) bound[a] = reduced_bound(radius[groups.order[p0 + a]], M);
@@ -247,10 +249,10 @@ std::vector<double> sorted_values(const double* v, Groups& groups) {
 }
 
 void kth_sorted(const double* v, int64_t n, const int64_t* labels, int64_t k, Metric metric,
-                double* out) {
+                Shard shard, double* out) {
   Groups groups = group_by_label(labels, n);
   const std::vector<double> s = sorted_values(v, groups);
-  for_each_run(groups, k, [&](int64_t p0, int64_t p1) {
+  for_each_run(groups, k, shard, [&](int64_t p0, int64_t p1) {
     const int64_t lo = groups.begin(p0), hi = groups.end(p0);
     const int64_t kk = std::min(k, hi - lo - 1);
     for (int64_t p = p0; p < p1; ++p) {
@@ -273,12 +275,13 @@ void kth_sorted(const double* v, int64_t n, const int64_t* labels, int64_t k, Me
   });
 }
 
-void count_sorted(const double* v, int64_t n, const double* radius, Metric metric, int64_t* out) {
+void count_sorted(const double* v, int64_t n, const double* radius, Metric metric, Shard shard,
+                  int64_t* out) {
   Groups all = group_by_label(nullptr, n);
   const std::vector<double> s = sorted_values(v, all);
   const auto first = s.begin();
   const int64_t search_steps = 2 * static_cast<int64_t>(std::log2(double(n) + 1.0)) + 2;
-  for_each_run(all, search_steps, [&](int64_t p0, int64_t p1) {
+  for_each_run(all, search_steps, shard, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const double bound = reduced_bound(radius[all.order[p]], metric);
       const auto within = [&](double x) { return pair_term(x, s[p], metric) < bound; };
@@ -293,26 +296,28 @@ void count_sorted(const double* v, int64_t n, const double* radius, Metric metri
 }  // namespace
 
 void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int64_t* labels,
-                               int64_t k, Metric metric, double* out) {
+                               int64_t k, Metric metric, double* out, Shard shard) {
+  if (!shard.whole()) std::fill(out, out + n, 0.0);
   if (d <= 1) {
     const std::vector<double> zeros(d == 0 ? n : 0, 0.0);  // no coordinate: all distances are 0
-    kth_sorted(d == 0 ? zeros.data() : z, n, labels, k, metric, out);
+    kth_sorted(d == 0 ? zeros.data() : z, n, labels, k, metric, shard, out);
   } else if (metric == Metric::kMax) {
-    kth_brute_force<Metric::kMax>(SweptPoints(z, n, d, labels), k, out);
+    kth_brute_force<Metric::kMax>(SweptPoints(z, n, d, labels), k, shard, out);
   } else {
-    kth_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, labels), k, out);
+    kth_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, labels), k, shard, out);
   }
 }
 
 void count_within_cpu(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,
-                      int64_t* out) {
+                      int64_t* out, Shard shard) {
+  if (!shard.whole()) std::fill(out, out + n, int64_t(0));
   if (d <= 1) {
     const std::vector<double> zeros(d == 0 ? n : 0, 0.0);  // no coordinate: all distances are 0
-    count_sorted(d == 0 ? zeros.data() : z, n, radius, metric, out);
+    count_sorted(d == 0 ? zeros.data() : z, n, radius, metric, shard, out);
   } else if (metric == Metric::kMax) {
-    count_brute_force<Metric::kMax>(SweptPoints(z, n, d, nullptr), radius, out);
+    count_brute_force<Metric::kMax>(SweptPoints(z, n, d, nullptr), radius, shard, out);
   } else {
-    count_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, nullptr), radius, out);
+    count_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, nullptr), radius, shard, out);
   }
 }
 

@@ -199,18 +199,19 @@ void add_in_anchor_order(const std::vector<double>& terms, int64_t anchors, int6
 }
 
 // Runs anchor_terms(a, count, workspace, terms_of_a) for every group of `count` <= `group`
-// consecutive anchors starting at a, `width` terms per anchor, in tiles of
-// anchors_per_tile(n, n * m) anchors, and sums the terms into out (width entries). Interrupts
-// are polled between tiles on the calling thread.
+// consecutive anchors starting at a, over the shard's anchors, `width` terms per anchor, in
+// tiles of anchors_per_tile(n, n * m) anchors, and sums the terms into out (width entries).
+// Interrupts are polled between tiles on the calling thread.
 template <class Workspace, class AnchorTerms>
 void sum_over_anchors(int64_t n, int64_t m, int64_t width, std::vector<Workspace>& workspaces,
-                      AnchorTerms anchor_terms, double* out, int64_t group = 1) {
+                      AnchorTerms anchor_terms, double* out, Shard shard, int64_t group = 1) {
   const int64_t tile = (anchors_per_tile(n, n * m) + group - 1) / group * group;
   std::vector<double> terms(static_cast<size_t>(tile * width));
   std::fill(out, out + width, 0.0);
-  for (int64_t a0 = 0; a0 < n; a0 += tile) {
+  const int64_t last = shard.end(n);
+  for (int64_t a0 = shard.begin(n); a0 < last; a0 += tile) {
     check_interrupt();
-    const int64_t anchors = std::min(tile, n - a0);
+    const int64_t anchors = std::min(tile, last - a0);
 #pragma omp parallel if (worth_threads(anchors * n * m))
     {
       Workspace& ws = workspaces[thread_id()];
@@ -325,7 +326,7 @@ std::vector<int64_t> same_label_counts(const int64_t* labels, int64_t n) {
 }  // namespace
 
 void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
-                         int64_t n_targets, int64_t k, double* out) {
+                         int64_t n_targets, int64_t k, double* out, Shard shard) {
   const int64_t width = m + 1;  // columns of one row of out
   const std::vector<double> zt = transposed(z, n, m);
   // Per target: w's columns, and the number of other points sharing each point's label.
@@ -449,7 +450,7 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget*
       anchor_terms(a0 + g, ws.max1.data() + g * n, ws.max2.data() + g * n, ws.arg.data() + g * n,
                    ws, terms + g * n_targets * 3 * width);
   };
-  sum_over_anchors(n, m, n_targets * 3 * width, workspaces, group_terms, out, kPassGroup);
+  sum_over_anchors(n, m, n_targets * 3 * width, workspaces, group_terms, out, shard, kPassGroup);
 }
 
 namespace {
@@ -484,7 +485,8 @@ double sq_without(const double* za, const double* zb, int64_t m, int64_t j) {
 
 }  // namespace
 
-void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out) {
+void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out,
+                           Shard shard) {
   const std::vector<double> zt = transposed(z, n, m);
   std::vector<EuclideanWorkspace> workspaces(max_threads(), EuclideanWorkspace(n, k));
   const bool by_insertion = select_by_insertion(n, k);
@@ -528,7 +530,7 @@ void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, dou
   sum_over_anchors(
       n, m, m + 1, workspaces,
       [&](int64_t a, int64_t, EuclideanWorkspace& ws, double* log_r) { anchor_terms(a, ws, log_r); },
-      out);
+      out, shard);
 }
 
 }  // namespace gib

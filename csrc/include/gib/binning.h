@@ -15,14 +15,19 @@
 
 namespace gib {
 
-// Sizes of the classes of identical rows of [codes, fixed], in no particular order.
+// Sizes of the classes of identical rows of [codes, fixed], in ascending order of the classes'
+// 128-bit hashes (unsigned, lane a then lane b). With `hashes`, also the classes' hashes, two
+// entries (a, b) per class: the classes of row blocks counted apart merge exactly by hash,
+// which is how sharded estimation adds up its parts.
 std::vector<int64_t> pattern_counts_cpu(const int64_t* codes, int64_t n, int64_t m,
-                                        const int64_t* fixed, int64_t f);
+                                        const int64_t* fixed, int64_t f,
+                                        std::vector<uint64_t>* hashes = nullptr);
 
 // out (m + 1,): out[j] = sum over the distinct rows of [codes without column j, fixed] of
 // c log c (c the row's count, natural log); out[m] the same for all of codes. The entropy in
-// nats is log(n) - out[j] / n.
+// nats is log(n) - out[j] / n. A shard (common.h) owns a part of the columns 0..m-1: out[j] of
+// other columns is 0, and out[m] is 0 except on shard 0. out[j] does not depend on the shard.
 void binning_loo_cpu(const int64_t* codes, int64_t n, int64_t m, const int64_t* fixed, int64_t f,
-                     double* out);
+                     double* out, Shard shard = {});
 
 }  // namespace gib

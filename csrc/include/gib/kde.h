@@ -4,6 +4,8 @@
 // C(a) is every point (labels == nullptr) or the points sharing a's label (b = a included, as in
 // Saxe et al. 2018), N_a = |C(a)|. All exponents are <= 0 and the self term is 1, so the sum
 // needs no max-shift. Shapes: t (n, d) float64, labels (n,) int64 with values in [0, n_classes).
+// Sharding (common.h): a shard owns a part of the runs of anchors of the kernel's own order
+// (points grouped by label); entries of other anchors are 0 and their terms are not summed.
 #pragma once
 
 #include "gib/common.h"
@@ -12,12 +14,12 @@ namespace gib {
 
 // out (n,) = L_a.
 void kde_log_mean_kernel_cpu(const double* t, int64_t n, int64_t d, const int64_t* labels,
-                             double sigma2, double* out);
+                             double sigma2, double* out, Shard shard = {});
 
 // Leave-one-feature-out: out (n_classes, m + 1), out[c][j] = sum_{a : label(a) == c} L_a over
 // T_-j (squared distance downdated by (t_aj - t_bj)^2); column m is all of t. Without labels
 // n_classes must be 1. Sums run in a fixed anchor order (bit-identical across thread counts).
 void kde_loo_cpu(const double* t, int64_t n, int64_t m, const int64_t* labels, int64_t n_classes,
-                 double sigma2, double* out);
+                 double sigma2, double* out, Shard shard = {});
 
 }  // namespace gib

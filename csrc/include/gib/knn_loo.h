@@ -19,7 +19,8 @@
 //   1: sum_i psi(c_z(i) + 1)  with c_z(i) = #{b != i : D_z(i, b) < r_i}
 //   2: sum_i psi(c_w(i) + 1)  with c_w(i) = #{b != i : D_w(i, b) < r_i} (0 unless w is given)
 // psi is the digamma function. Sums run over anchors in a fixed order whatever the number of
-// threads, so results are bit-identical across thread counts.
+// threads, so results are bit-identical across thread counts. A shard (common.h) sums over its
+// part of the anchors 0..n-1 only (every candidate stays a neighbour).
 #pragma once
 
 #include "gib/common.h"
@@ -33,10 +34,12 @@ struct LooTarget {
 };
 
 void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
-                         int64_t n_targets, int64_t k, double* out);
+                         int64_t n_targets, int64_t k, double* out, Shard shard = {});
 
 // Euclidean KL entropy for every Z_-j: out (m + 1,) = sum_i log r_i with r_i the k-th
 // Euclidean distance in Z_-j (squared distances downdated by (z_aj - z_bj)^2); column m is z.
-void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out);
+// Sharded over anchors like the max-norm kernel.
+void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out,
+                           Shard shard = {});
 
 }  // namespace gib
