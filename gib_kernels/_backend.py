@@ -8,7 +8,9 @@ the estimator formulas in ``_knn``, ``_binning`` and ``_kde`` are written once o
 
 Selection: an explicit name is honoured when it can run, otherwise it warns and falls back;
 ``"auto"`` (or the ``GIB_KERNELS_BACKEND`` environment variable) picks CUDA, then Triton, for
-CUDA data, and the C++ CPU kernels for everything else.
+CUDA data, and the C++ CPU kernels for everything else. Inside a
+``gib_kernels.distributed.sharded`` block the chosen backend is split over the ranks
+(``_sharding``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import warnings
 import numpy as np
 import torch
 
-from . import _ext
+from . import _ext, _sharding
 from ._validation import BACKENDS, check_choice
 
 
@@ -91,7 +93,7 @@ def select(name: str, data_on_cuda: bool):
                 return _make(candidate)
         warnings.warn("the C++ extension did not load; falling back to the slow reference "
                       f"({_ext._LOAD_ERRORS.get('_cpu')})", RuntimeWarning, stacklevel=3)
-        return "reference"
+        return _make("reference")
     reason = unavailable_reason(name, data_on_cuda)
     if reason is None:
         return _make(name)
@@ -102,8 +104,11 @@ def select(name: str, data_on_cuda: bool):
 
 
 def _make(name: str):
+    """The backend `name`, split over the ranks of the active sharded block if there is one."""
     if name == "reference":
-        return "reference"
-    if name == "cpu":
-        return CpuBackend()
-    return _gpu_backend(name)
+        backend = "reference"
+    elif name == "cpu":
+        backend = CpuBackend()
+    else:
+        backend = _gpu_backend(name)
+    return _sharding.wrap(backend)
