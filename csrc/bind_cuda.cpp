@@ -75,30 +75,37 @@ int device_count() {
 }
 
 void kth_neighbor_distance(uintptr_t z, int64_t n, int64_t d, uintptr_t group_begin,
-                           uintptr_t group_end, int64_t k, int metric, uintptr_t lists,
-                           uintptr_t out, int device, uintptr_t stream) {
+                           uintptr_t group_end, int64_t k, int metric, int64_t anchors_begin,
+                           int64_t anchors_end, uintptr_t lists, uintptr_t out, int device,
+                           uintptr_t stream) {
   check_sizes(n, d, device);
   check_k(k, n);
   const gib::Metric met = metric_of(metric);
   const gib::LabelGroups groups = groups_of(group_begin, group_end);
-  const bool any = n > 0;
+  const gib::AnchorRange anchors = anchors_of(anchors_begin, anchors_end, n);
+  const bool any = anchors_end > anchors_begin;
   const double* zp = buffer<const double>(z, any && d > 0, "z");
   double* lp = buffer<double>(lists, any, "lists");
   double* op = buffer<double>(out, any, "out");
   launch([&] {
-    gib::kth_neighbor_distance_cuda(zp, n, d, groups, k, met, lp, op, device, as_stream(stream));
+    gib::kth_neighbor_distance_cuda(zp, n, d, groups, k, met, anchors, lp, op, device,
+                                    as_stream(stream));
   });
 }
 
-void count_within(uintptr_t z, int64_t n, int64_t d, uintptr_t radius, int metric, uintptr_t out,
-                  int device, uintptr_t stream) {
+void count_within(uintptr_t z, int64_t n, int64_t d, uintptr_t radius, int metric,
+                  int64_t anchors_begin, int64_t anchors_end, uintptr_t out, int device,
+                  uintptr_t stream) {
   check_sizes(n, d, device);
   const gib::Metric met = metric_of(metric);
-  const bool any = n > 0;
+  const gib::AnchorRange anchors = anchors_of(anchors_begin, anchors_end, n);
+  const bool any = anchors_end > anchors_begin;
   const double* zp = buffer<const double>(z, any && d > 0, "z");
   const double* rp = buffer<const double>(radius, any, "radius");
   int64_t* op = buffer<int64_t>(out, any, "out");
-  launch([&] { gib::count_within_cuda(zp, n, d, rp, met, op, device, as_stream(stream)); });
+  launch([&] {
+    gib::count_within_cuda(zp, n, d, rp, met, anchors, op, device, as_stream(stream));
+  });
 }
 
 void knn_loo_maxnorm_radii(uintptr_t z, int64_t n, int64_t m, uintptr_t group_begin,
@@ -184,10 +191,11 @@ PYBIND11_MODULE(_cuda, m) {
         "Number of visible CUDA devices; 0 (never an error) without a driver or a device.");
   m.def("kth_neighbor_distance", &kth_neighbor_distance, py::arg("z"), py::arg("n"), py::arg("d"),
         py::arg("group_begin"), py::arg("group_end"), py::arg("k"), py::arg("metric"),
-        py::arg("lists"), py::arg("out"), py::arg("device"), py::arg("stream"));
+        py::arg("anchors_begin"), py::arg("anchors_end"), py::arg("lists"), py::arg("out"),
+        py::arg("device"), py::arg("stream"));
   m.def("count_within", &count_within, py::arg("z"), py::arg("n"), py::arg("d"),
-        py::arg("radius"), py::arg("metric"), py::arg("out"), py::arg("device"),
-        py::arg("stream"));
+        py::arg("radius"), py::arg("metric"), py::arg("anchors_begin"), py::arg("anchors_end"),
+        py::arg("out"), py::arg("device"), py::arg("stream"));
   m.def("knn_loo_maxnorm_radii", &knn_loo_maxnorm_radii, py::arg("z"), py::arg("n"),
         py::arg("m"), py::arg("group_begin"), py::arg("group_end"), py::arg("w"), py::arg("q"),
         py::arg("k"), py::arg("anchors_begin"), py::arg("anchors_end"), py::arg("lists"),

@@ -16,10 +16,14 @@ Memory: O(n k) for the k-th neighbour lists; the leave-one-out passes run in chu
 whose lists of the k smallest distances per column and per-anchor terms take about
 ``scratch_bytes``. Never an n x n matrix.
 
-Binning runs on torch ops: exact ``torch.unique`` of rows for pattern counts, and for the
-leave-one-feature-out sums 128-bit row hashes (two independent random 64-bit codes per distinct
-(column, value) cell, summed mod 2^64) from which the row without column j is one subtraction.
-Two rows collide with probability about 2^-128.
+Binning runs on the torch ops of ``_torch_binning``: exact ``torch.unique`` of rows for pattern
+counts, and the CPU kernels' 128-bit row hashes for pattern classes and the
+leave-one-feature-out sums (the row without column j is one subtraction). Two rows collide with
+probability about 2^-128.
+
+Sharding (``shard=(index, count)``, ``common.h``): a shard owns a range of the anchors in the
+kernels' order (label order where there are labels) or, for ``binning_loo``, of the columns;
+outputs it does not own are 0.
 """
 from __future__ import annotations
 
@@ -27,8 +31,8 @@ import numpy as np
 import torch
 
 from . import _ext
-
-_HASH_SEED = 0x6A09E667  # fixed: the binning hashes, and so the results, are reproducible
+from ._shard_arg import shard_of
+from ._torch_binning import binning_loo, pattern_classes, pattern_counts
 
 
 def _device_of(x) -> torch.device:
@@ -61,6 +65,12 @@ def _matrix(x: torch.Tensor, name: str) -> torch.Tensor:
 def _check_rows(x: torch.Tensor, n: int, name: str) -> None:
     if x.shape[0] != n:
         raise ValueError(f"{name} must have one entry per row of the data ({n}); got {x.shape[0]}")
+
+
+def _per_row(n: int, part, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A per-row output; a shard's kernel writes only its rows (a view at its first), so the
+    others start at 0."""
+    return (torch.empty if part.whole else torch.zeros)(n, dtype=dtype, device=device)
 
 
 def _sum_over_anchors(terms: torch.Tensor, takes_part: torch.Tensor | None) -> torch.Tensor:
@@ -117,41 +127,52 @@ class CudaBackend:
     def ints(x) -> torch.Tensor:
         return _on_device(x, torch.int64, _device_of(x))
 
-    def _chunks(self, n: int, doubles_per_anchor: int):
-        """Anchor ranges [begin, end) whose scratch fits in scratch_bytes (at least one anchor)."""
+    def _chunks(self, first: int, last: int, doubles_per_anchor: int):
+        """Ranges [begin, end) of the anchors [first, last) whose scratch fits in scratch_bytes
+        (at least one anchor)."""
+        if first == last:  # one empty call all the same: its checks must not depend on the shard
+            yield first, last
+            return
         size = max(1, self.scratch_bytes // (8 * doubles_per_anchor))
-        for begin in range(0, n, size):
-            yield begin, min(n, begin + size)
+        for begin in range(first, last, size):
+            yield begin, min(last, begin + size)
 
     # --- k-NN ------------------------------------------------------------------------------
 
-    def kth_neighbor_distance(self, z, labels, k: int, metric: int) -> np.ndarray:
+    def kth_neighbor_distance(self, z, labels, k: int, metric: int, shard=None) -> np.ndarray:
+        part = shard_of(shard)
         z = _matrix(self.floats(z), "z")
         n, d = z.shape
         groups = _LabelGroups(labels, n, z.device)
         z = groups.sort(z)
-        lists = z.new_empty((n, k))
-        out = z.new_empty(n)
-        _ext.cuda.kth_neighbor_distance(_ptr(z), n, d, *groups.pointers, k, metric, _ptr(lists),
-                                        _ptr(out), *_launch_args(z))
+        first, last = part.range(n)
+        lists = z.new_empty((last - first, k))
+        out = _per_row(n, part, torch.float64, z.device)
+        _ext.cuda.kth_neighbor_distance(_ptr(z), n, d, *groups.pointers, k, metric, first, last,
+                                        _ptr(lists), _ptr(out[first:last]), *_launch_args(z))
         return groups.unsort(out).cpu().numpy()
 
-    def count_within(self, z, radius, metric: int) -> np.ndarray:
+    def count_within(self, z, radius, metric: int, shard=None) -> np.ndarray:
+        part = shard_of(shard)
         z = _matrix(self.floats(z), "z")
         n, d = z.shape
         radius = _on_device(radius, torch.float64, z.device).reshape(-1)
         _check_rows(radius, n, "radius")
-        out = torch.empty(n, dtype=torch.int64, device=z.device)
-        _ext.cuda.count_within(_ptr(z), n, d, _ptr(radius), metric, _ptr(out), *_launch_args(z))
+        first, last = part.range(n)
+        out = _per_row(n, part, torch.int64, z.device)
+        _ext.cuda.count_within(_ptr(z), n, d, _ptr(radius), metric, first, last,
+                               _ptr(out[first:last]), *_launch_args(z))
         return out.cpu().numpy()
 
-    def knn_loo_maxnorm_targets(self, z, targets, k: int) -> np.ndarray:
+    def knn_loo_maxnorm_targets(self, z, targets, k: int, shard=None) -> np.ndarray:
         """(len(targets), 3, m + 1): ``knn_loo_maxnorm`` for each (labels, w) pair of targets.
         Each target makes its own pass over the pairs of z here."""
+        shard_of(shard)  # checked before any data moves
         z = self.floats(z)
-        return np.stack([self.knn_loo_maxnorm(z, labels, w, k) for labels, w in targets])
+        return np.stack([self.knn_loo_maxnorm(z, labels, w, k, shard) for labels, w in targets])
 
-    def knn_loo_maxnorm(self, z, labels, w, k: int) -> np.ndarray:
+    def knn_loo_maxnorm(self, z, labels, w, k: int, shard=None) -> np.ndarray:
+        part = shard_of(shard)
         z = _matrix(self.floats(z), "z")
         n, m = z.shape
         if labels is not None and w is not None:
@@ -165,7 +186,7 @@ class CudaBackend:
             q = w.shape[1]
         sums = z.new_zeros((3, m + 1))
         # per anchor and column: k list entries, a radius, two counts, and transient terms
-        for begin, end in self._chunks(n, (m + 1) * (k + 6)):
+        for begin, end in self._chunks(*part.range(n), (m + 1) * (k + 6)):
             lists = z.new_empty((end - begin, (m + 1) * k))
             radius = z.new_empty((m + 1, end - begin))
             count_z = torch.zeros((m + 1, end - begin), dtype=torch.int64, device=z.device)
@@ -182,11 +203,12 @@ class CudaBackend:
             sums[2] += _sum_over_anchors(torch.special.digamma(count_w.double() + 1), takes_part)
         return sums.cpu().numpy()
 
-    def knn_loo_euclidean(self, z, k: int) -> np.ndarray:
+    def knn_loo_euclidean(self, z, k: int, shard=None) -> np.ndarray:
+        part = shard_of(shard)
         z = _matrix(self.floats(z), "z")
         n, m = z.shape
         sums = z.new_zeros(m + 1)
-        for begin, end in self._chunks(n, (m + 1) * (k + 2)):
+        for begin, end in self._chunks(*part.range(n), (m + 1) * (k + 2)):
             lists = z.new_empty((end - begin, (m + 1) * k))
             kth_squared = z.new_empty((m + 1, end - begin))
             _ext.cuda.knn_loo_euclidean(_ptr(z), n, m, k, begin, end, _ptr(lists),
@@ -196,17 +218,20 @@ class CudaBackend:
 
     # --- KDE -------------------------------------------------------------------------------
 
-    def kde_log_mean_kernel(self, t, labels, sigma2: float) -> np.ndarray:
+    def kde_log_mean_kernel(self, t, labels, sigma2: float, shard=None) -> np.ndarray:
+        part = shard_of(shard)
         t = _matrix(self.floats(t), "t")
         n, d = t.shape
         groups = _LabelGroups(labels, n, t.device)
         t = groups.sort(t)
-        log_mean = t.new_empty((1, n))
-        _ext.cuda.kde_log_mean_kernel(_ptr(t), n, d, *groups.pointers, sigma2, False, 0, n,
-                                      _ptr(log_mean), *_launch_args(t))
-        return groups.unsort(log_mean[0]).cpu().numpy()
+        first, last = part.range(n)
+        log_mean = _per_row(n, part, torch.float64, t.device)
+        _ext.cuda.kde_log_mean_kernel(_ptr(t), n, d, *groups.pointers, sigma2, False, first, last,
+                                      _ptr(log_mean[first:last]), *_launch_args(t))
+        return groups.unsort(log_mean).cpu().numpy()
 
-    def kde_loo(self, t, labels, n_classes: int, sigma2: float) -> np.ndarray:
+    def kde_loo(self, t, labels, n_classes: int, sigma2: float, shard=None) -> np.ndarray:
+        part = shard_of(shard)
         t = _matrix(self.floats(t), "t")
         n, m = t.shape
         groups = _LabelGroups(labels, n, t.device)
@@ -222,7 +247,7 @@ class CudaBackend:
             class_start = torch.searchsorted(groups.sorted_labels, bounds).tolist()
         t = groups.sort(t)
         sums = t.new_zeros((n_classes, m + 1))
-        for begin, end in self._chunks(n, 2 * (m + 1)):
+        for begin, end in self._chunks(*part.range(n), 2 * (m + 1)):
             log_mean = t.new_zeros((m + 1, end - begin))
             _ext.cuda.kde_log_mean_kernel(_ptr(t), n, m, *groups.pointers, sigma2, True, begin,
                                           end, _ptr(log_mean), *_launch_args(t))
@@ -235,68 +260,27 @@ class CudaBackend:
 
     # --- binning ---------------------------------------------------------------------------
 
-    def pattern_counts(self, codes, fixed) -> np.ndarray:
+    def _codes(self, codes, fixed):
         codes = _matrix(self.ints(codes), "codes")
         if fixed is not None:
             fixed = _matrix(_on_device(fixed, torch.int64, codes.device), "fixed")
             _check_rows(fixed, codes.shape[0], "fixed")
-            codes = torch.cat([codes, fixed], dim=1)
-        return pattern_counts(codes).cpu().numpy()
+        return codes, fixed
 
-    def binning_loo(self, codes, fixed) -> np.ndarray:
-        codes = _matrix(self.ints(codes), "codes")
+    def pattern_counts(self, codes, fixed) -> np.ndarray:
+        codes, fixed = self._codes(codes, fixed)
+        rows = codes if fixed is None else torch.cat([codes, fixed], dim=1)
+        return pattern_counts(rows).cpu().numpy()
+
+    def pattern_classes(self, codes, fixed) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes (classes, 2) uint64, counts (classes,) int64) as the CPU backend's, so that
+        classes counted on any backend merge by hash."""
+        hashes, counts = pattern_classes(*self._codes(codes, fixed))
+        return hashes.cpu().numpy().view(np.uint64), counts.cpu().numpy()
+
+    def binning_loo(self, codes, fixed, shard=None) -> np.ndarray:
+        part = shard_of(shard)
+        codes, fixed = self._codes(codes, fixed)
         if codes.shape[1] == 0:
             raise ValueError("codes must have at least one column")
-        if fixed is not None:
-            fixed = _matrix(_on_device(fixed, torch.int64, codes.device), "fixed")
-            _check_rows(fixed, codes.shape[0], "fixed")
-        return binning_loo(codes, fixed).cpu().numpy()
-
-
-# --- binning on torch ops (any device) -------------------------------------------------------
-
-
-def pattern_counts(rows: torch.Tensor) -> torch.Tensor:
-    """Sizes of the classes of identical rows of an int64 (n, w) tensor, in no particular order."""
-    n, width = rows.shape
-    if n == 0:
-        return rows.new_zeros(0)
-    if width == 0:
-        return rows.new_full((1,), n)
-    return torch.unique(rows, dim=0, return_counts=True)[1]
-
-
-def _cell_codes(table: torch.Tensor) -> torch.Tensor:
-    """(2, n, w) int64: two independent random 64-bit codes for every distinct (column, value)
-    cell of the int64 table (n, w), the same for equal cells."""
-    n, width = table.shape
-    columns = torch.arange(width, device=table.device).expand(n, width)
-    cells = torch.stack([columns.reshape(-1), table.reshape(-1)])
-    _, cell_id = torch.unique(cells, dim=1, return_inverse=True)
-    generator = torch.Generator(device=table.device)
-    generator.manual_seed(_HASH_SEED)
-    codes = torch.randint(-2**63, 2**63 - 1, (2, int(cell_id.max()) + 1), generator=generator,
-                          dtype=torch.int64, device=table.device)
-    return codes[:, cell_id].reshape(2, n, width)
-
-
-def _sum_c_log_c(row_hashes: torch.Tensor) -> torch.Tensor:
-    """sum of c log c over the classes of equal (lane 0, lane 1) hashes, row_hashes (2, n)."""
-    counts = torch.unique(row_hashes.T, dim=0, return_counts=True)[1].double()
-    return (counts * torch.log(counts)).sum()
-
-
-def binning_loo(codes: torch.Tensor, fixed: torch.Tensor | None) -> torch.Tensor:
-    """(m + 1,) float64 with the semantics of ``binning_loo_cpu`` (gib/binning.h): entry j is the
-    sum of c log c over the distinct rows of [codes without column j, fixed], entry m over all of
-    codes. int64 sums wrap mod 2^64, which is what the hashes need."""
-    n, m = codes.shape
-    out = torch.zeros(m + 1, dtype=torch.float64, device=codes.device)
-    if n == 0:
-        return out
-    cells = _cell_codes(codes if fixed is None else torch.cat([codes, fixed], dim=1))
-    rows = cells.sum(2)
-    out[m] = _sum_c_log_c(rows)
-    for j in range(m):
-        out[j] = _sum_c_log_c(rows - cells[:, :, j])
-    return out
+        return binning_loo(codes, fixed, part).cpu().numpy()

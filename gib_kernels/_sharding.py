@@ -1,153 +1,167 @@
-"""Backends split over the ranks of a ``torch.distributed`` process group (used by
-``gib_kernels.distributed``).
+"""A backend whose primitives are split over the ranks of a ``torch.distributed`` process group.
 
-Inside a ``sharded()`` block, ``_backend.select`` wraps the chosen backend: every primitive runs
-with ``shard=(rank, world size)`` (the contract of ``csrc/include/gib/common.h``: outputs the
-rank does not own are 0) and the ranks' outputs are all-reduced with SUM. Pattern counts split
-by rows instead: each rank counts the classes of its block of rows with their 128-bit hashes
-(``pattern_classes``), and the classes merge exactly by hash, in ascending hash order as one
-process counts them.
+Every rank holds the same data and runs its part (``shard=(rank, world)``, see ``Shard`` in
+``csrc/include/gib/common.h``) of each primitive of the backend it wraps; the parts are summed
+with one all-reduce. Per-anchor outputs (k-th distances, counts, log-kernels) and the
+leave-one-out binning sums have one owner per entry, so their sum is the single-process result
+exactly; the leave-one-out k-NN and KDE sums add per-rank partial sums, equal to it up to float
+rounding. Pattern counts are split by rows: each rank counts the classes of its rows
+(``pattern_classes``) and the classes merge exactly by their 128-bit hashes, in ascending hash
+order as one process lists them.
+
+The estimator formulas in ``_knn``, ``_binning`` and ``_kde`` run unchanged on top, on every
+rank, so every rank returns the same estimate. All ranks must use the same backend: the
+partition of the anchors is the backend's own.
 """
 from __future__ import annotations
 
 import contextvars
-import hashlib
+import zlib
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("gib_kernels_sharding", default=None)
+# The process group of the innermost `gib_kernels.distributed.sharded` block, or None.
+_ACTIVE = contextvars.ContextVar("gib_kernels_sharding", default=None)
 
 
 class _Group:
-    """A process group (None: the whole world), its rank, size and the device of its tensors."""
+    """A process group (None: the default group) and where its collectives run."""
 
     def __init__(self, process_group=None):
         if not (dist.is_available() and dist.is_initialized()):
-            raise RuntimeError("sharded estimation needs torch.distributed.init_process_group "
-                               "to be called first")
-        self.process_group = process_group
+            raise RuntimeError(
+                "sharded estimation needs an initialised torch.distributed process group: call "
+                "torch.distributed.init_process_group() first (torchrun sets up its environment)")
+        self.group = process_group
         self.rank = dist.get_rank(process_group)
-        self.size = dist.get_world_size(process_group)
-        on_gpu = dist.get_backend(process_group) == "nccl"
-        self.device = (torch.device("cuda", torch.cuda.current_device()) if on_gpu
+        self.world = dist.get_world_size(process_group)
+        # NCCL reduces CUDA tensors only; gloo (and the rest) host tensors.
+        uses_nccl = dist.get_backend(process_group) == "nccl"
+        self.device = (torch.device("cuda", torch.cuda.current_device()) if uses_nccl
                        else torch.device("cpu"))
-
-    @property
-    def shard(self) -> tuple[int, int]:
-        return self.rank, self.size
-
-    def sum(self, values) -> np.ndarray:
-        """The element-wise sum of every rank's array."""
-        values = np.asarray(values)
-        t = torch.from_numpy(np.ascontiguousarray(values)).to(self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=self.process_group)
-        return t.cpu().numpy().astype(values.dtype, copy=False)
-
-    def gather(self, obj) -> list:
-        everyone = [None] * self.size
-        dist.all_gather_object(everyone, obj, group=self.process_group)
-        return everyone
-
-    def check_same(self, *arrays) -> None:
-        """Raises on every rank when the ranks hold different inputs."""
-        digest = hashlib.blake2b(digest_size=7)
-        for a in arrays:
-            if a is None:
-                digest.update(b"none")
-                continue
-            if isinstance(a, (list, tuple)):
-                self.check_same(*a)
-                continue
-            x = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-            digest.update(repr((x.dtype.str, x.shape)).encode())
-            digest.update(np.ascontiguousarray(x).tobytes())
-        value = int.from_bytes(digest.digest(), "little")
-        both = torch.tensor([value, -value], dtype=torch.int64, device=self.device)
-        dist.all_reduce(both, op=dist.ReduceOp.MAX, group=self.process_group)
-        if int(both[0]) != -int(both[1]):
-            raise RuntimeError("the ranks of the sharded estimate hold different data; pass "
-                               "every rank the same inputs")
 
 
 def active() -> _Group | None:
-    """The group of the innermost active ``sharded()`` block, or None."""
     return _ACTIVE.get()
 
 
 def wrap(backend):
-    """`backend`, split over the active group's ranks when a sharded block is active."""
+    """`backend` split over the active group's ranks, or as it is outside a sharded block."""
     group = active()
     if group is None:
         return backend
-    if isinstance(backend, str):
-        raise ValueError(f"backend={backend!r} cannot be sharded; use 'cpu', 'cuda' or 'triton'")
-    return _ShardedBackend(backend, group)
+    if isinstance(backend, str):  # "reference": whole estimates in numpy, no primitives to split
+        raise ValueError("backend='reference' computes whole estimates and cannot be sharded; "
+                         "use backend='cpu' (or 'cuda', 'triton') inside a sharded block")
+    return ShardedBackend(backend, group)
 
 
-def _merge_classes(parts) -> np.ndarray:
-    """Counts of the classes of every rank's (hashes, counts), merged by hash, in ascending
-    unsigned hash order."""
-    hashes = np.concatenate([np.asarray(h, dtype=np.uint64).reshape(-1, 2) for h, _ in parts])
-    counts = np.concatenate([np.asarray(c, dtype=np.int64) for _, c in parts])
-    if counts.size == 0:
-        return counts
-    order = np.lexsort((hashes[:, 1], hashes[:, 0]))
-    hashes, counts = hashes[order], counts[order]
-    starts = np.flatnonzero(np.r_[True, np.any(hashes[1:] != hashes[:-1], axis=1)])
-    return np.add.reduceat(counts, starts)
+def _fingerprint(x) -> int:
+    """A cheap checksum of an array's values and their order, computed where the array lives."""
+    if isinstance(x, torch.Tensor) and x.is_cuda:
+        bits = x.contiguous().reshape(x.shape[0], -1)
+        bits = bits.view(torch.int64) if bits.element_size() == 8 else bits.to(torch.int64)
+        weights = torch.arange(1, x.shape[0] + 1, device=x.device, dtype=torch.int64)
+        return int((bits.sum(1) * weights).sum())  # rows weighted by position
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return zlib.crc32(memoryview(np.ascontiguousarray(a)).cast("B"))
 
 
-class _ShardedBackend:
-    """A backend whose primitives each rank runs on its shard, summed over the ranks."""
+class ShardedBackend:
+    """The primitives of `inner` split over the ranks of `group`, each part summed over ranks."""
 
-    def __init__(self, backend, group: _Group):
-        self.backend = backend
-        self.group = group
-        self.name = backend.name
+    def __init__(self, inner, group: _Group):
+        self.inner = inner
+        self.g = group
+        self.name = inner.name
+        self.shard = (group.rank, group.world)
 
     def floats(self, x):
-        return self.backend.floats(x)
+        return self.inner.floats(x)
 
     def ints(self, x):
-        return self.backend.ints(x)
+        return self.inner.ints(x)
 
-    def _summed(self, op: str, *args):
-        self.group.check_same(*args)
-        return self.group.sum(getattr(self.backend, op)(*args, shard=self.group.shard))
+    # --- collectives ---------------------------------------------------------------------------
+
+    def _sum(self, part) -> np.ndarray:
+        part = np.asarray(part)
+        t = torch.from_numpy(np.ascontiguousarray(part)).to(self.g.device)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=self.g.group)
+        return t.cpu().numpy().astype(part.dtype, copy=False)
+
+    def _gather(self, part: np.ndarray) -> list[np.ndarray]:
+        """Every rank's `part` (same dtype and trailing shape, any number of rows), rank order."""
+        t = torch.from_numpy(np.ascontiguousarray(part)).to(self.g.device)
+        rows = torch.tensor([t.shape[0]], dtype=torch.int64, device=self.g.device)
+        all_rows = [torch.empty_like(rows) for _ in range(self.g.world)]
+        dist.all_gather(all_rows, rows, group=self.g.group)
+        longest = max(int(r) for r in all_rows)
+        padded = t.new_zeros((longest,) + tuple(t.shape[1:]))
+        padded[: t.shape[0]] = t
+        gathered = [torch.empty_like(padded) for _ in range(self.g.world)]
+        dist.all_gather(gathered, padded, group=self.g.group)
+        return [g[: int(r)].cpu().numpy() for g, r in zip(gathered, all_rows)]
+
+    def _check_same_data(self, *arrays) -> None:
+        """Raises on every rank unless all ranks pass the same arrays: shards of different data
+        would sum into a wrong estimate without any sign of it."""
+        prints = np.array([[_fingerprint(a) if a is not None else 0 for a in arrays]],
+                          dtype=np.int64)
+        if self.g.world == 1:
+            return
+        ranks = np.concatenate(self._gather(prints))
+        if not (ranks == ranks[0]).all():
+            raise RuntimeError(
+                "the ranks of the process group hold different data: every rank must pass the "
+                "same arrays (and, with noise > 0, the same random_state) to a sharded estimate")
+
+    def _summed(self, op: str, inputs: tuple, *args):
+        self._check_same_data(*inputs)
+        return self._sum(getattr(self.inner, op)(*args, shard=self.shard))
+
+    # --- the primitives ------------------------------------------------------------------------
 
     def kth_neighbor_distance(self, z, labels, k, metric):
-        return self._summed("kth_neighbor_distance", z, labels, k, metric)
+        return self._summed("kth_neighbor_distance", (z, labels), z, labels, k, metric)
 
     def count_within(self, z, radius, metric):
-        return self._summed("count_within", z, radius, metric)
-
-    def knn_loo_maxnorm(self, z, labels, w, k):
-        return self._summed("knn_loo_maxnorm", z, labels, w, k)
-
-    def knn_loo_maxnorm_targets(self, z, targets, k):
-        return self._summed("knn_loo_maxnorm_targets", z, targets, k)
-
-    def knn_loo_euclidean(self, z, k):
-        return self._summed("knn_loo_euclidean", z, k)
+        return self._summed("count_within", (z, radius), z, radius, metric)
 
     def kde_log_mean_kernel(self, t, labels, sigma2):
-        return self._summed("kde_log_mean_kernel", t, labels, sigma2)
+        return self._summed("kde_log_mean_kernel", (t, labels), t, labels, sigma2)
+
+    def knn_loo_maxnorm(self, z, labels, w, k):
+        return self._summed("knn_loo_maxnorm", (z, labels, w), z, labels, w, k)
+
+    def knn_loo_maxnorm_targets(self, z, targets, k):
+        inputs = (z, *[a for pair in targets for a in pair])
+        return self._summed("knn_loo_maxnorm_targets", inputs, z, targets, k)
+
+    def knn_loo_euclidean(self, z, k):
+        return self._summed("knn_loo_euclidean", (z,), z, k)
 
     def kde_loo(self, t, labels, n_classes, sigma2):
-        return self._summed("kde_loo", t, labels, n_classes, sigma2)
+        return self._summed("kde_loo", (t, labels), t, labels, n_classes, sigma2)
 
     def binning_loo(self, codes, fixed):
-        return self._summed("binning_loo", codes, fixed)
+        return self._summed("binning_loo", (codes, fixed), codes, fixed)
 
     def pattern_counts(self, codes, fixed):
-        self.group.check_same(codes, fixed)
-        n, rank, size = codes.shape[0], self.group.rank, self.group.size
-        begin, end = n * rank // size, n * (rank + 1) // size
-        mine = self.backend.pattern_classes(codes[begin:end],
-                                            None if fixed is None else fixed[begin:end])
-        return _merge_classes(self.group.gather(tuple(np.asarray(x) for x in mine)))
-
-    def __getattr__(self, op):
-        return getattr(self.backend, op)
+        """Counts of the classes of identical rows, in ascending hash order, as ``_cpu``'s."""
+        self._check_same_data(codes, fixed)
+        n = codes.shape[0]
+        rows = slice(n * self.g.rank // self.g.world, n * (self.g.rank + 1) // self.g.world)
+        hashes, counts = self.inner.pattern_classes(codes[rows],
+                                                    None if fixed is None else fixed[rows])
+        mine = np.column_stack([np.asarray(hashes, dtype=np.uint64).reshape(-1, 2).view(np.int64),
+                                np.asarray(counts, dtype=np.int64)])
+        merged = np.concatenate(self._gather(mine))
+        lane_a, lane_b = merged[:, 0].view(np.uint64), merged[:, 1].view(np.uint64)
+        order = np.lexsort((lane_b, lane_a))
+        lane_a, lane_b, counts = lane_a[order], lane_b[order], merged[order, 2]
+        new_class = (lane_a[1:] != lane_a[:-1]) | (lane_b[1:] != lane_b[:-1])
+        starts = np.flatnonzero(np.r_[True, new_class])
+        return np.add.reduceat(counts, starts) if counts.size else counts

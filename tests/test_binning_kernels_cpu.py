@@ -236,3 +236,53 @@ def test_pattern_counts_without_code_columns(fixed):
     expected = [n] if fixed is None else np.unique(fixed_cols, axis=0, return_counts=True)[1]
     counts = _cpu.pattern_counts(np.zeros((n, 0), np.int64), fixed_cols)
     np.testing.assert_array_equal(np.sort(counts), np.sort(expected))
+
+
+# ------------------------------------------------------------------------------ sharding
+SHARD_CASES = [c for c in CASES if c.n * c.m >= 300] + [Case(101, 3, 2, "uniform", None)]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+@pytest.mark.parametrize("case", SHARD_CASES[:6], ids=[c.id for c in SHARD_CASES[:6]])
+def test_binning_loo_shards_add_up_exactly(case, count):
+    """A shard owns the columns [begin(m), end(m)) and out[m] on shard 0, zeros elsewhere: the
+    parts add up to the whole bit for bit (count > m leaves some shards all zero)."""
+    codes, fixed = make_inputs(case)
+    m = codes.shape[1]
+    parts = [_cpu.binning_loo(codes, fixed, shard=(i, count)) for i in range(count)]
+    np.testing.assert_array_equal(sum(parts), _cpu.binning_loo(codes, fixed))
+    for index, part in enumerate(parts):
+        owned = np.zeros(m + 1, bool)
+        owned[m * index // count:m * (index + 1) // count] = True
+        owned[m] = index == 0
+        assert not part[~owned].any(), f"shard {index} fills columns it does not own"
+
+
+def test_shard_with_more_parts_than_columns_is_empty():
+    codes, fixed = make_inputs(CASES[5])  # m = 3: shard 3 of 7 owns [9 // 7, 12 // 7) = []
+    assert not _cpu.binning_loo(codes, fixed, shard=(3, 7)).any()
+
+
+@pytest.mark.parametrize("shard", [(2, 2), (0, 0), (-1, 3)], ids=str)
+def test_bad_shard_raises(shard):
+    with pytest.raises(ValueError, match="shard must be"):
+        _cpu.binning_loo(np.zeros((9, 2), np.int64), None, shard=shard)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_pattern_classes_merge_across_row_blocks(case):
+    """Classes in ascending unsigned hash order with the counts of pattern_counts; classes of
+    row blocks counted apart merge by hash into the whole."""
+    codes, fixed = make_inputs(case)
+    hashes, counts = _cpu.pattern_classes(codes, fixed)
+    assert hashes.dtype == np.uint64 and hashes.shape == (counts.size, 2)
+    np.testing.assert_array_equal(counts, _cpu.pattern_counts(codes, fixed))
+    keys = [tuple(h) for h in hashes.tolist()]
+    assert keys == sorted(set(keys)), "hashes must be distinct and ascending"
+    half = case.n // 3
+    merged = {}
+    for rows in (slice(0, half), slice(half, None)):
+        block = _cpu.pattern_classes(codes[rows], None if fixed is None else fixed[rows])
+        for h, c in zip(block[0].tolist(), block[1].tolist()):
+            merged[tuple(h)] = merged.get(tuple(h), 0) + c
+    assert sorted(merged.items()) == list(zip(keys, counts.tolist()))

@@ -19,7 +19,8 @@ import torch
 
 import gib_kernels as gk
 from conftest import HAS_CUDA, assert_close
-from gib_kernels import _backend, _cuda_backend, _ext
+from gib_kernels import _backend, _cuda_backend, _ext, _torch_binning
+from gib_kernels._shard_arg import Shard
 from inputs import continuous, labels_for, labels_of_three, loo_target
 
 cuda_ext = _ext.cuda
@@ -64,18 +65,26 @@ _FAKE = 0x1000  # a non-null address: validation must fail before anything reads
 
 BAD_CALLS = [  # (id, binding, keyword arguments, message)
     ("k-zero", "kth_neighbor_distance",
-     dict(z=_FAKE, n=9, d=2, group_begin=0, group_end=0, k=0, metric=MAX, lists=_FAKE, out=_FAKE),
-     "k must be >= 1"),
+     dict(z=_FAKE, n=9, d=2, group_begin=0, group_end=0, k=0, metric=MAX, anchors_begin=0,
+          anchors_end=9, lists=_FAKE, out=_FAKE), "k must be >= 1"),
     ("k-too-large", "kth_neighbor_distance",
-     dict(z=_FAKE, n=9, d=2, group_begin=0, group_end=0, k=9, metric=MAX, lists=_FAKE, out=_FAKE),
-     "smaller than the number of samples"),
+     dict(z=_FAKE, n=9, d=2, group_begin=0, group_end=0, k=9, metric=MAX, anchors_begin=0,
+          anchors_end=9, lists=_FAKE, out=_FAKE), "smaller than the number of samples"),
     ("bad-metric", "count_within",
-     dict(z=_FAKE, n=9, d=2, radius=_FAKE, metric=2, out=_FAKE), "metric must be 0"),
+     dict(z=_FAKE, n=9, d=2, radius=_FAKE, metric=2, anchors_begin=0, anchors_end=9, out=_FAKE),
+     "metric must be 0"),
     ("half-groups", "kth_neighbor_distance",
-     dict(z=_FAKE, n=9, d=2, group_begin=_FAKE, group_end=0, k=2, metric=MAX, lists=_FAKE,
-          out=_FAKE), "both group_begin and group_end"),
+     dict(z=_FAKE, n=9, d=2, group_begin=_FAKE, group_end=0, k=2, metric=MAX, anchors_begin=0,
+          anchors_end=9, lists=_FAKE, out=_FAKE), "both group_begin and group_end"),
     ("missing-output", "count_within",
-     dict(z=_FAKE, n=9, d=2, radius=_FAKE, metric=MAX, out=0), "out must be a device buffer"),
+     dict(z=_FAKE, n=9, d=2, radius=_FAKE, metric=MAX, anchors_begin=0, anchors_end=9, out=0),
+     "out must be a device buffer"),
+    ("kth-anchors-reversed", "kth_neighbor_distance",
+     dict(z=_FAKE, n=9, d=2, group_begin=0, group_end=0, k=2, metric=MAX, anchors_begin=5,
+          anchors_end=4, lists=_FAKE, out=_FAKE), "anchors must satisfy"),
+    ("count-anchors-past-n", "count_within",
+     dict(z=_FAKE, n=9, d=2, radius=_FAKE, metric=MAX, anchors_begin=0, anchors_end=10,
+          out=_FAKE), "anchors must satisfy"),
     ("no-columns", "knn_loo_maxnorm_radii",
      dict(z=_FAKE, n=9, m=0, group_begin=0, group_end=0, w=0, q=0, k=2, anchors_begin=0,
           anchors_end=9, lists=_FAKE, radius=_FAKE), "at least one column"),
@@ -111,7 +120,10 @@ def test_bindings_reject_bad_arguments_before_launching(binding, kwargs, message
 def test_empty_input_returns_before_touching_the_device():
     """No rows (or no anchors): nothing to launch, so the call returns even without a device."""
     assert cuda_ext.kth_neighbor_distance(z=0, n=0, d=3, group_begin=0, group_end=0, k=2,
-                                          metric=MAX, lists=0, out=0, device=0, stream=0) is None
+                                          metric=MAX, anchors_begin=0, anchors_end=0, lists=0,
+                                          out=0, device=0, stream=0) is None
+    assert cuda_ext.count_within(z=_FAKE, n=9, d=2, radius=_FAKE, metric=MAX, anchors_begin=7,
+                                 anchors_end=7, out=0, device=0, stream=0) is None
     assert cuda_ext.knn_loo_euclidean(z=_FAKE, n=9, m=2, k=2, anchors_begin=4, anchors_end=4,
                                       lists=0, kth_squared=0, device=0, stream=0) is None
 
@@ -122,8 +134,8 @@ def test_launch_without_a_device_raises_instead_of_aborting():
     if cuda_ext.device_count() > 0:
         pytest.skip("a device is visible to the extension")
     with pytest.raises(RuntimeError, match="gib_kernels CUDA error"):
-        cuda_ext.count_within(z=_FAKE, n=9, d=2, radius=_FAKE, metric=MAX, out=_FAKE, device=0,
-                              stream=0)
+        cuda_ext.count_within(z=_FAKE, n=9, d=2, radius=_FAKE, metric=MAX, anchors_begin=0,
+                              anchors_end=9, out=_FAKE, device=0, stream=0)
 
 
 # --- binning on torch ops (any device) --------------------------------------------------------
@@ -160,6 +172,57 @@ def test_binning_on_torch_matches_cpu_kernels(rng, n, m, f, high):
     assert got.sum() == n
     got = _cuda_backend.binning_loo(torch.from_numpy(codes), fixed_t).numpy()
     assert_close(got, cpu.binning_loo(codes, fixed), EXACT, name="sum c log c")
+
+
+@pytest.mark.parametrize("n,m,f,high", BINNING_CASES + [(6, 0, 2, 3)],
+                         ids=[f"n{n}-m{m}-fixed{f}-codes{'huge' if h > 9 else h}"
+                              for n, m, f, h in BINNING_CASES + [(6, 0, 2, 3)]])
+def test_pattern_classes_on_torch_equal_the_cpu_kernels(rng, n, m, f, high):
+    """The C++ kernels' 128-bit hashes, bit for bit and in their order: classes counted on any
+    backend merge by hash."""
+    codes, fixed = _binning_inputs(rng, n, m, f, high) if m else (rng.integers(0, 2, (n, 0)),
+                                                                   rng.integers(0, 3, (n, f)))
+    hashes, counts = _torch_binning.pattern_classes(
+        torch.from_numpy(codes), None if fixed is None else torch.from_numpy(fixed))
+    want_hashes, want_counts = cpu.pattern_classes(codes, fixed)
+    np.testing.assert_array_equal(hashes.numpy().view(np.uint64), want_hashes)
+    np.testing.assert_array_equal(counts.numpy(), want_counts)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+@pytest.mark.parametrize("n,m,f,high", BINNING_CASES[:3], ids=[
+    f"n{n}-m{m}-fixed{f}" for n, m, f, _ in BINNING_CASES[:3]])
+def test_binning_loo_shards_on_torch_are_exact(rng, n, m, f, high, count):
+    """A shard owns columns [begin(m), end(m)) and out[m] on shard 0: its parts add up to the
+    whole bit for bit, and more parts than columns leave some all zero."""
+    codes, fixed = _binning_inputs(rng, n, m, f, high)
+    codes, fixed = torch.from_numpy(codes), None if fixed is None else torch.from_numpy(fixed)
+    whole = _cuda_backend.binning_loo(codes, fixed).numpy()
+    parts = [_cuda_backend.binning_loo(codes, fixed, Shard(i, count)).numpy()
+             for i in range(count)]
+    np.testing.assert_array_equal(sum(parts), whole)
+    for index, part in enumerate(parts):
+        owned = np.zeros(m + 1, bool)
+        owned[m * index // count:m * (index + 1) // count] = True
+        owned[m] = index == 0
+        assert not part[~owned].any(), f"shard {index} fills columns it does not own"
+
+
+@pytest.mark.parametrize("shard", [(2, 2), (0, 0), (-1, 3)], ids=["index-past", "no-parts",
+                                                                   "negative"])
+def test_bad_shards_raise_before_touching_the_device(shard):
+    backend = _cuda_backend.CudaBackend()
+    z, ones = np.zeros((9, 2)), np.ones(9)
+    for call in (lambda: backend.kth_neighbor_distance(z, None, 2, MAX, shard=shard),
+                 lambda: backend.count_within(z, ones, MAX, shard=shard),
+                 lambda: backend.knn_loo_maxnorm(z, None, None, 2, shard=shard),
+                 lambda: backend.knn_loo_maxnorm_targets(z, [(None, None)], 2, shard=shard),
+                 lambda: backend.knn_loo_euclidean(z, 2, shard=shard),
+                 lambda: backend.kde_log_mean_kernel(z, None, 0.1, shard=shard),
+                 lambda: backend.kde_loo(z, None, 1, 0.1, shard=shard),
+                 lambda: backend.binning_loo(z.astype(np.int64), None, shard=shard)):
+        with pytest.raises(ValueError, match="shard must be"):
+            call()
 
 
 # --- every primitive on a GPU -----------------------------------------------------------------
@@ -350,6 +413,90 @@ def test_inputs_of_any_layout_and_dtype(rng):
     column_major = _on_gpu(z).t().contiguous().t()
     np.testing.assert_array_equal(be.kth_neighbor_distance(column_major, labels, 2, MAX), want)
     np.testing.assert_array_equal(be.kth_neighbor_distance(z, labels, 2, MAX), want)
+
+
+def _shards(call, count):
+    """call(shard) for every part of `count`."""
+    return [call((index, count)) for index in range(count)]
+
+
+@gpu
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_per_anchor_shards_add_up_exactly(rng, count):
+    """Shards own disjoint anchors (several blocks, a shard boundary inside a block): the sum
+    of the parts is the whole output bit for bit."""
+    z = _data(rng, 301, 4, "continuous")
+    labels = _on_gpu(labels_of_three(rng, z, lonely=True))
+    zt = _on_gpu(z)
+    for metric in (MAX, EUCLIDEAN):
+        for lab in (None, labels):
+            whole = be.kth_neighbor_distance(zt, lab, 3, metric)
+            parts = _shards(lambda s: be.kth_neighbor_distance(zt, lab, 3, metric, shard=s), count)
+            assert np.count_nonzero(np.stack(parts), axis=0).max() <= 1
+            np.testing.assert_array_equal(sum(parts), whole)
+        radius = whole * 1.5
+        parts = _shards(lambda s: be.count_within(zt, radius, metric, shard=s), count)
+        np.testing.assert_array_equal(sum(parts), be.count_within(zt, radius, metric))
+    for lab in (None, labels):
+        parts = _shards(lambda s: be.kde_log_mean_kernel(zt, lab, 0.3, shard=s), count)
+        assert np.count_nonzero(np.stack(parts), axis=0).max() <= 1
+        np.testing.assert_array_equal(sum(parts), be.kde_log_mean_kernel(zt, lab, 0.3))
+
+
+@gpu
+@pytest.mark.parametrize("count", [1, 2, 3])
+@pytest.mark.parametrize("target", ["none", "lonely", "w"])
+def test_leave_one_out_shards_add_up(rng, target, count):
+    """Shards sum over disjoint anchors with every point a candidate: the parts add up to the
+    whole sums up to float64 summation order."""
+    z = _data(rng, 263, 4, "continuous")
+    labels, w = loo_target(rng, z, target, lambda n: _data(rng, n, 2, "continuous"))
+    zt, lt, wt = _on_gpu(z), _on_gpu(labels), _on_gpu(w)
+    parts = _shards(lambda s: be.knn_loo_maxnorm(zt, lt, wt, 3, shard=s), count)
+    assert_close(sum(parts), be.knn_loo_maxnorm(zt, lt, wt, 3), EXACT, atol=EXACT,
+                 name="knn_loo_maxnorm")
+    parts = _shards(lambda s: be.knn_loo_maxnorm_targets(zt, [(lt, wt)], 3, shard=s), count)
+    assert_close(sum(parts), be.knn_loo_maxnorm_targets(zt, [(lt, wt)], 3), EXACT, atol=EXACT,
+                 name="knn_loo_maxnorm_targets")
+    if target == "none":
+        parts = _shards(lambda s: be.knn_loo_euclidean(zt, 3, shard=s), count)
+        assert_close(sum(parts), be.knn_loo_euclidean(zt, 3), EXACT, atol=EXACT,
+                     name="knn_loo_euclidean")
+    n_classes = 1 if labels is None else 4
+    parts = _shards(lambda s: be.kde_loo(zt, lt, n_classes, 0.3, shard=s), count)
+    assert_close(sum(parts), be.kde_loo(zt, lt, n_classes, 0.3), EXACT, atol=EXACT,
+                 name="kde_loo")
+
+
+@gpu
+def test_shards_with_more_parts_than_anchors_are_empty(rng):
+    z = _on_gpu(_data(rng, 3, 2, "continuous"))
+    np.testing.assert_array_equal(be.kth_neighbor_distance(z, None, 1, MAX, shard=(0, 7)),
+                                  np.zeros(3))
+    np.testing.assert_array_equal(be.count_within(z, np.ones(3), MAX, shard=(1, 7)),
+                                  np.zeros(3, np.int64))
+    np.testing.assert_array_equal(be.knn_loo_maxnorm(z, None, None, 1, shard=(3, 7)),
+                                  np.zeros((3, 3)))
+    np.testing.assert_array_equal(be.kde_loo(z, None, 1, 0.1, shard=(5, 7)), np.zeros((1, 3)))
+
+
+@gpu
+def test_pattern_classes_equal_the_cpu_kernels(rng):
+    codes, fixed = _binning_inputs(rng, 333, 5, 1, 3)
+    hashes, counts = be.pattern_classes(_on_gpu(codes), _on_gpu(fixed))
+    want_hashes, want_counts = cpu.pattern_classes(codes, fixed)
+    assert hashes.dtype == np.uint64
+    np.testing.assert_array_equal(hashes, want_hashes)
+    np.testing.assert_array_equal(counts, want_counts)
+
+
+@gpu
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_binning_loo_shards_are_exact(rng, count):
+    codes, fixed = _binning_inputs(rng, 333, 7, 1, 3)
+    whole = be.binning_loo(_on_gpu(codes), _on_gpu(fixed))
+    parts = _shards(lambda s: be.binning_loo(_on_gpu(codes), _on_gpu(fixed), shard=s), count)
+    np.testing.assert_array_equal(sum(parts), whole)
 
 
 # --- end to end on CUDA tensors, against the reference ----------------------------------------

@@ -138,3 +138,39 @@ def test_results_do_not_depend_on_thread_count(rng):
     log_means = [_cpu.kde_log_mean_kernel(np.delete(t, j, axis=1), labels, 1e-3) for j in range(31)]
     per_column = np.array([np.bincount(labels, lm, N_CLASSES) for lm in log_means]).T
     assert_close(results[0][1][:, :31], per_column, RTOL, ATOL)
+
+
+# ----------------------------------------------------------------------------- sharding
+def _shards(call, count):
+    return [call((index, count)) for index in range(count)]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+@pytest.mark.parametrize("labels", [None, "classes"], ids=["nolabels", "classes"])
+def test_shards_add_up(labels, count, rng):
+    """Shards own disjoint anchors: the per-anchor outputs add up to the whole bit for bit, the
+    leave-one-out class sums up to summation order."""
+    t = make_points(rng, 257, 3, "duplicates")
+    lab = make_labels(rng, len(t), labels)
+    parts = _shards(lambda s: _cpu.kde_log_mean_kernel(t, lab, 0.05, shard=s), count)
+    assert np.count_nonzero(np.stack(parts), axis=0).max() <= 1
+    assert np.array_equal(sum(parts), _cpu.kde_log_mean_kernel(t, lab, 0.05))
+    n_classes = 1 if lab is None else N_CLASSES
+    parts = _shards(lambda s: _cpu.kde_loo(t, lab, n_classes, 0.05, shard=s), count)
+    assert_close(sum(parts), _cpu.kde_loo(t, lab, n_classes, 0.05), 1e-12, atol=1e-12,
+                 name="leave-one-out sums")
+
+
+def test_shard_of_more_parts_than_anchors_is_empty(rng):
+    t = make_points(rng, 5, 2, "tanh")  # at most 5 runs of anchors: shard 0 of 7 owns none
+    assert not _cpu.kde_log_mean_kernel(t, None, 0.1, shard=(0, 7)).any()
+    assert not _cpu.kde_loo(t, None, 1, 0.1, shard=(0, 7)).any()
+
+
+@pytest.mark.parametrize("shard", [(2, 2), (0, 0), (-1, 3)], ids=str)
+def test_bad_shard_raises(shard):
+    t = np.zeros((9, 2))
+    with pytest.raises(ValueError, match="shard must be"):
+        _cpu.kde_log_mean_kernel(t, None, 0.1, shard=shard)
+    with pytest.raises(ValueError, match="shard must be"):
+        _cpu.kde_loo(t, None, 1, 0.1, shard=shard)

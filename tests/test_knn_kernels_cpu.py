@@ -181,3 +181,45 @@ def test_results_do_not_depend_on_thread_count(d, rng):
     assert np.array_equal(results[0][0], results[1][0])
     assert np.array_equal(results[0][1], results[1][1])
     assert_close(results[0][0], brute_kth(z, labels, 4, MAX), RTOL, name=f"d{d} kth")
+
+
+# ----------------------------------------------------------------------------- sharding
+SHARD_COUNTS = [1, 2, 3, 7]
+BAD_SHARDS = [(2, 2), (0, 0), (-1, 3)]
+
+
+def _shards(call, count):
+    return [call((index, count)) for index in range(count)]
+
+
+@pytest.mark.parametrize("count", SHARD_COUNTS)
+@pytest.mark.parametrize("d", [1, 3])
+def test_shards_add_up_exactly(d, count, rng):
+    """Shards own disjoint anchors, zeros elsewhere: their sum is the whole output bit for bit
+    (the sorted path for d == 1, the brute force otherwise)."""
+    z = make_points(rng, 301, d, "duplicates")
+    for labels in (None, make_labels(rng, len(z), "groups")):
+        for metric in METRICS.values():
+            whole = _cpu.kth_neighbor_distance(z, labels, 4, metric)
+            parts = _shards(lambda s: _cpu.kth_neighbor_distance(z, labels, 4, metric, shard=s),
+                            count)
+            assert np.count_nonzero(np.stack(parts), axis=0).max() <= 1
+            assert np.array_equal(sum(parts), whole)
+            radius = np.where(np.isinf(whole), 1.0, whole) * 1.5
+            parts = _shards(lambda s: _cpu.count_within(z, radius, metric, shard=s), count)
+            assert np.array_equal(sum(parts), _cpu.count_within(z, radius, metric))
+
+
+def test_shard_of_more_parts_than_anchors_is_empty(rng):
+    z = make_points(rng, 5, 2, "gaussian")  # at most 5 runs of anchors: shard 0 of 7 owns none
+    assert not _cpu.kth_neighbor_distance(z, None, 2, MAX, shard=(0, 7)).any()
+    assert not _cpu.count_within(z, np.ones(5), MAX, shard=(0, 7)).any()
+
+
+@pytest.mark.parametrize("shard", BAD_SHARDS, ids=str)
+def test_bad_shard_raises(shard):
+    z = np.zeros((9, 2))
+    with pytest.raises(ValueError, match="shard must be"):
+        _cpu.kth_neighbor_distance(z, None, 2, MAX, shard=shard)
+    with pytest.raises(ValueError, match="shard must be"):
+        _cpu.count_within(z, np.ones(9), MAX, shard=shard)

@@ -247,6 +247,119 @@ def test_binning(rng, n, m, f, high):
                  name="sum c log c")
 
 
+# --- sharding ---------------------------------------------------------------------------------
+
+
+def _shards(call, count):
+    """call(shard) for every part of `count`."""
+    return [call((index, count)) for index in range(count)]
+
+
+def _assert_owned_once(parts, name):
+    """Each entry is nonzero in at most one part: the parts not owning it leave it at 0."""
+    owners = np.count_nonzero(np.stack(parts), axis=0)
+    assert owners.max(initial=0) <= 1, f"{name}: an entry is filled by two shards"
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_per_anchor_shards_add_up_exactly(rng, count):
+    """Shards own disjoint anchors: the sum of the parts is the whole output bit for bit."""
+    z = _data(rng, 43, 3, "continuous")
+    labels = be.ints(labels_of_three(rng, z, lonely=True))
+    zt = be.floats(z)
+    for metric in (MAX, EUCLIDEAN):
+        for lab in (None, labels):
+            whole = be.kth_neighbor_distance(zt, lab, 3, metric)
+            parts = _shards(lambda s: be.kth_neighbor_distance(zt, lab, 3, metric, shard=s), count)
+            _assert_owned_once(parts, "k-th neighbour distance")
+            np.testing.assert_array_equal(sum(parts), whole)
+        radius = whole.astype(np.float32).astype(np.float64) * 1.5
+        parts = _shards(lambda s: be.count_within(zt, radius, metric, shard=s), count)
+        assert all(p.dtype == np.int64 for p in parts)
+        np.testing.assert_array_equal(sum(parts), be.count_within(zt, radius, metric))
+    for lab in (None, labels):
+        parts = _shards(lambda s: be.kde_log_mean_kernel(zt, lab, 0.3, shard=s), count)
+        _assert_owned_once(parts, "log mean kernel")
+        np.testing.assert_array_equal(sum(parts), be.kde_log_mean_kernel(zt, lab, 0.3))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+@pytest.mark.parametrize("target", ["none", "lonely", "w"])
+def test_leave_one_out_shards_add_up(rng, target, count):
+    """Shards sum over disjoint anchors with every point a candidate: the parts add up to the
+    whole sums up to float64 summation order."""
+    z = _data(rng, 41, 3, "continuous")
+    labels, w = loo_target(rng, z, target, lambda n: _data(rng, n, 2, "continuous"))
+    zt = be.floats(z)
+    lt = None if labels is None else be.ints(labels)
+    wt = None if w is None else be.floats(w)
+    parts = _shards(lambda s: be.knn_loo_maxnorm(zt, lt, wt, 2, shard=s), count)
+    assert_close(sum(parts), be.knn_loo_maxnorm(zt, lt, wt, 2), EXACT, name="knn_loo_maxnorm")
+    if target == "none":
+        parts = _shards(lambda s: be.knn_loo_euclidean(zt, 2, shard=s), count)
+        assert_close(sum(parts), be.knn_loo_euclidean(zt, 2), EXACT, name="knn_loo_euclidean")
+    n_classes = 1 if labels is None else 4
+    parts = _shards(lambda s: be.kde_loo(zt, lt, n_classes, 0.3, shard=s), count)
+    assert_close(sum(parts), be.kde_loo(zt, lt, n_classes, 0.3), EXACT, atol=EXACT,
+                 name="kde_loo")
+
+
+def test_shards_with_more_parts_than_anchors_are_empty(rng):
+    z = be.floats(_data(rng, 3, 2, "continuous"))
+    np.testing.assert_array_equal(be.kth_neighbor_distance(z, None, 1, MAX, shard=(0, 7)),
+                                  np.zeros(3))
+    np.testing.assert_array_equal(be.knn_loo_maxnorm(z, None, None, 1, shard=(3, 7)),
+                                  np.zeros((3, 3)))
+    np.testing.assert_array_equal(be.kde_loo(z, None, 1, 0.1, shard=(5, 7)), np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+@pytest.mark.parametrize("n,m,f", [(70, 5, 0), (33, 1, 2), (64, 12, 1)],
+                         ids=["n70-m5", "n33-m1-fixed2", "n64-m12-fixed1"])
+def test_binning_loo_shards_are_exact(rng, n, m, f, count):
+    """A shard owns columns: each entry is computed by exactly one part, out[m] by part 0."""
+    codes = rng.integers(0, 3, (n, m))
+    fixed = be.ints(rng.integers(0, 3, (n, f))) if f else None
+    whole = be.binning_loo(be.ints(codes), fixed)
+    parts = _shards(lambda s: be.binning_loo(be.ints(codes), fixed, shard=s), count)
+    np.testing.assert_array_equal(sum(parts), whole)
+    for index, part in enumerate(parts):
+        owned = np.zeros(m + 1, bool)
+        owned[m * index // count:m * (index + 1) // count] = True
+        owned[m] = index == 0
+        assert not part[~owned].any(), f"shard {index} fills columns it does not own"
+
+
+@pytest.mark.parametrize("n,m,f,high", BINNING_CASES + [(6, 0, 2, 3), (0, 2, 1, 2)],
+                         ids=[f"n{n}-m{m}-fixed{f}-codes{'huge' if h > 9 else h}"
+                              for n, m, f, h in BINNING_CASES + [(6, 0, 2, 3), (0, 2, 1, 2)]])
+def test_pattern_classes_equal_the_cpu_kernels(rng, n, m, f, high):
+    """The same 128-bit hashes in the same order as the C++ kernels, so classes merge across
+    backends."""
+    codes = rng.integers(-high, high, (n, m))
+    fixed = rng.integers(0, 3, (n, f)) if f else None
+    hashes, counts = be.pattern_classes(be.ints(codes), None if fixed is None else be.ints(fixed))
+    want_hashes, want_counts = cpu.pattern_classes(codes, fixed)
+    assert hashes.dtype == np.uint64 and counts.dtype == np.int64
+    np.testing.assert_array_equal(hashes, want_hashes)
+    np.testing.assert_array_equal(counts, want_counts)
+
+
+@pytest.mark.parametrize("shard", [(2, 2), (0, 0), (-1, 3)], ids=["index-past", "no-parts",
+                                                                   "negative"])
+def test_bad_shards_raise(shard):
+    z = be.floats(np.arange(18.0).reshape(9, 2))
+    for call in (lambda: be.kth_neighbor_distance(z, None, 2, MAX, shard=shard),
+                 lambda: be.count_within(z, np.ones(9), MAX, shard=shard),
+                 lambda: be.knn_loo_maxnorm(z, None, None, 2, shard=shard),
+                 lambda: be.knn_loo_euclidean(z, 2, shard=shard),
+                 lambda: be.kde_log_mean_kernel(z, None, 0.1, shard=shard),
+                 lambda: be.kde_loo(z, None, 1, 0.1, shard=shard),
+                 lambda: be.binning_loo(be.ints(np.zeros((9, 2))), None, shard=shard)):
+        with pytest.raises(ValueError, match="shard must be"):
+            call()
+
+
 # --- end to end, against the reference --------------------------------------------------------
 
 E2E_CASES = [  # (name, estimator options, target)

@@ -33,14 +33,15 @@ __device__ __forceinline__ void tile_distances(Staged<kTileB>& s, const double* 
 template <Metric M>
 __global__ void __launch_bounds__(kBlock)
     kth_neighbor_kernel(const double* z, int64_t n, int64_t d, LabelGroups groups, int64_t k,
-                        double* lists, double* out) {
+                        AnchorRange anchors, double* lists, double* out) {
   __shared__ Staged<kTileB> s;
-  const int64_t a0 = static_cast<int64_t>(blockIdx.x) * kBlock;
+  const int64_t a0 = anchors.begin + static_cast<int64_t>(blockIdx.x) * kBlock;
   const int64_t a = a0 + threadIdx.x;
-  const bool active = a < n;
-  const Range block = block_candidates(groups, n, a0, n);
+  const bool active = a < anchors.end;
+  const int64_t local = a - anchors.begin;
+  const Range block = block_candidates(groups, n, a0, anchors.end);
   const Range own = active ? own_candidates(groups, n, a) : Range{0, 0};
-  double* top = lists + (active ? a : 0) * k;
+  double* top = lists + (active ? local : 0) * k;
   if (active)
     for (int64_t i = 0; i < k; ++i) top[i] = kInf;
   double kth = kInf;
@@ -56,17 +57,17 @@ __global__ void __launch_bounds__(kBlock)
   // With labels, k is lowered to the number of candidates; the list then holds all of them.
   const int64_t candidates = own.end - own.begin - 1;
   const int64_t k_eff = k < candidates ? k : candidates;
-  out[a] = k_eff > 0 ? reduced_to_distance(top[k_eff - 1], M) : kInf;
+  out[local] = k_eff > 0 ? reduced_to_distance(top[k_eff - 1], M) : kInf;
 }
 
 template <Metric M>
 __global__ void __launch_bounds__(kBlock)
     count_within_kernel(const double* z, int64_t n, int64_t d, const double* radius,
-                        int64_t* out) {
+                        AnchorRange anchors, int64_t* out) {
   __shared__ Staged<kTileB> s;
-  const int64_t a0 = static_cast<int64_t>(blockIdx.x) * kBlock;
+  const int64_t a0 = anchors.begin + static_cast<int64_t>(blockIdx.x) * kBlock;
   const int64_t a = a0 + threadIdx.x;
-  const bool active = a < n;
+  const bool active = a < anchors.end;
   const double bound = active ? reduced_bound(radius[a], M) : 0.0;
   const Range own = active ? Range{0, n} : Range{0, 0};
   int64_t count = 0;
@@ -77,39 +78,41 @@ __global__ void __launch_bounds__(kBlock)
 #pragma unroll
     for (int b = 0; b < kTileB; ++b) count += (mask >> b & 1u) && dist[b] < bound;
   }
-  if (active) out[a] = count;
+  if (active) out[a - anchors.begin] = count;
 }
 
 }  // namespace
 }  // namespace cuda
 
 void kth_neighbor_distance_cuda(const double* z, int64_t n, int64_t d, LabelGroups groups,
-                                int64_t k, Metric metric, double* lists, double* out, int device,
-                                cudaStream_t stream) {
+                                int64_t k, Metric metric, AnchorRange anchors, double* lists,
+                                double* out, int device, cudaStream_t stream) {
   using namespace cuda;
-  if (n == 0) return;
+  if (anchors.end <= anchors.begin) return;
   DeviceGuard guard(device);
-  const unsigned int blocks = blocks_for(AnchorRange{0, n});
+  const unsigned int blocks = blocks_for(anchors);
   if (metric == Metric::kMax)
-    kth_neighbor_kernel<Metric::kMax><<<blocks, kBlock, 0, stream>>>(z, n, d, groups, k, lists,
-                                                                     out);
+    kth_neighbor_kernel<Metric::kMax><<<blocks, kBlock, 0, stream>>>(z, n, d, groups, k, anchors,
+                                                                     lists, out);
   else
     kth_neighbor_kernel<Metric::kEuclidean><<<blocks, kBlock, 0, stream>>>(z, n, d, groups, k,
-                                                                           lists, out);
+                                                                           anchors, lists, out);
   check_launch("kth_neighbor_kernel");
 }
 
 void count_within_cuda(const double* z, int64_t n, int64_t d, const double* radius,
-                       Metric metric, int64_t* out, int device, cudaStream_t stream) {
+                       Metric metric, AnchorRange anchors, int64_t* out, int device,
+                       cudaStream_t stream) {
   using namespace cuda;
-  if (n == 0) return;
+  if (anchors.end <= anchors.begin) return;
   DeviceGuard guard(device);
-  const unsigned int blocks = blocks_for(AnchorRange{0, n});
+  const unsigned int blocks = blocks_for(anchors);
   if (metric == Metric::kMax)
-    count_within_kernel<Metric::kMax><<<blocks, kBlock, 0, stream>>>(z, n, d, radius, out);
+    count_within_kernel<Metric::kMax><<<blocks, kBlock, 0, stream>>>(z, n, d, radius, anchors,
+                                                                     out);
   else
     count_within_kernel<Metric::kEuclidean><<<blocks, kBlock, 0, stream>>>(z, n, d, radius,
-                                                                           out);
+                                                                           anchors, out);
   check_launch("count_within_kernel");
 }
 

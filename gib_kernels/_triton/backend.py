@@ -43,20 +43,26 @@ class TritonBackend:
     def ints(x) -> torch.Tensor:
         return _tensor(x).to(torch.int64).contiguous()
 
+    # Every primitive but the pattern counts takes shard=None | (index, count) (common.h): a
+    # shard owns a part of the anchors (of the label-sorted order where there are labels) or,
+    # for binning_loo, of the columns; outputs it does not own are 0.
     kth_neighbor_distance = staticmethod(knn.kth_neighbor_distance)
     count_within = staticmethod(knn.count_within)
+
     @staticmethod
-    def knn_loo_maxnorm(z, labels, w, k):
-        # Points whose label is unique take no part (the contract of knn_loo.h).
+    def knn_loo_maxnorm(z, labels, w, k, shard=None):
+        # Points whose label is unique take no part (the contract of knn_loo.h); a shard owns a
+        # part of the others.
         if labels is not None:
             _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
             keep = counts[inverse] > 1
             if not bool(keep.all()):
                 z, labels = z[keep].contiguous(), labels[keep].contiguous()
-        return knn_loo.knn_loo_maxnorm(z, labels, w, k)
+        return knn_loo.knn_loo_maxnorm(z, labels, w, k, shard)
 
     knn_loo_euclidean = staticmethod(knn_loo.knn_loo_euclidean)
     kde_log_mean_kernel = staticmethod(kde.kde_log_mean_kernel)
     kde_loo = staticmethod(kde.kde_loo)
     pattern_counts = staticmethod(binning.pattern_counts)
+    pattern_classes = staticmethod(binning.pattern_classes)
     binning_loo = staticmethod(binning.binning_loo)

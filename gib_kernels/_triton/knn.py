@@ -17,6 +17,7 @@ import triton
 import triton.language as tl
 
 from .._knn import EUCLIDEAN, MAX
+from .._shard_arg import shard_of
 
 
 def interpreting() -> bool:
@@ -181,17 +182,18 @@ def kth_value(top, rank, K_PAD: tl.constexpr):
 
 
 @triton.autotune(configs=tile_configs(), key=["METRIC", "K_PAD"])
-@triton.jit(do_not_specialize=["n", "d", "k"])
-def _kth_neighbor_kernel(z_ptr, begin_ptr, end_ptr, out_ptr, n, d, k, stride_n, stride_d,
-                         METRIC: tl.constexpr, K_PAD: tl.constexpr,
+@triton.jit(do_not_specialize=["n", "d", "k", "start", "stop"])
+def _kth_neighbor_kernel(z_ptr, begin_ptr, end_ptr, out_ptr, n, d, k, start, stop, stride_n,
+                         stride_d, METRIC: tl.constexpr, K_PAD: tl.constexpr,
                          BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr):
     # The candidates of anchor a are the other points of its label group, the positions
     # [begin_a, end_a) of the label-sorted data, and k drops to the group size - 1 (0: no
     # neighbour, +inf). Reduced distances (the max-norm, the squared Euclidean distance) are
     # monotone in the distance, so the k smallest reduced values end at the k-th neighbour.
     # Each row keeps its K_PAD >= k smallest values so far, sorted; a tile of BLOCK_B candidates
-    # is merged in only when one of its values beats a row's current k-th.
-    rows, mask_a = anchor_rows(0, n, BLOCK_A)
+    # is merged in only when one of its values beats a row's current k-th. The anchors are the
+    # positions [start, stop).
+    rows, mask_a = anchor_rows(start, stop, BLOCK_A)
     begin = tl.load(begin_ptr + rows, mask=mask_a, other=0)
     end = tl.load(end_ptr + rows, mask=mask_a, other=0)
     rank = tl.minimum(end - begin - 1, k)
@@ -214,13 +216,13 @@ def _kth_neighbor_kernel(z_ptr, begin_ptr, end_ptr, out_ptr, n, d, k, stride_n, 
 
 
 @triton.autotune(configs=tile_configs(), key=["METRIC"])
-@triton.jit(do_not_specialize=["n", "d"])
-def _count_within_kernel(z_ptr, radius_ptr, out_ptr, n, d, stride_n, stride_d,
+@triton.jit(do_not_specialize=["n", "d", "start", "stop"])
+def _count_within_kernel(z_ptr, radius_ptr, out_ptr, n, d, start, stop, stride_n, stride_d,
                          METRIC: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr):
     # out_a = #{b != a : dist(z_a, z_b) < radius_a}, strict. The Euclidean distance is the
     # correctly rounded sqrt of the squared one, as the k-th neighbour kernel returns it, so a
-    # radius from that kernel never counts its own neighbour.
-    rows, mask_a = anchor_rows(0, n, BLOCK_A)
+    # radius from that kernel never counts its own neighbour. The anchors are [start, stop).
+    rows, mask_a = anchor_rows(start, stop, BLOCK_A)
     radius = tl.load(radius_ptr + rows, mask=mask_a, other=0.0)[:, None]
     count = tl.zeros((BLOCK_A,), tl.int32)
     for b0 in range(0, n, BLOCK_B):
@@ -295,9 +297,17 @@ class LabelGroups:
         return out
 
 
-def kth_neighbor_distance(z, labels, k: int, metric: int) -> np.ndarray:
+def anchor_buffer(n: int, start: int, stop: int, dtype, device) -> torch.Tensor:
+    """Per-anchor output of n entries: a sharded launch writes [start, stop), the rest stays 0."""
+    whole = start == 0 and stop == n
+    return (torch.empty if whole else torch.zeros)(n, dtype=dtype, device=device)
+
+
+def kth_neighbor_distance(z, labels, k: int, metric: int, shard=None) -> np.ndarray:
     """out[i] = distance from z_i to its k-th nearest other point (among its own label's points
-    with labels, k lowered to their number; +inf with none). float64, original order."""
+    with labels, k lowered to their number; +inf with none). float64, original order. A shard
+    owns a range of the label-sorted positions; the other entries are 0."""
+    part = shard_of(shard)
     z = torch.as_tensor(z, dtype=torch.float32)
     require(z.dim() == 2, "z must be 2-D")
     require(metric in (MAX, EUCLIDEAN), "metric must be 0 (max-norm) or 1 (Euclidean)")
@@ -307,16 +317,20 @@ def kth_neighbor_distance(z, labels, k: int, metric: int) -> np.ndarray:
         return np.empty(0)
     groups = LabelGroups(labels, n, z.device)
     zs = groups.gather(z)
-    out = torch.empty(n, dtype=torch.float32, device=z.device)
-    with on_device(z):
-        _kth_neighbor_kernel[anchor_grid(n)](zs, groups.begin, groups.end, out, n, d, k,
-                                             zs.stride(0), zs.stride(1), METRIC=metric,
-                                             K_PAD=triton.next_power_of_2(k))
+    start, stop = part.range(n)
+    out = anchor_buffer(n, start, stop, torch.float32, z.device)
+    if start < stop:
+        with on_device(z):
+            _kth_neighbor_kernel[anchor_grid(stop - start)](
+                zs, groups.begin, groups.end, out, n, d, k, start, stop, zs.stride(0),
+                zs.stride(1), METRIC=metric, K_PAD=triton.next_power_of_2(k))
     return numpy_of(groups.scatter(out), torch.float64)
 
 
-def count_within(z, radius, metric: int) -> np.ndarray:
-    """out[i] = #{j != i : dist(z_i, z_j) < radius[i]}, int64."""
+def count_within(z, radius, metric: int, shard=None) -> np.ndarray:
+    """out[i] = #{j != i : dist(z_i, z_j) < radius[i]}, int64. A shard owns a range of the
+    points; the other entries are 0."""
+    part = shard_of(shard)
     z = torch.as_tensor(z, dtype=torch.float32)
     require(z.dim() == 2, "z must be 2-D")
     require(metric in (MAX, EUCLIDEAN), "metric must be 0 (max-norm) or 1 (Euclidean)")
@@ -325,8 +339,11 @@ def count_within(z, radius, metric: int) -> np.ndarray:
     require(radius.shape == (n,), "radius must have one entry per row of z")
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    out = torch.empty(n, dtype=torch.int64, device=z.device)
-    with on_device(z):
-        _count_within_kernel[anchor_grid(n)](z, radius.contiguous(), out, n, d, z.stride(0),
-                                             z.stride(1), METRIC=metric)
+    start, stop = part.range(n)
+    out = anchor_buffer(n, start, stop, torch.int64, z.device)
+    if start < stop:
+        with on_device(z):
+            _count_within_kernel[anchor_grid(stop - start)](
+                z, radius.contiguous(), out, n, d, start, stop, z.stride(0), z.stride(1),
+                METRIC=metric)
     return numpy_of(out, torch.int64)

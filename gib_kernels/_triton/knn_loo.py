@@ -13,6 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._shard_arg import shard_of
 from .knn import (
     EMPTY,
     MAX_TAG,
@@ -93,7 +94,7 @@ def _maxnorm_radii_kernel(z_ptr, w_ptr, begin_ptr, end_ptr, drops_ptr, radii_ptr
     # reason only the K_PAD smallest of each D_j matter. One pass keeps L in registers and the
     # smallest of every D_j in per-(anchor, j) scratch; a candidate feeds only the D_j of its
     # own arg-max, and only when it is within the running k-th of J, an upper bound on r.
-    # radii[a, j] = r_j, radii[a, m] = r.
+    # radii[a - start, j] = r_j, radii[a - start, m] = r.
     rows, mask_a = anchor_rows(start, stop, BLOCK_A)
     begin = tl.load(begin_ptr + rows, mask=mask_a, other=0)
     end = tl.load(end_ptr + rows, mask=mask_a, other=0)
@@ -131,7 +132,7 @@ def _maxnorm_radii_kernel(z_ptr, w_ptr, begin_ptr, end_ptr, drops_ptr, radii_ptr
                     tl.store(drop_rows + j * K_PAD, d_j, mask=mask_a[:, None])
                     tl.debug_barrier()
 
-    radii_rows = radii_ptr + rows * (m + 1)
+    radii_rows = radii_ptr + (rows - start) * (m + 1)
     tl.store(radii_rows + m, kth, mask=mask_a)
     for j in range(m):
         kept = tl.where(key_tag(top) == j, EMPTY, top)
@@ -141,17 +142,18 @@ def _maxnorm_radii_kernel(z_ptr, w_ptr, begin_ptr, end_ptr, drops_ptr, radii_ptr
 
 
 @triton.autotune(configs=tile_configs(), key=["HAS_W"])
-@triton.jit(do_not_specialize=["n", "m", "q"])
-def _maxnorm_counts_kernel(z_ptr, w_ptr, radii_ptr, count_z_ptr, count_w_ptr, n, m, q,
-                           stride_zn, stride_zd, stride_wn, stride_wd,
+@triton.jit(do_not_specialize=["n", "m", "q", "start", "stop"])
+def _maxnorm_counts_kernel(z_ptr, w_ptr, radii_ptr, count_z_ptr, count_w_ptr, n, m, q, start,
+                           stop, stride_zn, stride_zd, stride_wn, stride_wd,
                            HAS_W: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr):
     # count_z[a, j] = #{b != a : D_z^-j(a, b) < r_j}, all labels, with D_z^-j = max2 when
     # arg == j, else max1 (column m: max1); count_w[a, j] = #{b != a : t_b < r_j}. Since
     # D_z^-j >= max2 and r_j <= r = radii[a, m], a tile with no max2 (and no t) below r
-    # cannot count for any column and is skipped.
-    rows, mask_a = anchor_rows(0, n, BLOCK_A)
+    # cannot count for any column and is skipped. Anchors [start, stop); row a - start of
+    # radii, count_z and count_w is anchor a's.
+    rows, mask_a = anchor_rows(start, stop, BLOCK_A)
     width = m + 1
-    out_rows = rows * width
+    out_rows = (rows - start) * width
     for j in range(width):
         tl.store(count_z_ptr + out_rows + j, tl.zeros((BLOCK_A,), tl.int32), mask=mask_a)
         if HAS_W:
@@ -204,7 +206,7 @@ def _euclidean_kernel(z_ptr, nearest_ptr, out_ptr, n, m, k, start, stop, stride_
     # D2_-j(a, b) = D2(a, b) - (z_aj - z_bj)^2: one compensated D2 per pair, then a rank-one
     # downdate per column, exact to about eps of the result however much column j dominates.
     # Each (anchor, column) keeps its K_PAD smallest downdated squares in scratch, column m
-    # those of D2 itself. out[a, j] = the k-th smallest D2_-j over b != a.
+    # those of D2 itself. out[a - start, j] = the k-th smallest D2_-j over b != a.
     rows, mask_a = anchor_rows(start, stop, BLOCK_A)
     width = m + 1
     slot = tl.arange(0, K_PAD)[None, :]
@@ -230,16 +232,16 @@ def _euclidean_kernel(z_ptr, nearest_ptr, out_ptr, n, m, k, start, stop, stride_
                BLOCK_A, BLOCK_B)
     for j in range(width):
         kth = key_value(tl.load(base + j * K_PAD + k - 1, mask=mask_a, other=EMPTY))
-        tl.store(out_ptr + rows * width + j, kth, mask=mask_a)
+        tl.store(out_ptr + (rows - start) * width + j, kth, mask=mask_a)
 
 
 # --- host side --------------------------------------------------------------------------------
 
 
-def _anchor_chunks(n: int, keys_per_anchor: int):
-    """[start, stop) ranges of anchors whose scratch fits SCRATCH_KEYS."""
-    chunk = max(1, min(n, SCRATCH_KEYS // max(1, keys_per_anchor)))
-    return [(start, min(n, start + chunk)) for start in range(0, n, chunk)], chunk
+def _anchor_chunks(first: int, last: int, keys_per_anchor: int):
+    """[start, stop) ranges of the anchors [first, last) whose scratch fits SCRATCH_KEYS."""
+    chunk = max(1, min(last - first, SCRATCH_KEYS // max(1, keys_per_anchor)))
+    return [(start, min(last, start + chunk)) for start in range(first, last, chunk)], chunk
 
 
 def _check_z(z, k):
@@ -252,9 +254,11 @@ def _check_z(z, k):
     return z, n, m
 
 
-def knn_loo_maxnorm(z, labels, w, k: int) -> np.ndarray:
+def knn_loo_maxnorm(z, labels, w, k: int, shard=None) -> np.ndarray:
     """(3, m + 1) float64: sum_i log r_i, sum_i psi(c_z(i) + 1), sum_i psi(c_w(i) + 1) over z
-    without column j (column j < m) and over all of z (column m); layout of knn_loo.h."""
+    without column j (column j < m) and over all of z (column m); layout of knn_loo.h. A shard
+    sums over a range of the label-sorted anchors."""
+    part = shard_of(shard)
     z, n, m = _check_z(z, k)
     require(m <= MAX_TAG, f"z must have at most {MAX_TAG} columns")
     require(labels is None or w is None, "give labels or w, not both")
@@ -266,18 +270,23 @@ def knn_loo_maxnorm(z, labels, w, k: int) -> np.ndarray:
         require(w.dim() == 2 and w.shape[0] == n, "w must have one row per row of z")
     ws = w if has_w else zs
     k_pad = triton.next_power_of_2(k)
-    radii = torch.empty((n, m + 1), dtype=torch.float32, device=z.device)
-    chunks, chunk = _anchor_chunks(n, m * k_pad)
+    first, last = part.range(n)
+    if first == last:
+        return np.zeros((3, m + 1))
+    # rows of the shard's anchors only
+    radii = torch.empty((last - first, m + 1), dtype=torch.float32, device=z.device)
+    chunks, chunk = _anchor_chunks(first, last, m * k_pad)
     drops = torch.empty(chunk * m * k_pad, dtype=torch.int64, device=z.device)
-    count_z = torch.empty((n, m + 1), dtype=torch.int32, device=z.device)
+    count_z = torch.empty((last - first, m + 1), dtype=torch.int32, device=z.device)
     count_w = torch.empty_like(count_z) if has_w else torch.zeros_like(count_z)
     with on_device(z):
         for start, stop in chunks:
             _maxnorm_radii_kernel[anchor_grid(stop - start)](
-                zs, ws, groups.begin, groups.end, drops, radii, n, m, ws.shape[1], k, start, stop,
-                zs.stride(0), zs.stride(1), ws.stride(0), ws.stride(1), HAS_W=has_w, K_PAD=k_pad)
-        _maxnorm_counts_kernel[anchor_grid(n)](
-            zs, ws, radii, count_z, count_w, n, m, ws.shape[1],
+                zs, ws, groups.begin, groups.end, drops, radii[start - first:], n, m,
+                ws.shape[1], k, start, stop, zs.stride(0), zs.stride(1), ws.stride(0),
+                ws.stride(1), HAS_W=has_w, K_PAD=k_pad)
+        _maxnorm_counts_kernel[anchor_grid(last - first)](
+            zs, ws, radii, count_z, count_w, n, m, ws.shape[1], first, last,
             zs.stride(0), zs.stride(1), ws.stride(0), ws.stride(1), HAS_W=has_w)
     sums = torch.stack([
         torch.log(radii.double()).sum(0),
@@ -287,18 +296,24 @@ def knn_loo_maxnorm(z, labels, w, k: int) -> np.ndarray:
     return numpy_of(sums, torch.float64)
 
 
-def knn_loo_euclidean(z, k: int) -> np.ndarray:
+def knn_loo_euclidean(z, k: int, shard=None) -> np.ndarray:
     """(m + 1,) float64: sum_i log r_i with r_i the k-th Euclidean distance over z without
-    column j (column j < m) and over all of z (column m)."""
+    column j (column j < m) and over all of z (column m). A shard sums over a range of the
+    anchors."""
+    part = shard_of(shard)
     z, n, m = _check_z(z, k)
     k_pad = triton.next_power_of_2(k)
-    kth_sq = torch.empty((n, m + 1), dtype=torch.float32, device=z.device)
-    chunks, chunk = _anchor_chunks(n, (m + 1) * k_pad)
+    first, last = part.range(n)
+    if first == last:
+        return np.zeros(m + 1)
+    kth_sq = torch.empty((last - first, m + 1), dtype=torch.float32, device=z.device)
+    chunks, chunk = _anchor_chunks(first, last, (m + 1) * k_pad)
     nearest = torch.empty(chunk * (m + 1) * k_pad, dtype=torch.int64, device=z.device)
     with on_device(z):
         for start, stop in chunks:
             _euclidean_kernel[anchor_grid(stop - start)](
-                z, nearest, kth_sq, n, m, k, start, stop, z.stride(0), z.stride(1), K_PAD=k_pad,
+                z, nearest, kth_sq[start - first:], n, m, k, start, stop, z.stride(0),
+                z.stride(1), K_PAD=k_pad,
                 enable_fp_fusion=False)  # a fused multiply-add would break the compensation
     # log r = log sqrt(D2), in float64 so that integer D2 give the exact CPU sums
     return numpy_of(0.5 * torch.log(kth_sq.double()).sum(0), torch.float64)

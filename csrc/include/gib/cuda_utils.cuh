@@ -36,15 +36,16 @@ struct AnchorRange {
   int64_t end;
 };
 
-// out (n,): distance from each row of z (n, d) to its k-th nearest other row of its group, with
-// k lowered to the group size - 1 (+inf when that is 0). lists (n, k): scratch.
+// out (anchors): distance from each anchor row of z (n, d) to its k-th nearest other row of its
+// group, with k lowered to the group size - 1 (+inf when that is 0). lists (anchors, k): scratch.
 void kth_neighbor_distance_cuda(const double* z, int64_t n, int64_t d, LabelGroups groups,
-                                int64_t k, Metric metric, double* lists, double* out, int device,
-                                cudaStream_t stream);
+                                int64_t k, Metric metric, AnchorRange anchors, double* lists,
+                                double* out, int device, cudaStream_t stream);
 
-// out (n,) = #{j != i : dist(z_i, z_j) < radius[i]}.
+// out (anchors) = #{j != i : dist(z_i, z_j) < radius[i]} for the anchor rows i; radius (n,).
 void count_within_cuda(const double* z, int64_t n, int64_t d, const double* radius,
-                       Metric metric, int64_t* out, int device, cudaStream_t stream);
+                       Metric metric, AnchorRange anchors, int64_t* out, int device,
+                       cudaStream_t stream);
 
 // The fused max-norm leave-one-feature-out pass (gib/knn_loo.h) for one target: the label
 // groups, or w (n, q), or neither. First half: radius (m + 1, anchors) = the k_eff-th smallest
