@@ -120,6 +120,16 @@ MAXNORM_CASES = [
     (299, 40, 3, "none", "continuous"),
     (299, 17, 7, "labels", "continuous"),
     (299, 3, 2, "w3", "tied"),
+    # m > 32: past its first 16 columns the pass follows only the candidates within the
+    # anchor's largest radius (pruning)
+    (157, 33, 3, "none", "continuous"),
+    (157, 33, 2, "labels", "tied"),
+    (190, 48, 3, "w3", "continuous"),
+    (190, 48, 1, "w1", "tied"),
+    (240, 70, 5, "labels", "continuous"),
+    (240, 70, 3, "none", "tied"),
+    (60, 70, -1, "labels", "continuous"),
+    (60, 41, -1, "w3", "continuous"),
 ]
 
 
@@ -176,11 +186,12 @@ def test_euclidean_recomputes_cancelled_downdates():
     np.testing.assert_allclose(_cpu.knn_loo_euclidean(z, 2), expected, rtol=RTOL, atol=0)
 
 
-def test_maxnorm_point_of_a_unique_label_takes_no_part():
+@pytest.mark.parametrize("m", [4, 40])
+def test_maxnorm_point_of_a_unique_label_takes_no_part(m):
     """A point whose label is unique is left out entirely (Ross; scikit-learn): the sums equal
     those over the data without it."""
     rng = np.random.default_rng(11)
-    n, m = 50, 4
+    n = 50
     z = rng.standard_normal((n, m))
     labels = rng.integers(0, 2, size=n)
     labels[17] = 2
@@ -189,18 +200,24 @@ def test_maxnorm_point_of_a_unique_label_takes_no_part():
     assert_sums_close(got, brute_maxnorm(z[keep], labels[keep], None, 3))
 
 
-def test_targets_share_one_pass():
-    """Several targets in one call give what one call per target gives."""
+@pytest.mark.parametrize("m", [6, 40])
+def test_targets_share_one_pass(m):
+    """Several targets in one call give what one call per target gives (with m > 32 the pass is
+    pruned by the largest radius over the targets), and what brute force gives."""
     rng = np.random.default_rng(5)
-    z = rng.standard_normal((120, 6))
+    z = rng.standard_normal((120, m))
     labels = rng.integers(0, 3, size=120)
     labels[3] = 9  # unique in the first target only
     w = rng.standard_normal((120, 2))
     both = _cpu.knn_loo_maxnorm_targets(z, [(labels, None), (None, w), (None, None)], 4)
-    assert both.shape == (3, 3, 7)
+    assert both.shape == (3, 3, m + 1)
     np.testing.assert_array_equal(both[0], _cpu.knn_loo_maxnorm(z, labels, None, 4))
     np.testing.assert_array_equal(both[1], _cpu.knn_loo_maxnorm(z, None, w, 4))
     np.testing.assert_array_equal(both[2], _cpu.knn_loo_maxnorm(z, None, None, 4))
+    keep = np.arange(120) != 3
+    assert_sums_close(both[0], brute_maxnorm(z[keep], labels[keep], None, 4))
+    assert_sums_close(both[1], brute_maxnorm(z, None, w, 4))
+    assert_sums_close(both[2], brute_maxnorm(z, None, None, 4))
 
 
 @pytest.fixture
@@ -232,3 +249,46 @@ def test_bit_identical_across_thread_counts(target, restore_threads):
         results.append(run())
     assert np.isfinite(results[0]).all()
     np.testing.assert_array_equal(results[0], results[1])
+
+
+# ----------------------------------------------------------------------------- sharding
+def _shards(call, count):
+    return [call((index, count)) for index in range(count)]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+@pytest.mark.parametrize("target", ["none", "labels", "w3"])
+def test_shards_add_up(target, count):
+    """Shards sum over disjoint anchors, every point still a candidate: the parts add up to the
+    whole sums up to summation order."""
+    rng = np.random.default_rng(count)
+    z = make_data(rng, 157, 5, "continuous")
+    labels, w = make_target(rng, 157, target, "continuous")
+    if labels is not None:
+        labels[11] = 9  # a point alone in its label takes no part in any shard
+    parts = _shards(lambda s: _cpu.knn_loo_maxnorm(z, labels, w, 3, shard=s), count)
+    np.testing.assert_allclose(sum(parts), _cpu.knn_loo_maxnorm(z, labels, w, 3), rtol=RTOL,
+                               atol=RTOL)
+    parts = _shards(lambda s: _cpu.knn_loo_maxnorm_targets(z, [(labels, w)], 3, shard=s), count)
+    np.testing.assert_allclose(sum(parts), _cpu.knn_loo_maxnorm_targets(z, [(labels, w)], 3),
+                               rtol=RTOL, atol=RTOL)
+    if target == "none":
+        parts = _shards(lambda s: _cpu.knn_loo_euclidean(z, 3, shard=s), count)
+        np.testing.assert_allclose(sum(parts), _cpu.knn_loo_euclidean(z, 3), rtol=RTOL,
+                                   atol=RTOL)
+
+
+def test_shard_of_more_parts_than_anchors_is_empty():
+    z = make_data(np.random.default_rng(1), 5, 2, "continuous")
+    assert not _cpu.knn_loo_maxnorm(z, None, None, 2, shard=(3, 7)).any()
+    assert not _cpu.knn_loo_euclidean(z, 2, shard=(0, 7)).any()
+
+
+@pytest.mark.parametrize("shard", [(2, 2), (0, 0), (-1, 3)], ids=str)
+def test_bad_shard_raises(shard):
+    z = np.arange(18.0).reshape(9, 2)
+    for call in (lambda: _cpu.knn_loo_maxnorm(z, None, None, 2, shard=shard),
+                 lambda: _cpu.knn_loo_maxnorm_targets(z, [(None, None)], 2, shard=shard),
+                 lambda: _cpu.knn_loo_euclidean(z, 2, shard=shard)):
+        with pytest.raises(ValueError, match="shard must be"):
+            call()

@@ -7,14 +7,20 @@
 // to max(max2_b, t_b), so every r_j <= r: the k smallest J^{-j} lie among the candidates with
 // J_b <= r (kept sorted by J) and the bucket of candidates whose arg-max is j. The counts below
 // every r_j come from the values below r, corrected on the bucket of j (max2 instead of max1).
-// Each candidate sits in one bucket, so after the O(n m) pass all m + 1 columns cost
+// Each candidate sits in one bucket, so after the pass all m + 1 columns cost
 // O(n + m |J <= r| + (c_z + c_w) log m).
+//
+// The pass itself is pruned: a candidate with max2_b > r is at J^{-j} > r_j for every j and is
+// counted nowhere, so once its running max2 exceeds the anchor's largest radius over the
+// targets (exact, from the k-th neighbour kernel) it needs no further column. Every pair takes
+// the first kDenseColumns columns (vectorised over candidates); the few that remain go on alone.
 //
 // Euclidean, per anchor a: squared distances D2_b once, then for each column j the rank-one
 // downdate D2_b - (z_aj - z_bj)^2 feeds a k-th smallest selection: O(n m) per anchor.
 //
 // Both kernels run OpenMP over the anchors of a tile and add the per-anchor terms of a tile in
 // anchor order, so the sums do not depend on the number of threads.
+#include "gib/knn.h"
 #include "gib/knn_loo.h"
 #include "gib/loo_math.h"
 
@@ -42,6 +48,14 @@ constexpr int64_t kCandidateBlock = 256;
 constexpr int64_t kPassGroup = 8;
 constexpr int64_t kPassBlock = 128;
 constexpr int32_t kPassColumns = 4;
+
+// Columns that the pass takes for every pair. After them a candidate goes on alone, and only
+// while its max2 stays within the anchor's largest radius: in activations of a few hundred
+// units, fewer than a quarter of the candidates are left after 16 columns and a few percent
+// after 32, so the pass costs about kDenseColumns columns instead of m. Narrower z is taken
+// whole.
+constexpr int32_t kDenseColumns = 16;
+constexpr size_t kPrefetchAhead = 8;  // live candidates whose rows are fetched ahead
 
 // Candidates per block of the Euclidean downdates, which are skipped block by block when no
 // value can enter the k nearest: small, since a few candidates in a block defeat the skip.
@@ -75,58 +89,75 @@ int thread_id() {
 #define GIB_AVX2_CLONE
 #endif
 
-// s_b = (max1, arg, max2) of |z_a - z_b| over the m columns for the anchors a0 + [0, count)
-// and the candidates b0 + [0, len). zt holds the columns of z (n values each); the state of
-// anchor a0 + g is at max1 + g * n + b0 (likewise max2, arg). A column's block of candidates is
-// read once for the whole group of anchors: one anchor at a time, the pass would stream all of
-// zt from memory per anchor.
+// s_b = (max1, arg, max2) of |z_a - z_b| over the columns [0, columns) of z (n, m) for the
+// anchors a0 + [0, count) and the candidates b0 + [0, len). zt holds the columns of z (n values
+// each); the state of anchor a0 + g is at max1 + g * n + b0 (likewise max2, arg). A column's
+// block of candidates is read once for the whole group of anchors: one anchor at a time, the
+// pass would stream all of zt from memory per anchor.
 GIB_AVX2_CLONE
-void max2_pass(const double* z, const double* zt, int64_t n, int64_t m, int64_t a0,
-               int64_t count, int64_t b0, int64_t len, double* __restrict max1,
-               double* __restrict max2, int32_t* __restrict arg) {
+void max2_pass(const double* z, const double* zt, int64_t n, int64_t m, int32_t columns,
+               int64_t a0, int64_t count, int64_t b0, int64_t len, double* __restrict max1,
+               double* __restrict max2, double* __restrict arg) {
   for (int64_t g = 0; g < count; ++g)
     for (int64_t i = 0; i < len; ++i) {
       max1[g * n + b0 + i] = 0.0;
       max2[g * n + b0 + i] = 0.0;
-      arg[g * n + b0 + i] = -1;
+      arg[g * n + b0 + i] = -1.0;
     }
   // Columns go kPassColumns at a time: the state is loaded and stored once per visit, not
   // once per column (stores, not arithmetic, bound the loop otherwise).
   int32_t c = 0;
-  for (; c + kPassColumns <= m; c += kPassColumns) {
+  for (; c + kPassColumns <= columns; c += kPassColumns) {
     const double* zc = zt + c * n + b0;
     for (int64_t g = 0; g < count; ++g) {
       const double* za = z + (a0 + g) * m + c;
       double* __restrict mx1 = max1 + g * n + b0;
       double* __restrict mx2 = max2 + g * n + b0;
-      int32_t* __restrict ag = arg + g * n + b0;
+      double* __restrict ag = arg + g * n + b0;
       for (int64_t i = 0; i < len; ++i) {
         // Unconditional loads and stores around the helper let the branches become selects.
-        Max2 s{mx1[i], mx2[i], ag[i]};
+        Max2State<double> s{mx1[i], mx2[i], ag[i]};
         for (int32_t u = 0; u < kPassColumns; ++u)
-          max2_update(s, pair_term(za[u], zc[u * n + i], Metric::kMax), c + u);
+          max2_update(s, pair_term(za[u], zc[u * n + i], Metric::kMax), double(c + u));
         mx1[i] = s.max1;
         mx2[i] = s.max2;
         ag[i] = s.arg;
       }
     }
   }
-  for (; c < m; ++c) {
+  for (; c < columns; ++c) {
     const double* zc = zt + c * n + b0;
     for (int64_t g = 0; g < count; ++g) {
       const double zac = z[(a0 + g) * m + c];
       double* __restrict mx1 = max1 + g * n + b0;
       double* __restrict mx2 = max2 + g * n + b0;
-      int32_t* __restrict ag = arg + g * n + b0;
+      double* __restrict ag = arg + g * n + b0;
       for (int64_t i = 0; i < len; ++i) {
-        Max2 s{mx1[i], mx2[i], ag[i]};
-        max2_update(s, pair_term(zac, zc[i], Metric::kMax), c);
+        Max2State<double> s{mx1[i], mx2[i], ag[i]};
+        max2_update(s, pair_term(zac, zc[i], Metric::kMax), double(c));
         mx1[i] = s.max1;
         mx2[i] = s.max2;
         ag[i] = s.arg;
       }
     }
   }
+}
+
+// Continues the state s_b of candidate row zb for anchor row za from column `from` to m, and
+// stops once max2 exceeds `bound`, an upper bound on every radius of the anchor: from then on
+// the candidate can neither be among the k nearest, with or without any column, nor be
+// counted, so anchor_terms never looks at the rest of its state.
+inline void finish_candidate(const double* za, const double* zb, int32_t from, int32_t m,
+                             double bound, double& max1, double& max2, double& arg) {
+  constexpr int32_t kCheckEvery = 8;
+  Max2State<double> s{max1, max2, arg};
+  for (int32_t c = from; c < m && !(s.max2 > bound);) {
+    for (const int32_t stop = std::min(m, c + kCheckEvery); c < stop; ++c)
+      max2_update(s, pair_term(za[c], zb[c], Metric::kMax), double(c));
+  }
+  max1 = s.max1;
+  max2 = s.max2;
+  arg = s.arg;
 }
 
 // Reduced distance (common.h) from x_a to the candidates b0 + [0, len) over d columns; xt holds
@@ -273,17 +304,19 @@ struct MaxnormWorkspace {
     near_w.reserve(n);
     short_list.reserve(n);
     dropped.reserve(n);
+    live.reserve(n);
   }
   // Per candidate: the pass state s_b (for each anchor of a group, n apart) and the target
   // distance t_b.
   std::vector<double> max1, max2, target;
-  std::vector<int32_t> arg;
+  std::vector<double> arg;  // the arg-max column, as a double (common.h)
   std::vector<double> scratch;                  // k-th smallest selection
   std::vector<std::pair<double, int32_t>> within;  // (J_b, arg_b) for J_b <= r, sorted
   std::vector<double> near_z, near_w;           // max1_b < r and t_b < r (w only)
   std::vector<int64_t> short_list;              // candidates with max2_b <= r, in order
   std::vector<int64_t> bucket_start, bucket;    // short_list grouped by arg_b
   std::vector<double> dropped;                  // max(max2_b, t_b) <= r in the bucket of j
+  std::vector<int64_t> live;                    // candidates that go on past the dense columns
   // Per column (m + 1): r_j, the counts c_z and c_w.
   std::vector<double> radius;
   std::vector<int64_t> count_z, count_w;
@@ -323,6 +356,29 @@ std::vector<int64_t> same_label_counts(const int64_t* labels, int64_t n) {
   return others;
 }
 
+// Per anchor, the largest over the targets of its k-th joint distance (the radius r of the
+// estimate on all of z, which bounds every r_j): exact k-th neighbour distances in z with the
+// labels, or in (z, w), the same max-norm values the pass compares.
+std::vector<double> largest_radius(const double* z, int64_t n, int64_t m,
+                                   const LooTarget* targets, int64_t n_targets, int64_t k) {
+  std::vector<double> largest(static_cast<size_t>(n), 0.0), r(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n_targets; ++t) {
+    const LooTarget& tg = targets[t];
+    if (tg.w) {
+      std::vector<double> zw(static_cast<size_t>(n * (m + tg.q)));
+      for (int64_t i = 0; i < n; ++i) {
+        std::copy(z + i * m, z + (i + 1) * m, zw.begin() + i * (m + tg.q));
+        std::copy(tg.w + i * tg.q, tg.w + (i + 1) * tg.q, zw.begin() + i * (m + tg.q) + m);
+      }
+      kth_neighbor_distance_cpu(zw.data(), n, m + tg.q, nullptr, k, Metric::kMax, r.data());
+    } else {
+      kth_neighbor_distance_cpu(z, n, m, tg.labels, k, Metric::kMax, r.data());
+    }
+    for (int64_t i = 0; i < n; ++i) largest[i] = std::max(largest[i], r[i]);
+  }
+  return largest;
+}
+
 }  // namespace
 
 void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
@@ -342,12 +398,13 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget*
   for (int t = 0; t < max_threads(); ++t) workspaces.emplace_back(n, m);
 
   // The terms of anchor a from its pass state (max1, max2, arg over the candidates).
-  auto anchor_terms = [&](int64_t a, double* max1, double* max2, int32_t* arg,
+  auto anchor_terms = [&](int64_t a, double* max1, double* max2, double* arg_of,
                           MaxnormWorkspace& ws, double* terms) {
     double* target = ws.target.data();
     // The anchor is not its own neighbour: out of every list and every count.
     max1[a] = max2[a] = kInf;
-    arg[a] = -1;
+    arg_of[a] = -1.0;
+    const auto arg = [arg_of](int64_t b) { return static_cast<int32_t>(arg_of[b]); };
 
     for (int64_t ti = 0; ti < n_targets; ++ti) {
       const LooTarget& tg = targets[ti];
@@ -389,13 +446,13 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget*
       for (int64_t b = 0; b < n; ++b) {
         if (!takes_part(b)) continue;
         const double joint = std::max(max1[b], target[b]);
-        if (joint <= r) ws.within.emplace_back(joint, arg[b]);
+        if (joint <= r) ws.within.emplace_back(joint, arg(b));
         if (max1[b] < r) ws.near_z.push_back(max1[b]);
         if (tg.w && target[b] < r) ws.near_w.push_back(target[b]);
         // max2_b > r: b neither enters the k nearest nor changes a count for any column.
-        if (arg[b] >= 0 && max2[b] <= r) {
+        if (arg(b) >= 0 && max2[b] <= r) {
           ws.short_list.push_back(b);
-          ++ws.bucket_start[arg[b] + 1];
+          ++ws.bucket_start[arg(b) + 1];
         }
       }
       std::sort(ws.within.begin(), ws.within.end());
@@ -403,7 +460,7 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget*
       // Placing advances each start to its bucket's end, which the rotation turns back into
       // the start of the next bucket.
       std::partial_sum(ws.bucket_start.begin(), ws.bucket_start.end(), ws.bucket_start.begin());
-      for (const int64_t b : ws.short_list) ws.bucket[ws.bucket_start[arg[b]]++] = b;
+      for (const int64_t b : ws.short_list) ws.bucket[ws.bucket_start[arg(b)]++] = b;
       std::rotate(ws.bucket_start.rbegin(), ws.bucket_start.rbegin() + 1, ws.bucket_start.rend());
       ws.bucket_start[0] = 0;
       auto bucket_of = [&](int32_t j) {
@@ -441,11 +498,41 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget*
     }
   };
 
+  // Per anchor, the largest of its radii over the targets: the pruning bound of the pass.
+  const bool prune = m > 2 * kDenseColumns;
+  const std::vector<double> bound =
+      prune ? largest_radius(z, n, m, targets, n_targets, k) : std::vector<double>();
+  const int32_t dense = prune ? kDenseColumns : static_cast<int32_t>(m);
+
   auto group_terms = [&](int64_t a0, int64_t count, MaxnormWorkspace& ws, double* terms) {
-    // The pass over pairs of z, shared by every target: s_b over the m columns.
+    // The pass over pairs of z, shared by every target: s_b over the first columns for every
+    // pair, then over the rest for the candidates that can still matter.
     for (int64_t b0 = 0; b0 < n; b0 += kPassBlock)
-      max2_pass(z, zt.data(), n, m, a0, count, b0, std::min(kPassBlock, n - b0),
+      max2_pass(z, zt.data(), n, m, dense, a0, count, b0, std::min(kPassBlock, n - b0),
                 ws.max1.data(), ws.max2.data(), ws.arg.data());
+    for (int64_t g = 0; prune && g < count; ++g) {
+      const double r = bound[a0 + g];
+      const double* za = z + (a0 + g) * m;
+      double *max1 = ws.max1.data() + g * n, *max2 = ws.max2.data() + g * n,
+             *arg = ws.arg.data() + g * n;
+      std::vector<int64_t>& live = ws.live;
+      live.clear();
+      for (int64_t b = 0; b < n; ++b)
+        if (max2[b] <= r) live.push_back(b);
+      // The live rows are scattered over z: fetching a few ahead overlaps their cache misses,
+      // which otherwise cost more than the arithmetic.
+      const size_t count_live = live.size();
+      for (size_t i = 0; i < count_live; ++i) {
+        if (i + kPrefetchAhead < count_live) {
+          const double* ahead = z + live[i + kPrefetchAhead] * m + dense;
+          __builtin_prefetch(ahead);
+          __builtin_prefetch(ahead + 8);
+        }
+        const int64_t b = live[i];
+        finish_candidate(za, z + b * m, dense, static_cast<int32_t>(m), r, max1[b], max2[b],
+                         arg[b]);
+      }
+    }
     for (int64_t g = 0; g < count; ++g)
       anchor_terms(a0 + g, ws.max1.data() + g * n, ws.max2.data() + g * n, ws.arg.data() + g * n,
                    ws, terms + g * n_targets * 3 * width);

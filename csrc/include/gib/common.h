@@ -35,29 +35,35 @@ GIB_HD double combine(double acc, double term, Metric metric) {
 // Running (max1, argmax, max2) of |z_a - z_b| over coordinates: the state of the fused
 // leave-one-feature-out pass. The max-norm distance without coordinate j is max1 when j is not
 // the arg-max, else max2. Ties keep the first arg-max and set max2 = max1, which is exact.
-struct Max2 {
+// The arg-max is an int32 on the GPU; the CPU pass holds it as a double (exact below 2^53), so
+// that every lane of its vectorised selects is 64 bits wide.
+template <class Arg>
+struct Max2State {
+  using arg_type = Arg;
   double max1;
   double max2;
-  int32_t arg;
+  Arg arg;
 };
+using Max2 = Max2State<int32_t>;
 
-GIB_HD void max2_init(Max2& s) {
+template <class Arg>
+GIB_HD void max2_init(Max2State<Arg>& s) {
   s.max1 = 0.0;
   s.max2 = 0.0;
-  s.arg = -1;
+  s.arg = Arg(-1);
 }
 
-GIB_HD void max2_update(Max2& s, double v, int32_t coord) {
-  if (v > s.max1) {
-    s.max2 = s.max1;
-    s.max1 = v;
-    s.arg = coord;
-  } else if (v > s.max2) {
-    s.max2 = v;
-  }
+// Written as selects, not branches: which way a pair goes is data, and unpredictable.
+template <class Arg>
+GIB_HD void max2_update(Max2State<Arg>& s, double v, typename Max2State<Arg>::arg_type coord) {
+  const bool above = v > s.max1;
+  s.max2 = above ? s.max1 : (v > s.max2 ? v : s.max2);
+  s.arg = above ? coord : s.arg;
+  s.max1 = above ? v : s.max1;
 }
 
-GIB_HD double max2_without(const Max2& s, int32_t coord) {
+template <class Arg>
+GIB_HD double max2_without(const Max2State<Arg>& s, typename Max2State<Arg>::arg_type coord) {
   return s.arg == coord ? s.max2 : s.max1;
 }
 

@@ -3,7 +3,9 @@
 // pairs. Per pair we keep (max1, argmax, max2) of the coordinate differences; the distance
 // without j is max1 unless j is the arg-max (then max2). Radii shrink when a column is
 // dropped, so every per-j radius is at most the full one and the per-j work touches only the
-// pairs within the full radius plus the pairs whose arg-max is j.
+// pairs within the full radius plus the pairs whose arg-max is j. For m > 32 the pass follows a
+// pair past its first columns only while its max2 is within the anchor's full radius, which
+// one exact k-th neighbour pass per target gives first (over all anchors, also when sharded).
 //
 // Shapes: z (n, m) float64 row-major, m >= 1. Several targets share the pass over the pairs of
 // z; each is one of
