@@ -211,9 +211,11 @@ def test_shards_add_up_exactly(d, count, rng):
 
 
 def test_shard_of_more_parts_than_anchors_is_empty(rng):
-    z = make_points(rng, 5, 2, "gaussian")  # at most 5 runs of anchors: shard 0 of 7 owns none
-    assert not _cpu.kth_neighbor_distance(z, None, 2, MAX, shard=(0, 7)).any()
-    assert not _cpu.count_within(z, np.ones(5), MAX, shard=(0, 7)).any()
+    # Runs of anchors go to the shards in turn: 5 points make at most 5 runs, so shard 6 of 7
+    # owns none.
+    z = make_points(rng, 5, 2, "gaussian")
+    assert not _cpu.kth_neighbor_distance(z, None, 2, MAX, shard=(6, 7)).any()
+    assert not _cpu.count_within(z, np.ones(5), MAX, shard=(6, 7)).any()
 
 
 @pytest.mark.parametrize("shard", BAD_SHARDS, ids=str)

@@ -85,18 +85,23 @@ std::vector<int64_t> anchor_runs(const Groups& groups) {
 }
 
 // Calls body(p0, p1) for every run of anchor positions of the shard: in parallel within tiles
-// of about equal work, with a poll for interruption between tiles on the calling thread.
+// of about equal work, with a poll for interruption between tiles on the calling thread. A
+// shard owns every count-th run: the cost of a run depends on the density of points around it,
+// which drifts along the sweep, so interleaved runs balance the shards where ranges would not.
 template <class Body>
 void for_each_run(const Groups& groups, int64_t cost_per_anchor, Shard shard, const Body& body) {
   const std::vector<int64_t> runs = anchor_runs(groups);
   const int64_t n_runs = static_cast<int64_t>(runs.size()) - 1;
+  std::vector<int64_t> owned;
+  for (int64_t r = 0; r < n_runs; ++r)
+    if (shard.owns(r)) owned.push_back(r);
+  const int64_t n_owned = static_cast<int64_t>(owned.size());
   const int64_t n = static_cast<int64_t>(groups.order.size());
   const int64_t tile = std::max<int64_t>(1, anchors_per_tile(n, cost_per_anchor) / kAnchors);
-  const int64_t last = shard.end(n_runs);
-  for (int64_t r0 = shard.begin(n_runs); r0 < last; r0 += tile) {
-    const int64_t r1 = std::min(last, r0 + tile);
-#pragma omp parallel for schedule(dynamic, 1) if (worth_threads((r1 - r0) * kAnchors * cost_per_anchor))
-    for (int64_t r = r0; r < r1; ++r) body(runs[r], runs[r + 1]);
+  for (int64_t i0 = 0; i0 < n_owned; i0 += tile) {
+    const int64_t i1 = std::min(n_owned, i0 + tile);
+#pragma omp parallel for schedule(dynamic, 1) if (worth_threads((i1 - i0) * kAnchors * cost_per_anchor))
+    for (int64_t i = i0; i < i1; ++i) body(runs[owned[i]], runs[owned[i] + 1]);
     check_interrupt();
   }
 }

@@ -82,17 +82,19 @@ GIB_HD double topk_insert(double* top, int64_t k, double v) {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// One of `count` near-equal contiguous parts of a kernel's independent units of work (runs of
-// anchors, anchors or columns, as each kernel documents), for estimation sharded over
-// processes. A kernel given a shard fills only the outputs of its part and leaves the others
-// at 0, so the sum of every part's output is the whole one (exactly where each output has one
-// owner, since x + 0 == x).
+// One of `count` parts of a kernel's independent units of work (runs of anchors, anchors or
+// columns, as each kernel documents), for estimation sharded over processes: a near-equal
+// contiguous range [begin, end), or, where the cost of a unit varies along the kernel's order
+// (runs along a sweep), the interleaved units u with owns(u). A kernel given a shard fills only
+// the outputs of its part and leaves the others at 0, so the sum of every part's output is the
+// whole one (exactly where each output has one owner, since x + 0 == x).
 struct Shard {
   int64_t index = 0;
   int64_t count = 1;
 
   GIB_HD int64_t begin(int64_t units) const { return units * index / count; }
   GIB_HD int64_t end(int64_t units) const { return units * (index + 1) / count; }
+  GIB_HD bool owns(int64_t unit) const { return unit % count == index; }
   GIB_HD bool whole() const { return count == 1; }
 };
 

@@ -4,7 +4,7 @@
 // Distances are max-norm or Euclidean (Metric). Neighbours never include the point itself.
 // Memory: O(n * (d + k)) per call; candidates are streamed in tiles, never an n x n matrix.
 // Determinism: results are per point and independent of the thread count.
-// Sharding (common.h): a shard owns a part of the runs of anchors of the kernel's own order
+// Sharding (common.h): a shard owns every count-th run of anchors of the kernel's own order
 // (points grouped by label and sorted), and the entries of out of other anchors are 0.
 #pragma once
 
