@@ -111,7 +111,7 @@ py::array_t<int64_t> count_within(Arr<double> z, Arr<double> radius, int metric,
 
 // targets: a list of (labels or None, w or None); returns (len(targets), 3, m + 1).
 py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int64_t k,
-                                            ShardArg shard) {
+                                            ShardArg shard, std::optional<Arr<double>> bound) {
   const int64_t n = rows(z, 2, "z"), m = z.shape(1);
   require(m >= 1, "z must have at least one column");
   require(k >= 1 && k < n, "k must be >= 1 and smaller than the number of samples");
@@ -139,19 +139,26 @@ py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int
   }
   const int64_t n_targets = static_cast<int64_t>(specs.size());
   const gib::Shard part = shard_of(shard);
+  const double* bp = nullptr;
+  if (bound) {
+    require(rows(*bound, 1, "bound") == n, "bound must have one entry per row of z");
+    bp = bound->data();
+  }
   py::array_t<double> out({n_targets, int64_t(3), m + 1});
   double* o = out.mutable_data();
   const double* zp = z.data();
-  run_kernel([&] { gib::knn_loo_maxnorm_cpu(zp, n, m, specs.data(), n_targets, k, o, part); });
+  run_kernel(
+      [&] { gib::knn_loo_maxnorm_cpu(zp, n, m, specs.data(), n_targets, k, o, part, bp); });
   return out;
 }
 
 py::array_t<double> knn_loo_maxnorm(Arr<double> z, std::optional<Arr<int64_t>> labels,
-                                    std::optional<Arr<double>> w, int64_t k, ShardArg shard) {
+                                    std::optional<Arr<double>> w, int64_t k, ShardArg shard,
+                                    std::optional<Arr<double>> bound) {
   py::list targets;
   targets.append(py::make_tuple(labels ? py::object(*labels) : py::none(),
                                 w ? py::object(*w) : py::none()));
-  auto out = knn_loo_maxnorm_targets(z, targets, k, shard);
+  auto out = knn_loo_maxnorm_targets(z, targets, k, shard, bound);
   return out.reshape({out.shape(1), out.shape(2)});
 }
 
@@ -275,10 +282,13 @@ PYBIND11_MODULE(_cpu, m) {
   m.def("kth_neighbor_distance", &kth_neighbor_distance, py::arg("z"), py::arg("labels"),
         py::arg("k"), py::arg("metric"), shard);
   m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"), shard);
+  const auto bound = py::arg("bound") = py::none();
   m.def("knn_loo_maxnorm", &knn_loo_maxnorm, py::arg("z"), py::arg("labels"), py::arg("w"),
-        py::arg("k"), shard);
+        py::arg("k"), shard, bound);
   m.def("knn_loo_maxnorm_targets", &knn_loo_maxnorm_targets, py::arg("z"), py::arg("targets"),
-        py::arg("k"), shard);
+        py::arg("k"), shard, bound);
+  // Wider z prunes the fused max-norm pass with per-anchor radius bounds (knn_loo.h).
+  m.attr("loo_pruned_above") = gib::kLooPrunedAbove;
   m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"), shard);
   m.def("kde_log_mean_kernel", &kde_log_mean_kernel, py::arg("t"), py::arg("labels"),
         py::arg("sigma2"), shard);

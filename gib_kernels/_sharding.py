@@ -118,9 +118,9 @@ class ShardedBackend:
                 "the ranks of the process group hold different data: every rank must pass the "
                 "same arrays (and, with noise > 0, the same random_state) to a sharded estimate")
 
-    def _summed(self, op: str, inputs: tuple, *args):
+    def _summed(self, op: str, inputs: tuple, *args, **options):
         self._check_same_data(*inputs)
-        return self._sum(getattr(self.inner, op)(*args, shard=self.shard))
+        return self._sum(getattr(self.inner, op)(*args, shard=self.shard, **options))
 
     # --- the primitives ------------------------------------------------------------------------
 
@@ -133,12 +133,28 @@ class ShardedBackend:
     def kde_log_mean_kernel(self, t, labels, sigma2):
         return self._summed("kde_log_mean_kernel", (t, labels), t, labels, sigma2)
 
+    def _radius_bound(self, z, targets, k) -> dict:
+        """For the C++ kernel on wide z: its pruning bounds (knn_loo.h), the largest k-th
+        neighbour distance of each anchor over the targets, from sharded k-th neighbour passes;
+        the kernel would otherwise run those passes whole on every rank."""
+        if self.inner.name != "cpu" or z.shape[1] <= self.inner.loo_pruned_above:
+            return {}
+        from ._knn import MAX, _concat
+
+        radii = [self.kth_neighbor_distance(z if w is None else _concat(self, z, w), labels, k, MAX)
+                 for labels, w in targets]
+        return {"bound": np.maximum.reduce(radii)}
+
     def knn_loo_maxnorm(self, z, labels, w, k):
-        return self._summed("knn_loo_maxnorm", (z, labels, w), z, labels, w, k)
+        bound = self._radius_bound(z, [(labels, w)], k)
+        return self._summed("knn_loo_maxnorm", (z, labels, w), z, labels, w, k, **bound)
 
     def knn_loo_maxnorm_targets(self, z, targets, k):
+        if not hasattr(self.inner, "knn_loo_maxnorm_targets"):  # one call per target
+            return np.stack([self.knn_loo_maxnorm(z, labels, w, k) for labels, w in targets])
+        bound = self._radius_bound(z, targets, k)
         inputs = (z, *[a for pair in targets for a in pair])
-        return self._summed("knn_loo_maxnorm_targets", inputs, z, targets, k)
+        return self._summed("knn_loo_maxnorm_targets", inputs, z, targets, k, **bound)
 
     def knn_loo_euclidean(self, z, k):
         return self._summed("knn_loo_euclidean", (z,), z, k)

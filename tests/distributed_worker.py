@@ -43,6 +43,13 @@ CASES = [
     ("kde loo", "leave_one_out_mutual_information", ["z", "labels"],
      dict(estimator="kde", sigma2=0.1)),
     ("mixed synergy profile", "synergy_profile", ["z", "labels"], dict(estimator="mixed")),
+    # wider than 32 columns: the fused pass is pruned by radius bounds from sharded k-NN passes
+    ("wide kl loo", "leave_one_out_entropy", ["wide"], dict(estimator="knn")),
+    ("wide ksg loo", "leave_one_out_mutual_information", ["wide", "w"], dict(estimator="knn")),
+    ("wide mixed loo", "leave_one_out_mutual_information", ["wide", "lonely"],
+     dict(estimator="mixed")),
+    ("wide two targets loo", "leave_one_out_mutual_information", ["wide", "targets"],
+     dict(estimator="mixed")),
     ("jittered mixed mi", "mutual_information", ["ties", "labels"],
      dict(estimator="mixed", noise=1e-10, random_state=7)),
 ]
@@ -64,6 +71,7 @@ def data(n=157):
         "bits": bits,
         "xor": bits[:, 0] ^ bits[:, 1],
         "ties": continuous(rng, n, 4, ties=True),
+        "wide": continuous(rng, n, 40),
     }
 
 
@@ -75,6 +83,7 @@ def main(out_path: str) -> None:
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     arrays = data()
+    arrays["targets"] = [arrays["labels"], arrays["lonely"]]
     results = {}
     for name, function, argument_names, options in CASES:
         args = [arrays[a] for a in argument_names]

@@ -19,7 +19,8 @@ HERE = Path(__file__).parent
 # Sharded results equal the single-process ones exactly, except the k-NN and KDE leave-one-out
 # sums, whose per-rank partial sums add in another order.
 ROUNDED = {"kl loo max", "kl loo euclidean", "ksg loo", "mixed loo", "kde loo",
-           "mixed synergy profile", "tensor mixed loo"}
+           "mixed synergy profile", "tensor mixed loo", "wide kl loo", "wide ksg loo",
+           "wide mixed loo", "wide two targets loo"}
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +107,13 @@ def test_sharded_block_ends_with_its_with_statement(one_rank_group, rng):
 
     assert _sharding.active() is None
     assert inside == gk.entropy(z, estimator="knn")
+
+
+def test_one_rank_triton_targets(one_rank_group, rng):
+    """A backend without the multi-target kernel (Triton) takes the targets one at a time."""
+    z = rng.standard_normal((60, 5))
+    targets = [rng.integers(0, 3, 60), rng.integers(0, 2, 60)]
+    sharded = gkd.leave_one_out_mutual_information(z, targets, estimator="mixed", backend="triton")
+    single = gk.leave_one_out_mutual_information(z, targets, estimator="mixed", backend="triton")
+    for got, expected in zip(sharded, single):
+        assert_close(got, expected, rtol=1e-6, atol=1e-9, name="triton leave-one-out")

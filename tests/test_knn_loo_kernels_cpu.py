@@ -10,6 +10,7 @@ import pytest
 from scipy.special import digamma
 
 from gib_kernels import _cpu
+from gib_kernels._knn import MAX
 
 RTOL = 1e-12  # float rounding in the sums; radii and counts must match exactly
 
@@ -292,3 +293,23 @@ def test_bad_shard_raises(shard):
                  lambda: _cpu.knn_loo_euclidean(z, 2, shard=shard)):
         with pytest.raises(ValueError, match="shard must be"):
             call()
+
+
+@pytest.mark.parametrize("target", ["none", "labels", "w3"])
+def test_given_radius_bound_changes_nothing(target):
+    """Wide z prunes the pass by per-anchor radius bounds; bounds from the caller (the exact
+    largest radius, or no pruning at all with +inf) give the same sums."""
+    rng = np.random.default_rng([7, len(target)])
+    n, m, k = 230, 45, 3
+    z = make_data(rng, n, m, "continuous")
+    labels, w = make_target(rng, n, target, "continuous")
+    joint = z if w is None else np.hstack([z, w])
+    radius = _cpu.kth_neighbor_distance(joint, labels, k, MAX)
+    assert m > _cpu.loo_pruned_above
+    expected = _cpu.knn_loo_maxnorm(z, labels, w, k)
+    np.testing.assert_array_equal(_cpu.knn_loo_maxnorm(z, labels, w, k, bound=radius), expected)
+    np.testing.assert_array_equal(
+        _cpu.knn_loo_maxnorm(z, labels, w, k, bound=np.full(n, np.inf)), expected)
+    with pytest.raises(ValueError, match="bound must have one entry per row"):
+        _cpu.knn_loo_maxnorm(z, labels, w, k, bound=radius[1:])
+

@@ -382,7 +382,8 @@ std::vector<double> largest_radius(const double* z, int64_t n, int64_t m,
 }  // namespace
 
 void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
-                         int64_t n_targets, int64_t k, double* out, Shard shard) {
+                         int64_t n_targets, int64_t k, double* out, Shard shard,
+                         const double* given_bound) {
   const int64_t width = m + 1;  // columns of one row of out
   const std::vector<double> zt = transposed(z, n, m);
   // Per target: w's columns, and the number of other points sharing each point's label.
@@ -499,9 +500,12 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget*
   };
 
   // Per anchor, the largest of its radii over the targets: the pruning bound of the pass.
-  const bool prune = m > 2 * kDenseColumns;
+  static_assert(kLooPrunedAbove >= 2 * kDenseColumns, "pruning pays past twice the dense part");
+  const bool prune = m > kLooPrunedAbove;
   const std::vector<double> bound =
-      prune ? largest_radius(z, n, m, targets, n_targets, k) : std::vector<double>();
+      !prune ? std::vector<double>()
+      : given_bound ? std::vector<double>(given_bound, given_bound + n)
+                    : largest_radius(z, n, m, targets, n_targets, k);
   const int32_t dense = prune ? kDenseColumns : static_cast<int32_t>(m);
 
   auto group_terms = [&](int64_t a0, int64_t count, MaxnormWorkspace& ws, double* terms) {

@@ -3,9 +3,12 @@
 // pairs. Per pair we keep (max1, argmax, max2) of the coordinate differences; the distance
 // without j is max1 unless j is the arg-max (then max2). Radii shrink when a column is
 // dropped, so every per-j radius is at most the full one and the per-j work touches only the
-// pairs within the full radius plus the pairs whose arg-max is j. For m > 32 the pass follows a
-// pair past its first columns only while its max2 is within the anchor's full radius, which
-// one exact k-th neighbour pass per target gives first (over all anchors, also when sharded).
+// pairs within the full radius plus the pairs whose arg-max is j. For m > kLooPrunedAbove the
+// pass follows a pair past its first columns only while its max2 is within `bound`, per anchor
+// an upper bound on its radius over every target: the largest k-th neighbour distance of the
+// anchor over the targets (in z with the labels, in (z, w), or in z), which the kernel computes
+// with one k-th neighbour pass per target unless the caller gives it (a sharded caller
+// computes those passes sharded too). Any bound >= the radii gives the same results.
 //
 // Shapes: z (n, m) float64 row-major, m >= 1. Several targets share the pass over the pairs of
 // z; each is one of
@@ -35,8 +38,11 @@ struct LooTarget {
   int64_t q;
 };
 
+constexpr int64_t kLooPrunedAbove = 32;
+
 void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
-                         int64_t n_targets, int64_t k, double* out, Shard shard = {});
+                         int64_t n_targets, int64_t k, double* out, Shard shard = {},
+                         const double* bound = nullptr);
 
 // Euclidean KL entropy for every Z_-j: out (m + 1,) = sum_i log r_i with r_i the k-th
 // Euclidean distance in Z_-j (squared distances downdated by (z_aj - z_bj)^2); column m is z.
