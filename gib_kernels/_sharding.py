@@ -62,7 +62,13 @@ def _fingerprint(x) -> int:
     """A cheap checksum of an array's values and their order, computed where the array lives."""
     if isinstance(x, torch.Tensor) and x.is_cuda:
         bits = x.contiguous().reshape(x.shape[0], -1)
-        bits = bits.view(torch.int64) if bits.element_size() == 8 else bits.to(torch.int64)
+        # The values' bit patterns (float32 ones through int32), not their truncated values.
+        if bits.element_size() == 8:
+            bits = bits.view(torch.int64)
+        elif bits.element_size() == 4:
+            bits = bits.view(torch.int32).to(torch.int64)
+        else:
+            bits = bits.to(torch.int64)
         weights = torch.arange(1, x.shape[0] + 1, device=x.device, dtype=torch.int64)
         return int((bits.sum(1) * weights).sum())  # rows weighted by position
     a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
