@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ._knn import MAX, _concat
+
 # The process group of the innermost `gib_kernels.distributed.sharded` block, or None.
 _ACTIVE = contextvars.ContextVar("gib_kernels_sharding", default=None)
 
@@ -145,8 +147,6 @@ class ShardedBackend:
         the kernel would otherwise run those passes whole on every rank."""
         if self.inner.name != "cpu" or z.shape[1] <= self.inner.loo_pruned_above:
             return {}
-        from ._knn import MAX, _concat
-
         radii = [self.kth_neighbor_distance(z if w is None else _concat(self, z, w), labels, k, MAX)
                  for labels, w in targets]
         return {"bound": np.maximum.reduce(radii)}
