@@ -41,3 +41,24 @@ def loo_target(rng, z, target, make_w):
     if target == "w":
         return None, make_w(z.shape[0])
     return None, None
+
+
+# --- sharded kernels (shard = (index, count), see Shard in csrc/include/gib/common.h) ---------
+
+BAD_SHARDS = [(2, 2), (0, 0), (-1, 3)]  # index past the parts, no parts, negative index
+
+
+def shard_parts(call, count):
+    """call(shard) for every part of `count`: their sum is the unsharded output."""
+    return [call((index, count)) for index in range(count)]
+
+
+# --- end to end on a GPU backend, against the reference: (name, estimator options, target) ----
+
+END_TO_END_CASES = [
+    ("ksg", dict(estimator="knn"), "continuous"),
+    ("mixed", dict(estimator="mixed"), "labels"),
+    ("binning", dict(estimator="binning", bins=4), "labels"),
+    ("kde-labels", dict(estimator="kde", sigma2=0.05), "labels"),
+    ("kde-continuous", dict(estimator="kde", sigma2=0.05), "continuous"),
+]

@@ -10,6 +10,7 @@ from typing import Optional
 
 import numpy as np
 import pytest
+from inputs import BAD_SHARDS, shard_parts
 
 _cpu = pytest.importorskip("gib_kernels._cpu")
 
@@ -249,7 +250,7 @@ def test_binning_loo_shards_add_up_exactly(case, count):
     parts add up to the whole bit for bit (count > m leaves some shards all zero)."""
     codes, fixed = make_inputs(case)
     m = codes.shape[1]
-    parts = [_cpu.binning_loo(codes, fixed, shard=(i, count)) for i in range(count)]
+    parts = shard_parts(lambda s: _cpu.binning_loo(codes, fixed, shard=s), count)
     np.testing.assert_array_equal(sum(parts), _cpu.binning_loo(codes, fixed))
     for index, part in enumerate(parts):
         owned = np.zeros(m + 1, bool)
@@ -263,7 +264,7 @@ def test_shard_with_more_parts_than_columns_is_empty():
     assert not _cpu.binning_loo(codes, fixed, shard=(3, 7)).any()
 
 
-@pytest.mark.parametrize("shard", [(2, 2), (0, 0), (-1, 3)], ids=str)
+@pytest.mark.parametrize("shard", BAD_SHARDS, ids=str)
 def test_bad_shard_raises(shard):
     with pytest.raises(ValueError, match="shard must be"):
         _cpu.binning_loo(np.zeros((9, 2), np.int64), None, shard=shard)

@@ -21,7 +21,8 @@ import gib_kernels as gk
 from conftest import HAS_CUDA, assert_close
 from gib_kernels import _backend, _cuda_backend, _ext, _torch_binning
 from gib_kernels._shard_arg import Shard
-from inputs import continuous, labels_for, labels_of_three, loo_target
+from inputs import (BAD_SHARDS, END_TO_END_CASES, continuous, labels_for, labels_of_three,
+                    loo_target, shard_parts)
 
 cuda_ext = _ext.cuda
 needs_extension = pytest.mark.skipif(cuda_ext is None,
@@ -208,8 +209,7 @@ def test_binning_loo_shards_on_torch_are_exact(rng, n, m, f, high, count):
         assert not part[~owned].any(), f"shard {index} fills columns it does not own"
 
 
-@pytest.mark.parametrize("shard", [(2, 2), (0, 0), (-1, 3)], ids=["index-past", "no-parts",
-                                                                   "negative"])
+@pytest.mark.parametrize("shard", BAD_SHARDS, ids=["index-past", "no-parts", "negative"])
 def test_bad_shards_raise_before_touching_the_device(shard):
     backend = _cuda_backend.CudaBackend()
     z, ones = np.zeros((9, 2)), np.ones(9)
@@ -415,11 +415,6 @@ def test_inputs_of_any_layout_and_dtype(rng):
     np.testing.assert_array_equal(be.kth_neighbor_distance(z, labels, 2, MAX), want)
 
 
-def _shards(call, count):
-    """call(shard) for every part of `count`."""
-    return [call((index, count)) for index in range(count)]
-
-
 @gpu
 @pytest.mark.parametrize("count", [1, 2, 3])
 def test_per_anchor_shards_add_up_exactly(rng, count):
@@ -431,14 +426,15 @@ def test_per_anchor_shards_add_up_exactly(rng, count):
     for metric in (MAX, EUCLIDEAN):
         for lab in (None, labels):
             whole = be.kth_neighbor_distance(zt, lab, 3, metric)
-            parts = _shards(lambda s: be.kth_neighbor_distance(zt, lab, 3, metric, shard=s), count)
+            parts = shard_parts(
+                lambda s: be.kth_neighbor_distance(zt, lab, 3, metric, shard=s), count)
             assert np.count_nonzero(np.stack(parts), axis=0).max() <= 1
             np.testing.assert_array_equal(sum(parts), whole)
         radius = whole * 1.5
-        parts = _shards(lambda s: be.count_within(zt, radius, metric, shard=s), count)
+        parts = shard_parts(lambda s: be.count_within(zt, radius, metric, shard=s), count)
         np.testing.assert_array_equal(sum(parts), be.count_within(zt, radius, metric))
     for lab in (None, labels):
-        parts = _shards(lambda s: be.kde_log_mean_kernel(zt, lab, 0.3, shard=s), count)
+        parts = shard_parts(lambda s: be.kde_log_mean_kernel(zt, lab, 0.3, shard=s), count)
         assert np.count_nonzero(np.stack(parts), axis=0).max() <= 1
         np.testing.assert_array_equal(sum(parts), be.kde_log_mean_kernel(zt, lab, 0.3))
 
@@ -452,18 +448,18 @@ def test_leave_one_out_shards_add_up(rng, target, count):
     z = _data(rng, 263, 4, "continuous")
     labels, w = loo_target(rng, z, target, lambda n: _data(rng, n, 2, "continuous"))
     zt, lt, wt = _on_gpu(z), _on_gpu(labels), _on_gpu(w)
-    parts = _shards(lambda s: be.knn_loo_maxnorm(zt, lt, wt, 3, shard=s), count)
+    parts = shard_parts(lambda s: be.knn_loo_maxnorm(zt, lt, wt, 3, shard=s), count)
     assert_close(sum(parts), be.knn_loo_maxnorm(zt, lt, wt, 3), EXACT, atol=EXACT,
                  name="knn_loo_maxnorm")
-    parts = _shards(lambda s: be.knn_loo_maxnorm_targets(zt, [(lt, wt)], 3, shard=s), count)
+    parts = shard_parts(lambda s: be.knn_loo_maxnorm_targets(zt, [(lt, wt)], 3, shard=s), count)
     assert_close(sum(parts), be.knn_loo_maxnorm_targets(zt, [(lt, wt)], 3), EXACT, atol=EXACT,
                  name="knn_loo_maxnorm_targets")
     if target == "none":
-        parts = _shards(lambda s: be.knn_loo_euclidean(zt, 3, shard=s), count)
+        parts = shard_parts(lambda s: be.knn_loo_euclidean(zt, 3, shard=s), count)
         assert_close(sum(parts), be.knn_loo_euclidean(zt, 3), EXACT, atol=EXACT,
                      name="knn_loo_euclidean")
     n_classes = 1 if labels is None else 4
-    parts = _shards(lambda s: be.kde_loo(zt, lt, n_classes, 0.3, shard=s), count)
+    parts = shard_parts(lambda s: be.kde_loo(zt, lt, n_classes, 0.3, shard=s), count)
     assert_close(sum(parts), be.kde_loo(zt, lt, n_classes, 0.3), EXACT, atol=EXACT,
                  name="kde_loo")
 
@@ -495,20 +491,11 @@ def test_pattern_classes_equal_the_cpu_kernels(rng):
 def test_binning_loo_shards_are_exact(rng, count):
     codes, fixed = _binning_inputs(rng, 333, 7, 1, 3)
     whole = be.binning_loo(_on_gpu(codes), _on_gpu(fixed))
-    parts = _shards(lambda s: be.binning_loo(_on_gpu(codes), _on_gpu(fixed), shard=s), count)
+    parts = shard_parts(lambda s: be.binning_loo(_on_gpu(codes), _on_gpu(fixed), shard=s), count)
     np.testing.assert_array_equal(sum(parts), whole)
 
 
 # --- end to end on CUDA tensors, against the reference ----------------------------------------
-
-E2E_CASES = [  # (name, estimator options, target)
-    ("ksg", dict(estimator="knn"), "continuous"),
-    ("mixed", dict(estimator="mixed"), "labels"),
-    ("binning", dict(estimator="binning", bins=4), "labels"),
-    ("kde-labels", dict(estimator="kde", sigma2=0.05), "labels"),
-    ("kde-continuous", dict(estimator="kde", sigma2=0.05), "continuous"),
-]
-
 
 def _both(fn, *args, **kwargs):
     with warnings.catch_warnings():
@@ -519,7 +506,8 @@ def _both(fn, *args, **kwargs):
 
 
 @gpu
-@pytest.mark.parametrize("case,kw,target", E2E_CASES, ids=[c for c, _, _ in E2E_CASES])
+@pytest.mark.parametrize("case,kw,target", END_TO_END_CASES,
+                         ids=[c for c, _, _ in END_TO_END_CASES])
 def test_mutual_information_on_cuda_tensors_matches_reference(rng, case, kw, target):
     n, d = 153, 3
     z = continuous(rng, n, d)

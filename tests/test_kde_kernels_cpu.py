@@ -14,7 +14,7 @@ import pytest
 
 from conftest import assert_close
 from gib_kernels import _cpu
-from inputs import continuous, layer_like
+from inputs import BAD_SHARDS, continuous, layer_like, shard_parts
 
 RTOL = 1e-10
 ATOL = 1e-13  # log(1) = 0 exactly in one, a rounding away in the other
@@ -141,10 +141,6 @@ def test_results_do_not_depend_on_thread_count(rng):
 
 
 # ----------------------------------------------------------------------------- sharding
-def _shards(call, count):
-    return [call((index, count)) for index in range(count)]
-
-
 @pytest.mark.parametrize("count", [1, 2, 3, 7])
 @pytest.mark.parametrize("labels", [None, "classes"], ids=["nolabels", "classes"])
 def test_shards_add_up(labels, count, rng):
@@ -152,11 +148,11 @@ def test_shards_add_up(labels, count, rng):
     leave-one-out class sums up to summation order."""
     t = make_points(rng, 257, 3, "duplicates")
     lab = make_labels(rng, len(t), labels)
-    parts = _shards(lambda s: _cpu.kde_log_mean_kernel(t, lab, 0.05, shard=s), count)
+    parts = shard_parts(lambda s: _cpu.kde_log_mean_kernel(t, lab, 0.05, shard=s), count)
     assert np.count_nonzero(np.stack(parts), axis=0).max() <= 1
     assert np.array_equal(sum(parts), _cpu.kde_log_mean_kernel(t, lab, 0.05))
     n_classes = 1 if lab is None else N_CLASSES
-    parts = _shards(lambda s: _cpu.kde_loo(t, lab, n_classes, 0.05, shard=s), count)
+    parts = shard_parts(lambda s: _cpu.kde_loo(t, lab, n_classes, 0.05, shard=s), count)
     assert_close(sum(parts), _cpu.kde_loo(t, lab, n_classes, 0.05), 1e-12, atol=1e-12,
                  name="leave-one-out sums")
 
@@ -167,7 +163,7 @@ def test_shard_of_more_parts_than_anchors_is_empty(rng):
     assert not _cpu.kde_loo(t, None, 1, 0.1, shard=(0, 7)).any()
 
 
-@pytest.mark.parametrize("shard", [(2, 2), (0, 0), (-1, 3)], ids=str)
+@pytest.mark.parametrize("shard", BAD_SHARDS, ids=str)
 def test_bad_shard_raises(shard):
     t = np.zeros((9, 2))
     with pytest.raises(ValueError, match="shard must be"):

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import assert_close
 from gib_kernels import _cpu
-from inputs import continuous
+from inputs import BAD_SHARDS, continuous, shard_parts
 
 MAX, EUCLIDEAN = 0, 1
 METRICS = {"max": MAX, "euclidean": EUCLIDEAN}
@@ -185,11 +185,6 @@ def test_results_do_not_depend_on_thread_count(d, rng):
 
 # ----------------------------------------------------------------------------- sharding
 SHARD_COUNTS = [1, 2, 3, 7]
-BAD_SHARDS = [(2, 2), (0, 0), (-1, 3)]
-
-
-def _shards(call, count):
-    return [call((index, count)) for index in range(count)]
 
 
 @pytest.mark.parametrize("count", SHARD_COUNTS)
@@ -201,12 +196,12 @@ def test_shards_add_up_exactly(d, count, rng):
     for labels in (None, make_labels(rng, len(z), "groups")):
         for metric in METRICS.values():
             whole = _cpu.kth_neighbor_distance(z, labels, 4, metric)
-            parts = _shards(lambda s: _cpu.kth_neighbor_distance(z, labels, 4, metric, shard=s),
+            parts = shard_parts(lambda s: _cpu.kth_neighbor_distance(z, labels, 4, metric, shard=s),
                             count)
             assert np.count_nonzero(np.stack(parts), axis=0).max() <= 1
             assert np.array_equal(sum(parts), whole)
             radius = np.where(np.isinf(whole), 1.0, whole) * 1.5
-            parts = _shards(lambda s: _cpu.count_within(z, radius, metric, shard=s), count)
+            parts = shard_parts(lambda s: _cpu.count_within(z, radius, metric, shard=s), count)
             assert np.array_equal(sum(parts), _cpu.count_within(z, radius, metric))
 
 

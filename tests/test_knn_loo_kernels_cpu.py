@@ -11,6 +11,7 @@ from scipy.special import digamma
 
 from gib_kernels import _cpu
 from gib_kernels._knn import MAX
+from inputs import BAD_SHARDS, shard_parts
 
 RTOL = 1e-12  # float rounding in the sums; radii and counts must match exactly
 
@@ -253,10 +254,6 @@ def test_bit_identical_across_thread_counts(target, restore_threads):
 
 
 # ----------------------------------------------------------------------------- sharding
-def _shards(call, count):
-    return [call((index, count)) for index in range(count)]
-
-
 @pytest.mark.parametrize("count", [1, 2, 3, 7])
 @pytest.mark.parametrize("target", ["none", "labels", "w3"])
 def test_shards_add_up(target, count):
@@ -267,14 +264,14 @@ def test_shards_add_up(target, count):
     labels, w = make_target(rng, 157, target, "continuous")
     if labels is not None:
         labels[11] = 9  # a point alone in its label takes no part in any shard
-    parts = _shards(lambda s: _cpu.knn_loo_maxnorm(z, labels, w, 3, shard=s), count)
+    parts = shard_parts(lambda s: _cpu.knn_loo_maxnorm(z, labels, w, 3, shard=s), count)
     np.testing.assert_allclose(sum(parts), _cpu.knn_loo_maxnorm(z, labels, w, 3), rtol=RTOL,
                                atol=RTOL)
-    parts = _shards(lambda s: _cpu.knn_loo_maxnorm_targets(z, [(labels, w)], 3, shard=s), count)
+    parts = shard_parts(lambda s: _cpu.knn_loo_maxnorm_targets(z, [(labels, w)], 3, shard=s), count)
     np.testing.assert_allclose(sum(parts), _cpu.knn_loo_maxnorm_targets(z, [(labels, w)], 3),
                                rtol=RTOL, atol=RTOL)
     if target == "none":
-        parts = _shards(lambda s: _cpu.knn_loo_euclidean(z, 3, shard=s), count)
+        parts = shard_parts(lambda s: _cpu.knn_loo_euclidean(z, 3, shard=s), count)
         np.testing.assert_allclose(sum(parts), _cpu.knn_loo_euclidean(z, 3), rtol=RTOL,
                                    atol=RTOL)
 
@@ -285,7 +282,7 @@ def test_shard_of_more_parts_than_anchors_is_empty():
     assert not _cpu.knn_loo_euclidean(z, 2, shard=(0, 7)).any()
 
 
-@pytest.mark.parametrize("shard", [(2, 2), (0, 0), (-1, 3)], ids=str)
+@pytest.mark.parametrize("shard", BAD_SHARDS, ids=str)
 def test_bad_shard_raises(shard):
     z = np.arange(18.0).reshape(9, 2)
     for call in (lambda: _cpu.knn_loo_maxnorm(z, None, None, 2, shard=shard),

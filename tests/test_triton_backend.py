@@ -16,7 +16,8 @@ import torch
 
 import gib_kernels as gk
 from conftest import HAS_CUDA, assert_close
-from inputs import continuous, labels_for, labels_of_three, loo_target
+from inputs import (BAD_SHARDS, END_TO_END_CASES, continuous, labels_for, labels_of_three,
+                    loo_target, shard_parts)
 
 pytest.importorskip("triton")
 cpu = pytest.importorskip("gib_kernels._cpu")
@@ -250,11 +251,6 @@ def test_binning(rng, n, m, f, high):
 # --- sharding ---------------------------------------------------------------------------------
 
 
-def _shards(call, count):
-    """call(shard) for every part of `count`."""
-    return [call((index, count)) for index in range(count)]
-
-
 def _assert_owned_once(parts, name):
     """Each entry is nonzero in at most one part: the parts not owning it leave it at 0."""
     owners = np.count_nonzero(np.stack(parts), axis=0)
@@ -270,15 +266,16 @@ def test_per_anchor_shards_add_up_exactly(rng, count):
     for metric in (MAX, EUCLIDEAN):
         for lab in (None, labels):
             whole = be.kth_neighbor_distance(zt, lab, 3, metric)
-            parts = _shards(lambda s: be.kth_neighbor_distance(zt, lab, 3, metric, shard=s), count)
+            parts = shard_parts(
+                lambda s: be.kth_neighbor_distance(zt, lab, 3, metric, shard=s), count)
             _assert_owned_once(parts, "k-th neighbour distance")
             np.testing.assert_array_equal(sum(parts), whole)
         radius = whole.astype(np.float32).astype(np.float64) * 1.5
-        parts = _shards(lambda s: be.count_within(zt, radius, metric, shard=s), count)
+        parts = shard_parts(lambda s: be.count_within(zt, radius, metric, shard=s), count)
         assert all(p.dtype == np.int64 for p in parts)
         np.testing.assert_array_equal(sum(parts), be.count_within(zt, radius, metric))
     for lab in (None, labels):
-        parts = _shards(lambda s: be.kde_log_mean_kernel(zt, lab, 0.3, shard=s), count)
+        parts = shard_parts(lambda s: be.kde_log_mean_kernel(zt, lab, 0.3, shard=s), count)
         _assert_owned_once(parts, "log mean kernel")
         np.testing.assert_array_equal(sum(parts), be.kde_log_mean_kernel(zt, lab, 0.3))
 
@@ -293,13 +290,13 @@ def test_leave_one_out_shards_add_up(rng, target, count):
     zt = be.floats(z)
     lt = None if labels is None else be.ints(labels)
     wt = None if w is None else be.floats(w)
-    parts = _shards(lambda s: be.knn_loo_maxnorm(zt, lt, wt, 2, shard=s), count)
+    parts = shard_parts(lambda s: be.knn_loo_maxnorm(zt, lt, wt, 2, shard=s), count)
     assert_close(sum(parts), be.knn_loo_maxnorm(zt, lt, wt, 2), EXACT, name="knn_loo_maxnorm")
     if target == "none":
-        parts = _shards(lambda s: be.knn_loo_euclidean(zt, 2, shard=s), count)
+        parts = shard_parts(lambda s: be.knn_loo_euclidean(zt, 2, shard=s), count)
         assert_close(sum(parts), be.knn_loo_euclidean(zt, 2), EXACT, name="knn_loo_euclidean")
     n_classes = 1 if labels is None else 4
-    parts = _shards(lambda s: be.kde_loo(zt, lt, n_classes, 0.3, shard=s), count)
+    parts = shard_parts(lambda s: be.kde_loo(zt, lt, n_classes, 0.3, shard=s), count)
     assert_close(sum(parts), be.kde_loo(zt, lt, n_classes, 0.3), EXACT, atol=EXACT,
                  name="kde_loo")
 
@@ -321,7 +318,7 @@ def test_binning_loo_shards_are_exact(rng, n, m, f, count):
     codes = rng.integers(0, 3, (n, m))
     fixed = be.ints(rng.integers(0, 3, (n, f))) if f else None
     whole = be.binning_loo(be.ints(codes), fixed)
-    parts = _shards(lambda s: be.binning_loo(be.ints(codes), fixed, shard=s), count)
+    parts = shard_parts(lambda s: be.binning_loo(be.ints(codes), fixed, shard=s), count)
     np.testing.assert_array_equal(sum(parts), whole)
     for index, part in enumerate(parts):
         owned = np.zeros(m + 1, bool)
@@ -345,8 +342,7 @@ def test_pattern_classes_equal_the_cpu_kernels(rng, n, m, f, high):
     np.testing.assert_array_equal(counts, want_counts)
 
 
-@pytest.mark.parametrize("shard", [(2, 2), (0, 0), (-1, 3)], ids=["index-past", "no-parts",
-                                                                   "negative"])
+@pytest.mark.parametrize("shard", BAD_SHARDS, ids=["index-past", "no-parts", "negative"])
 def test_bad_shards_raise(shard):
     z = be.floats(np.arange(18.0).reshape(9, 2))
     for call in (lambda: be.kth_neighbor_distance(z, None, 2, MAX, shard=shard),
@@ -362,22 +358,14 @@ def test_bad_shards_raise(shard):
 
 # --- end to end, against the reference --------------------------------------------------------
 
-E2E_CASES = [  # (name, estimator options, target)
-    ("ksg", dict(estimator="knn"), "continuous"),
-    ("mixed", dict(estimator="mixed"), "labels"),
-    ("binning", dict(estimator="binning", bins=4), "labels"),
-    ("kde-labels", dict(estimator="kde", sigma2=0.05), "labels"),
-    ("kde-continuous", dict(estimator="kde", sigma2=0.05), "continuous"),
-]
-
-
 def _both(fn, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # duplicate-point warnings
         return fn(*args, backend="triton", **kwargs), fn(*args, backend="reference", **kwargs)
 
 
-@pytest.mark.parametrize("case,kw,target", E2E_CASES, ids=[c for c, _, _ in E2E_CASES])
+@pytest.mark.parametrize("case,kw,target", END_TO_END_CASES,
+                         ids=[c for c, _, _ in END_TO_END_CASES])
 def test_mutual_information_matches_reference(rng, case, kw, target):
     n, d = 53, 3
     z = continuous(rng, n, d)
