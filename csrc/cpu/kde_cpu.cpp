@@ -5,14 +5,16 @@
 // and squared distances vectorise over a block. exp(-x) is exactly 0 in double precision once
 // x > 745.2, so a pair whose exponent passes kNegligibleExponent adds nothing and is dropped,
 // and so is a whole block as soon as its partial distances pass it (they only grow). The
-// leave-one-feature-out form downdates each pair's squared distance per column and evaluates
-// every exponential directly: factoring out exp(+delta^2 / (2 sigma2)) would overflow.
+// leave-one-feature-out form downdates each pair's squared distance per column (summing it
+// directly where the dropped column is the larger part, loo_math.h) and evaluates every
+// exponential directly: factoring out exp(+delta^2 / (2 sigma2)) would overflow.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
 
 #include "gib/kde.h"
+#include "gib/loo_math.h"
 
 namespace gib {
 
@@ -102,7 +104,10 @@ int64_t block_distances(const GroupedPoints& pts, int64_t p0, int64_t p1, int64_
       const double* la = kLeaveOneOut ? largest[live[s]] : nullptr;
       double nearest = kInf;
 #pragma omp simd reduction(min : nearest)
-      for (int64_t b = 0; b < len; ++b) nearest = std::min(nearest, kLeaveOneOut ? da[b] - la[b] : da[b]);
+      for (int64_t b = 0; b < len; ++b)
+        nearest = std::min(nearest, kLeaveOneOut
+                                        ? da[b] - la[b] - downdate_error_bound(da[b], pts.d)
+                                        : da[b]);
       if (nearest < negligible) live[kept++] = live[s];
     }
     n_live = kept;
@@ -179,12 +184,15 @@ void kde_loo_cpu(const double* t, int64_t n, int64_t m, const int64_t* labels, i
           double* sums = tile_logs.data() + (p0 + a - first) * width;
           for (int64_t b = 0; b < len; ++b) {
             const double full = d2[a][b];
-            if (full - largest[a][b] >= negligible) continue;  // every T_-j term is 0 too
+            // every T_-j term is 0 too (the bound covers the downdate's rounding)
+            if (full - largest[a][b] - downdate_error_bound(full, m) >= negligible) continue;
             if (full < negligible) sums[m] += std::exp(-full / two_sigma2);
             const double* tb = pts.row(b0 + b);
             for (int64_t j = 0; j < m; ++j) {
-              const double without_j =
-                  std::max(full - pair_term(tb[j], ta[j], Metric::kEuclidean), 0.0);
+              const double term = pair_term(tb[j], ta[j], Metric::kEuclidean);
+              double without_j = full - term;
+              if (kde_downdate_inexact(term, without_j))
+                without_j = squared_distance_without(ta, tb, m, j);
               if (without_j < negligible) sums[j] += std::exp(-without_j / two_sigma2);
             }
           }

@@ -566,14 +566,6 @@ int64_t downdate_block(double zaj, const double* zj, const double* sq, int64_t l
   return flagged;
 }
 
-// Squared distance between rows za and zb of z (m columns) without column j, summed directly.
-double sq_without(const double* za, const double* zb, int64_t m, int64_t j) {
-  double sum = 0.0;
-  for (int64_t c = 0; c < m; ++c)
-    if (c != j) sum = combine(sum, pair_term(za[c], zb[c], Metric::kEuclidean), Metric::kEuclidean);
-  return sum;
-}
-
 }  // namespace
 
 void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out,
@@ -607,7 +599,7 @@ void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, dou
         if (downdate_block(za[j], zt.data() + j * n + b0, sq + b0, len, bound, v) == 0) continue;
         for (int64_t i = 0; i < len; ++i) {
           // Also catches v < 0 from rounding, since sq >= 0.
-          if (downdate_lost_bits(sq[b0 + i], v[i])) v[i] = sq_without(za, z + (b0 + i) * m, m, j);
+          if (downdate_lost_bits(sq[b0 + i], v[i])) v[i] = squared_distance_without(za, z + (b0 + i) * m, m, j);
           if (by_insertion && v[i] < bound) bound = topk_insert(top, k, v[i]);
         }
       }

@@ -4,7 +4,8 @@
 // One thread per anchor, candidates of its label group tiled through shared memory as in
 // knn_cuda.cu. Per tile: squared distances D2_b, the full kernel sum, then for every column j the
 // rank-one downdate exp(-(D2_b - (t_aj - t_bj)^2) / (2 sigma2)) added to the anchor's running sum
-// of column j in global memory (only its own thread touches it). All exponents are <= 0 up to
+// of column j in global memory (only its own thread touches it); where the dropped term is the
+// larger part of D2_b, D2_b without it is summed directly (loo_math.h). All exponents are <= 0 up to
 // rounding and the self term (b = a) is exp(0) = 1, so the sums need no max-shift. Each anchor
 // sums its candidates in a fixed order: results are deterministic.
 #include "gib/cuda_utils.cuh"
@@ -47,9 +48,14 @@ __global__ void __launch_bounds__(kBlock)
       if (mask == 0) return;
       double sum = 0.0;
 #pragma unroll
-      for (int b = 0; b < kTileB; ++b)
-        if (mask >> b & 1u)
-          sum += exp((sq[b] - pair_term(ta, tb[b], Metric::kEuclidean)) * neg_half_inv_sigma2);
+      for (int b = 0; b < kTileB; ++b) {
+        if (!(mask >> b & 1u)) continue;
+        const double term = pair_term(ta, tb[b], Metric::kEuclidean);
+        double without_j = sq[b] - term;
+        if (kde_downdate_inexact(term, without_j))
+          without_j = distance_without_out_of_line(t, m, a, b0 + b, j);
+        sum += exp(without_j * neg_half_inv_sigma2);
+      }
       log_mean[j * anchors_len + local] += sum;
     });
   }

@@ -173,18 +173,6 @@ __global__ void __launch_bounds__(kBlock)
   count_w[at(m)] = full_w;
 }
 
-// The squared Euclidean distance between rows a and b of z (n, m) without column j, summed in
-// column order as on the CPU. Out of line: it is the rare path, and inlined into the unrolled
-// tile loop it would crowd the registers of the common one.
-__device__ __noinline__ double squared_distance_without(const double* z, int64_t m, int64_t a,
-                                                        int64_t b, int64_t j) {
-  double sum = 0.0;
-  for (int64_t c = 0; c < m; ++c)
-    if (c != j) sum = combine(sum, pair_term(z[a * m + c], z[b * m + c], Metric::kEuclidean),
-                              Metric::kEuclidean);
-  return sum;
-}
-
 __global__ void __launch_bounds__(kBlock)
     euclidean_loo_kernel(const double* z, int64_t n, int64_t m, int64_t k, AnchorRange anchors,
                          double* lists, double* kth_squared) {
@@ -221,7 +209,7 @@ __global__ void __launch_bounds__(kBlock)
       for (int b = 0; b < kEuclideanTileB; ++b) {
         if (!(mask >> b & 1u)) continue;
         double v = sq[b] - pair_term(za, zb[b], Metric::kEuclidean);
-        if (downdate_lost_bits(sq[b], v)) v = squared_distance_without(z, m, a, b0 + b, j);
+        if (downdate_lost_bits(sq[b], v)) v = distance_without_out_of_line(z, m, a, b0 + b, j);
         if (v < kth) kth = topk_insert(top, k, v);
       }
     });

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "gib/common.h"
+#include "gib/loo_math.h"
 
 namespace gib {
 
@@ -193,6 +194,13 @@ __device__ __forceinline__ uint32_t candidate_mask(Range own, int64_t b0, int64_
     if (cand >= own.begin && cand < own.end && (with_self || cand != a)) mask |= 1u << b;
   }
   return mask;
+}
+
+// squared_distance_without (loo_math.h) between rows a and b of z (n, m), out of line: it is the
+// rare path, and inlined into an unrolled tile loop it would crowd the registers of the common one.
+__device__ __noinline__ inline double distance_without_out_of_line(const double* z, int64_t m,
+                                                                   int64_t a, int64_t b, int64_t j) {
+  return squared_distance_without(z + a * m, z + b * m, m, j);
 }
 
 inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
