@@ -32,6 +32,19 @@ def discretize(x, bins: int, bin_range) -> torch.Tensor:
     return torch.clamp(torch.floor(scaled), 0, bins - 1).to(torch.int64)
 
 
+def value_codes(x):
+    """int64 codes of a discrete-valued array, one per distinct value of a column: integers as
+    they are, floats by the bits of their float64 value (-0.0 and 0.0 are one value)."""
+    if isinstance(x, torch.Tensor):
+        if not x.dtype.is_floating_point:
+            return x.to(torch.int64)
+        return (x.to(torch.float64) + 0.0).contiguous().view(torch.int64)
+    x = np.asarray(x)
+    if x.dtype.kind in "biu":
+        return x.astype(np.int64)
+    return (np.ascontiguousarray(x, dtype=np.float64) + 0.0).view(np.int64)
+
+
 def _entropy_from_sum_clogc(n: int, sum_c_log_c):
     return math.log(n) - sum_c_log_c / n
 

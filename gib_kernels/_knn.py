@@ -1,6 +1,6 @@
 """k-NN estimators (nats) over backend primitives: Kozachenko-Leonenko entropy, KSG mutual
 information (algorithm 1), Ross's mixed estimator for class labels, Frenzel-Pompe conditional MI,
-and their fused leave-one-feature-out forms. Formulas: GIB.md section 3.
+and their fused leave-one-feature-out forms. Formulas and bias: docs/science.md, "Estimators".
 
 Arguments are validated arrays (numpy, or torch on CUDA) and a backend from ``_backend``.
 """
@@ -80,6 +80,27 @@ def _torch_mask(mask: np.ndarray, like):
     import torch
 
     return torch.from_numpy(mask).to(like.device)
+
+
+def check_mixed_bound(nats, labels: np.ndarray):
+    """The mixed estimate(s) in nats, or a ValueError when one passes the estimator's bound.
+
+    Without distance ties the k_i - 1 nearer same-label neighbours of a point lie strictly
+    inside its radius, so m_i >= k_i - 1 and the estimate is at most psi(n) - <psi(N_y)> (about
+    H(Y); points of unique labels left out). Only ties, points at exactly a k-th neighbour
+    distance, make the strict counts fall below that.
+    """
+    counts = np.bincount(labels)
+    class_size = counts[labels][counts[labels] > 1]
+    bound = float(digamma(class_size.size) - np.mean(digamma(class_size)))
+    worst = float(np.max(nats))
+    if worst > bound + 1e-9 * max(1.0, abs(bound)):
+        raise ValueError(
+            f"the mixed estimate ({worst:.6g} nats) exceeds its bound psi(n) - <psi(N_y)> = "
+            f"{bound:.6g} nats (about H(Y)): many points share their k-th neighbour distance, so "
+            "the strict radius counts fall short. Pass noise=1e-10 (with random_state) to break "
+            "the ties, or use estimator='binning' for discrete data.")
+    return nats
 
 
 def mixed_mutual_information(be, z, labels: np.ndarray, k: int) -> float:

@@ -223,6 +223,14 @@ def as_labels(y: Any, name: str) -> np.ndarray:
     return codes.astype(np.int64).reshape(-1)
 
 
+def as_row_classes(x: Array) -> np.ndarray:
+    """int64 codes 0..C-1 of the distinct rows of a 2-D discrete array (numpy): each distinct
+    row is one class."""
+    if isinstance(x, torch.Tensor):
+        return torch.unique(x, dim=0, return_inverse=True)[1].cpu().numpy().astype(np.int64)
+    return np.unique(x, axis=0, return_inverse=True)[1].astype(np.int64).reshape(-1)
+
+
 def is_label_vector(w: Array) -> bool:
     """A 1-D (or (n, 1)) integer array: class labels."""
     return is_integer(w) and (w.ndim == 1 or (w.ndim == 2 and w.shape[1] == 1))
@@ -251,6 +259,53 @@ def check_mixed_labels(labels: np.ndarray, k: int) -> None:
     if (counts > 1).sum() == 0:
         raise ValueError("every label is unique: the mixed estimator needs classes with at "
                          "least 2 members")
+
+
+# A float column is discrete-valued when it takes at most this many distinct values, and at most
+# a quarter as many as there are samples (so that a few continuous samples are not "discrete").
+DISCRETE_MAX_VALUES = 64
+_DISCRETE_SAMPLE_ROWS = 1024
+
+
+def _discrete_value_limit(n: int) -> int:
+    return min(DISCRETE_MAX_VALUES, n // 4)
+
+
+def is_discrete_valued(x: Array) -> bool:
+    """Whether a 2-D array holds discrete data: an integer array, or floats whose every column
+    takes few distinct values (at most ``min(64, n // 4)``): bits, rounded or quantised values,
+    class ids stored as floats. Continuous data is told apart on its first rows and first
+    column, so the check costs little there."""
+    if is_integer(x):
+        return True
+    limit = _discrete_value_limit(int(x.shape[0]))
+    if isinstance(x, torch.Tensor):
+        def distinct(a):
+            return int(torch.unique(a).numel())
+    else:
+        def distinct(a):
+            return int(np.unique(a).size)
+    head = x[:_DISCRETE_SAMPLE_ROWS]
+    if any(distinct(head[:, c]) > limit for c in range(x.shape[1])):
+        return False
+    return all(distinct(x[:, c]) <= limit for c in range(x.shape[1]))
+
+
+def check_no_ties(x: Array, name: str, estimator: str, noise: float) -> None:
+    """Refuses discrete-valued data for a k-NN estimator unless ties are broken with ``noise``.
+
+    On such data most k-th neighbour distances are shared by many points (the max-norm distance
+    between two 12-bit rows is 0 or 1), so the strict radius counts of KSG and Ross jump and the
+    estimate can pass its bounds (I(Z;Y) above H(Y)) with nothing to show for it."""
+    if noise > 0 or not is_discrete_valued(x):
+        return
+    limit = _discrete_value_limit(int(x.shape[0]))
+    raise ValueError(
+        f"'{name}' is discrete-valued (every column takes at most {limit} distinct values): "
+        f"distance ties dominate and the {estimator!r} k-NN estimate would be meaningless. Use "
+        "estimator='binning' (or 'auto', which picks it for discrete data), pass integer class "
+        "labels as the target for the mixed estimator, or pass noise=1e-10 (with random_state) to "
+        "break the ties on purpose.")
 
 
 def jitter(x: Array, noise: float, rng: np.random.Generator) -> Array:

@@ -12,9 +12,17 @@ Estimators (``estimator=``):
 - ``"knn"``: Kozachenko-Leonenko entropy, KSG mutual information (algorithm 1, max-norm),
   Frenzel-Pompe conditional MI.
 - ``"mixed"``: Ross (2014) for a continuous, multivariate ``z`` against integer class labels.
-- ``"kde"``: the Kolchinsky-Tracey pairwise-distance upper bound for ``T`` + N(0, sigma2 I).
-- ``"auto"`` (default): ``"binning"`` when ``z`` is an integer array (already discrete),
-  ``"mixed"`` when the target is 1-D integer labels, ``"knn"`` otherwise.
+- ``"kde"``: the Kolchinsky-Tracey pairwise-distance upper bound for ``T`` + N(0, sigma2 I),
+  against a discrete variable (class labels, or discrete inputs whose distinct rows are the
+  classes); a continuous target is refused.
+- ``"auto"`` (default): ``"binning"`` when ``z`` is discrete-valued (an integer array, or floats
+  whose every column takes at most ``min(64, n // 4)`` distinct values: bits, rounded or quantised
+  data), with each distinct value its own bin; ``"mixed"`` when the target is 1-D integer labels;
+  ``"knn"`` otherwise.
+
+k-NN estimators refuse discrete-valued inputs (distance ties make them meaningless) unless
+``noise`` breaks the ties on request, and a mixed estimate above its bound psi(n) - <psi(N_y)>
+(about H(Y)) raises an error instead of being returned. See ``docs/science.md``.
 
 Backends (``backend=``): ``"cpu"`` (C++/OpenMP), ``"cuda"``, ``"triton"``, ``"reference"``
 (slow numpy), ``"auto"`` (CUDA data to a GPU backend, everything else to the CPU kernels).
@@ -37,6 +45,7 @@ from ._validation import (
     METRICS,
     Origin,
     as_labels,
+    as_row_classes,
     as_matrix,
     check_bin_range,
     check_choice,
@@ -47,6 +56,8 @@ from ._validation import (
     check_random_state,
     check_same_rows,
     is_cuda,
+    check_no_ties,
+    is_discrete_valued,
     is_integer,
     is_label_vector,
     jitter,
@@ -106,7 +117,7 @@ def _params(estimator, k, bins, bin_range, metric, sigma2, base, noise, random_s
 def _resolve_estimator(p: _Params, z, target) -> str:
     if p.estimator != "auto":
         return p.estimator
-    if is_integer(z):
+    if is_discrete_valued(z):
         return "binning"
     if target is not None and is_label_vector(target):
         return "mixed"
@@ -138,8 +149,27 @@ class _Data:
                 raise ValueError("estimator='mixed' needs class labels as the target")
             self.labels = as_labels(target, target_name)
             check_mixed_labels(self.labels, p.k)
-        if est == "kde" and target is not None and is_label_vector(arrays[target_name]):
-            self.labels = as_labels(target, target_name)
+        # The KDE bound holds a continuous layer against a discrete variable: the target's
+        # distinct rows are the classes, or, where z is the discrete one, the layer is the target.
+        self.kde_layer_is_target = False
+        if est == "kde" and target is not None:
+            w_arr = arrays[target_name]
+            if is_discrete_valued(w_arr):
+                self.labels = as_row_classes(w_arr)
+            elif condition is None and is_discrete_valued(z):
+                self.kde_layer_is_target = True
+            else:
+                raise ValueError(
+                    f"estimator='kde' needs a discrete target ('{target_name}' is continuous): the "
+                    "bound is I(T;W) = H(T) - sum_w p(w) H(T | W = w) for a noisy layer T and a "
+                    "discrete W (class labels, or discrete inputs whose distinct rows are the "
+                    "classes). For the information a layer keeps about the continuous input it "
+                    "is computed from, pass the input's row ids, np.unique(x, axis=0, "
+                    "return_inverse=True)[1]: that gives H(T) - H(noise) (Saxe et al. 2018).")
+        if est in ("knn", "mixed"):
+            for name, x in arrays.items():
+                if est == "knn" or name == "z":
+                    check_no_ties(x, name, est, p.noise)
         self.z = self._prepare(z, "z")
         self.w = None if target is None or self.labels is not None and est == "mixed" \
             else self._prepare(arrays[target_name], target_name)
@@ -150,12 +180,14 @@ class _Data:
 
     def _prepare(self, x, name):
         est = self.estimator
+        if est == "binning" and self.p.estimator == "auto" and is_discrete_valued(x):
+            return _binning.value_codes(x)  # "auto" takes discrete data as it is, unbinned
         if est == "binning" and self.is_reference:
             return ref.discretize(_np(x), self.p.bins, self.p.bin_range)
         if est == "binning":
             return _binning.discretize(x, self.p.bins, self.p.bin_range)
-        if est == "kde" and name != "z" and self.labels is not None:
-            return x
+        if est == "kde" and (name == "z") == self.kde_layer_is_target:
+            return x  # the discrete side: classes from its rows
         x = x.astype(np.float64, copy=False) if isinstance(x, np.ndarray) else x.double()
         return jitter(x, self.p.noise, self.p.rng)
 
@@ -199,6 +231,11 @@ def _entropy_nats(d: _Data, z) -> float:
 
 
 def _mi_nats(d: _Data, z) -> float:
+    nats = _mi_nats_unchecked(d, z)
+    return _knn.check_mixed_bound(nats, d.labels) if d.estimator == "mixed" else nats
+
+
+def _mi_nats_unchecked(d: _Data, z) -> float:
     p, be, w = d.p, d.backend, d.w
     if d.is_reference:
         z = _np(z)
@@ -206,28 +243,33 @@ def _mi_nats(d: _Data, z) -> float:
             return ref.mutual_information_discrete(z, _np(w))
         if d.estimator == "mixed":
             return ref.mutual_information_mixed(z, d.labels, p.k)
+        if d.estimator == "kde" and d.kde_layer_is_target:
+            return ref.mutual_information_kde(_np(w), as_row_classes(z), p.sigma2)
         if d.estimator == "kde":
-            return ref.mutual_information_kde(z, d.labels if d.labels is not None else _np(w), p.sigma2)
+            return ref.mutual_information_kde(z, d.labels, p.sigma2)
         return ref.mutual_information_ksg(z, _np(w), p.k)
     if d.estimator == "binning":
         return _binning.mutual_information(be, z, w)
     if d.estimator == "mixed":
         return _knn.mixed_mutual_information(be, z, d.labels, p.k)
+    if d.estimator == "kde" and d.kde_layer_is_target:
+        return _kde.mutual_information(be, w, p.sigma2, as_row_classes(z))
     if d.estimator == "kde":
-        return _kde.mutual_information(be, z, w, p.sigma2, d.labels)
+        return _kde.mutual_information(be, z, p.sigma2, d.labels)
     return _knn.ksg_mutual_information(be, z, w, p.k)
 
 
 def _mi_loo_nats(d: _Data) -> np.ndarray:
     p, be, z, w = d.p, d.backend, d.z, d.w
-    if d.is_reference:
+    if d.is_reference or d.kde_layer_is_target:  # the latter: one class partition per column
         return ref.leave_one_out(lambda zj, _: _mi_nats(d, zj), _np(z), None)
     if d.estimator == "binning":
         return _binning.mutual_information_loo(be, z, w)
     if d.estimator == "mixed":
-        return _knn.mixed_mutual_information_loo(be, z, d.labels, p.k)
+        return _knn.check_mixed_bound(_knn.mixed_mutual_information_loo(be, z, d.labels, p.k),
+                                      d.labels)
     if d.estimator == "kde":
-        return _kde.mutual_information_loo(be, z, w, p.sigma2, d.labels)
+        return _kde.mutual_information_loo(be, z, p.sigma2, d.labels)
     return _knn.ksg_mutual_information_loo(be, z, w, p.k)
 
 
@@ -268,16 +310,22 @@ def _cmi_nats(d: _Data) -> float:
 # --- public API -------------------------------------------------------------------------------
 
 _COMMON_DOC = """
-    estimator : {"auto", "binning", "knn", "mixed", "kde"}, default "auto"
+    estimator : {"auto", "binning", "knn", "mixed", "kde"}, default "auto". "auto": binning for
+        discrete-valued z (integers, or few distinct values per column: each value its own bin),
+        mixed for integer class labels as the target, knn otherwise.
     k : int, default 3. Neighbours of the k-NN estimators (1 <= k < n).
     bins : int, default 30. Equal-width bins of the binning estimator.
-    bin_range : None, "column" or (low, high). None: one range [min, max] over the array.
+    bin_range : None, "column" or (low, high). None: one range [min, max] over the whole array.
+        The per-feature and leave-one-out terms keep the grid of the whole ``z``, so that the
+        terms of a synergy share it; to reproduce them with your own loop over
+        ``np.delete(z, j, axis=1)``, pass ``bin_range=(z.min(), z.max())`` (or "column").
     metric : {"max", "euclidean"}, default "max". Norm of the KL entropy (KSG/mixed: max-norm).
     sigma2 : float, default 1e-3. Noise variance of the KDE bound.
     base : 2, "e" or a positive number, default 2 (bits).
     backend : {"auto", "cpu", "cuda", "triton", "reference"}, default "auto".
     noise : float, default 0. Relative jitter added to continuous inputs of k-NN/KDE estimators
-        to break ties (duplicate points); reproducible through ``random_state``.
+        to break ties (duplicate points, discrete-valued data, which k-NN estimators otherwise
+        refuse); reproducible through ``random_state``.
     random_state : int, numpy Generator or None. Seeds ``noise``.
 """
 
@@ -335,11 +383,24 @@ def mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, 
                        sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None) -> float:
     """Mutual information I(Z; W), raw (it may come out slightly negative: never clipped).
 
+    Bias: binning is the plug-in estimate of the binned variables (biased up for few samples per
+    pattern, and exactly H(W) once every row of z is distinct); KSG and mixed are biased towards
+    0 in many dimensions; the KDE value is an upper-bound estimate that depends on ``sigma2``.
+    The mixed estimate never exceeds psi(n) - <psi(N_y)> (about H(Y)) without distance ties: a
+    value past it raises a ValueError.
+
     Parameters
     ----------
     z : array (n, d)
-    w : array (n,) of integer class labels, or (n, q)
+    w : array (n,) of integer class labels, or (n, q). For "kde", a discrete variable: class
+        labels or discrete inputs (each distinct row a class); ``z`` may be the discrete side
+        instead, the other argument then being the noisy layer. Two continuous arguments raise a
+        ValueError (to bound I(X;T) of a layer computed from continuous X, pass X's row ids).
     {common}
+
+    Returns
+    -------
+    float, in bits by default (``base``).
     """
     p = _make_params(locals())
     d = _Data(p, z, w)
@@ -469,7 +530,8 @@ def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bi
                   else datas[i].w) for i in shared]
         for i, values in zip(shared, _knn.mutual_information_loo_targets(
                 first.backend, first.z, pairs, p.k)):
-            nats[i] = values
+            mixed = datas[i].estimator == "mixed"
+            nats[i] = _knn.check_mixed_bound(values, datas[i].labels) if mixed else values
     results = [_vector(v if v is not None else _mi_loo_nats(d), p, d.origin)
                for v, d in zip(nats, datas)]
     return results if several else results[0]
@@ -503,7 +565,8 @@ def synergy_profile(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, met
 @_with_common_doc
 def synergy(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", sigma2=1e-3,
             base=2, backend="auto", noise=0.0, random_state=None) -> float:
-    """Synergy S(Z -> W) = (1/m) sum_j s_j, the mean feature-wise synergy (GIB.md section 2).
+    """Synergy S(Z -> W) = (1/m) sum_j s_j, the mean feature-wise synergy (docs/science.md,
+    "The quantities").
 
     This is the plain average of ``synergy_profile``; the GIB paper's PMI-based reweighting is
     not applied.

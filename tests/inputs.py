@@ -60,5 +60,16 @@ END_TO_END_CASES = [
     ("mixed", dict(estimator="mixed"), "labels"),
     ("binning", dict(estimator="binning", bins=4), "labels"),
     ("kde-labels", dict(estimator="kde", sigma2=0.05), "labels"),
-    ("kde-continuous", dict(estimator="kde", sigma2=0.05), "continuous"),
+    ("kde-discrete-rows", dict(estimator="kde", sigma2=0.05), "discrete-matrix"),
 ]
+
+
+def end_to_end_target(rng, z, target):
+    """The target of an END_TO_END_CASES case: labels, a discrete matrix (its distinct rows are
+    the classes of the KDE bound) or a continuous w."""
+    n = z.shape[0]
+    if target == "labels":
+        return labels_for(rng, z)
+    if target == "discrete-matrix":
+        return np.column_stack([labels_for(rng, z), rng.integers(0, 2, n)])
+    return z[:, :1] ** 2 + 0.3 * rng.standard_normal((n, 2))

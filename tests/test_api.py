@@ -99,12 +99,20 @@ def test_never_clipped_at_zero(rng):
     ("int", "labels", "binning"),
     ("int", "float", "binning"),
     ("float", "int-matrix", "knn"),
+    ("bits-as-float", "labels", "binning"),
+    ("few-values-float", "float", "binning"),
+    ("one-continuous-column", "labels", "mixed"),
 ])
 def test_auto_estimator_rule(z_kind, w_kind, expected):
     p = _params("auto", 3, 30, None, "max", 1e-3, 2, 0.0, None)
-    z = np.zeros((10, 2), dtype=np.int64 if z_kind == "int" else np.float64)
-    w = {"labels": np.zeros(10, np.int64), "float": np.zeros(10),
-         "int-matrix": np.zeros((10, 3), np.int64), None: None}[w_kind]
+    rng = np.random.default_rng(0)
+    z = {"float": rng.standard_normal((40, 2)), "int": rng.integers(0, 3, (40, 2)),
+         "bits-as-float": rng.integers(0, 2, (40, 2)).astype(np.float32),
+         "few-values-float": rng.choice([-0.5, 0.25, 3.0], (40, 2)),
+         "one-continuous-column": np.column_stack([rng.integers(0, 2, 40),
+                                                   rng.standard_normal(40)])}[z_kind]
+    w = {"labels": np.zeros(40, np.int64), "float": np.zeros(40),
+         "int-matrix": np.zeros((40, 3), np.int64), None: None}[w_kind]
     assert _resolve_estimator(p, z, w) == expected
 
 
@@ -132,13 +140,20 @@ def test_environment_variable_picks_the_backend(monkeypatch, rng):
 
 def test_noise_is_reproducible_and_breaks_ties():
     z = np.repeat(np.arange(20.0), 5)[:, None]
-    with pytest.warns(UserWarning, match="duplicate rows"):
-        gk.entropy(z)
+    with pytest.raises(ValueError, match="discrete-valued"):
+        gk.entropy(z, estimator="knn")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        a = gk.entropy(z, noise=1e-10, random_state=0)
-        b = gk.entropy(z, noise=1e-10, random_state=0)
+        a = gk.entropy(z, estimator="knn", noise=1e-10, random_state=0)
+        b = gk.entropy(z, estimator="knn", noise=1e-10, random_state=0)
     assert a == b and math.isfinite(a)
+
+
+def test_duplicate_rows_in_continuous_data_warn():
+    z = np.random.default_rng(0).standard_normal((100, 2))
+    z[50:55] = z[0]
+    with pytest.warns(UserWarning, match="5 duplicate rows"):
+        gk.entropy(z)
 
 
 def test_build_info_reports_what_loaded():

@@ -21,8 +21,8 @@ import gib_kernels as gk
 from conftest import HAS_CUDA, assert_close
 from gib_kernels import _backend, _cuda_backend, _ext, _torch_binning
 from gib_kernels._shard_arg import Shard
-from inputs import (BAD_SHARDS, END_TO_END_CASES, continuous, labels_for, labels_of_three,
-                    loo_target, shard_parts)
+from inputs import (BAD_SHARDS, END_TO_END_CASES, continuous, end_to_end_target, labels_for,
+                    labels_of_three, loo_target, shard_parts)
 
 cuda_ext = _ext.cuda
 needs_extension = pytest.mark.skipif(cuda_ext is None,
@@ -511,10 +511,7 @@ def _both(fn, *args, **kwargs):
 def test_mutual_information_on_cuda_tensors_matches_reference(rng, case, kw, target):
     n, d = 153, 3
     z = continuous(rng, n, d)
-    if target == "labels":
-        w = labels_for(rng, z)
-    else:
-        w = z[:, :1] ** 2 + 0.3 * rng.standard_normal((n, 2))
+    w = end_to_end_target(rng, z, target)
     got, want = _both(gk.mutual_information, z, w, k=3, **kw)
     assert_close(got, want, ROUNDED, atol=ROUNDED, name=f"MI {case}")
     got, want = _both(gk.leave_one_out_mutual_information, z, w, k=3, **kw)

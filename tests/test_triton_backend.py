@@ -16,8 +16,8 @@ import torch
 
 import gib_kernels as gk
 from conftest import HAS_CUDA, assert_close
-from inputs import (BAD_SHARDS, END_TO_END_CASES, continuous, labels_for, labels_of_three,
-                    loo_target, shard_parts)
+from inputs import (BAD_SHARDS, END_TO_END_CASES, continuous, end_to_end_target, labels_for,
+                    labels_of_three, loo_target, shard_parts)
 
 pytest.importorskip("triton")
 cpu = pytest.importorskip("gib_kernels._cpu")
@@ -369,10 +369,7 @@ def _both(fn, *args, **kwargs):
 def test_mutual_information_matches_reference(rng, case, kw, target):
     n, d = 53, 3
     z = continuous(rng, n, d)
-    if target == "labels":
-        w = labels_for(rng, z)
-    else:
-        w = z[:, :1] ** 2 + 0.3 * rng.standard_normal((n, 2))
+    w = end_to_end_target(rng, z, target)
     got, want = _both(gk.mutual_information, z, w, k=3, **kw)
     assert_close(got, want, 1e-4, atol=1e-6, name=f"MI {case}")
     got, want = _both(gk.leave_one_out_mutual_information, z, w, k=3, **kw)

@@ -28,22 +28,19 @@ def entropy_kde(t, sigma2=1e-3):
 
 
 def mutual_information_kde(t, w, sigma2=1e-3):
-    """KDE-bound mutual information between a noisy layer T = t + N(0, sigma2 I) and w, in nats.
-
-    Integer or boolean w (class labels, (n,)): I(T;W) = H(T) - sum_y p_y H(T | W = y), each term the
-    entropy_kde bound over the samples of that class. Otherwise T is a deterministic function
-    of w plus the noise, so H(T | W) is the noise entropy and
-    I(T;W) = H(T) - (d/2) (log(2 pi sigma2) + 1).
+    """KDE-bound mutual information between a noisy layer T = t + N(0, sigma2 I) and a discrete
+    w, in nats: I(T;W) = H(T) - sum_c p_c H(T | W = c), each term the entropy_kde bound over the
+    samples of class c. The classes are the distinct values of w (n,), or its distinct rows
+    (n, q). When every class holds one row (t a deterministic function of distinct inputs w),
+    H(T | W = c) is the noise entropy and I(T;W) = H(T) - (d/2) (log(2 pi sigma2) + 1).
 
     Reference: Saxe et al. 2018 (ICLR), section 2 and appendix.
     """
     t = as_columns(t, np.float64)
     w = np.asarray(w)
-    if w.dtype.kind not in "biu":
-        return entropy_kde(t, sigma2) - _noise_entropy(t.shape[1], sigma2)
-    labels, counts = np.unique(w, return_counts=True)
+    classes = np.unique(w.reshape(len(w), -1), axis=0, return_inverse=True)[1].reshape(-1)
     conditional = sum(
-        count / t.shape[0] * entropy_kde(t[w == label], sigma2)
-        for label, count in zip(labels, counts)
+        np.mean(classes == c) * entropy_kde(t[classes == c], sigma2)
+        for c in range(classes.max() + 1)
     )
     return entropy_kde(t, sigma2) - conditional

@@ -1,7 +1,7 @@
 """Information planes over training: forward hooks on named layers, a fixed probe set, a
 JSON-lines record per layer and measurement epoch.
 
-Per layer T, with X the probe inputs and Y their labels (GIB.md section 2; bits by default):
+Per layer T, with X the probe inputs and Y their labels (docs/science.md, "The quantities"; bits by default):
 
 - ``I_XT`` = I(X;T) and ``I_TY`` = I(T;Y): the IB plane (complexity, prediction);
 - ``S_XT`` = S(X -> T) (input features as sources, the layer as target) and ``S_TY`` =
@@ -200,7 +200,9 @@ class InformationTracker:
     estimator : {"binning", "knn", "kde"}, default "binning". Binning estimates on int64 codes
         of each layer in its fixed range (``bins`` equal-width bins); the others take the raw
         float activations and ``estimator_options`` (e.g. ``{"noise": 1e-10}`` for k-NN on
-        discrete inputs).
+        discrete inputs). The KDE bound holds each layer against discrete inputs: integral
+        inputs as they are, continuous ones in ``bins`` bins per column, their distinct rows the
+        classes of I(X;T).
     every : int or iterable of int, default 1. Measure every ``every`` epochs, or at exactly
         these epochs (``log_spaced_epochs(last, count)`` gives the classic log-spaced grid).
     path : str or Path, optional. The JSON-lines file; None keeps records in memory only.
@@ -246,7 +248,8 @@ class InformationTracker:
         if self._inputs.ndim != 2 or len(self._labels) != self._inputs.shape[0]:
             raise ValueError(f"'inputs' must be (n, d) and 'labels' (n,); got shapes "
                              f"{self._inputs.shape} and {self._labels.shape}")
-        self._x = _input_codes(self._inputs, self.bins) if estimator == "binning" \
+        # The KDE bound takes a discrete side, as binning does: the inputs as codes.
+        self._x = _input_codes(self._inputs, self.bins) if estimator in ("binning", "kde") \
             else self._inputs.astype(np.float64)
 
         overrides = dict(bin_ranges or {})
