@@ -94,7 +94,7 @@ def workload(task: str, n: int, m: int, seed: int = 0):
     return z, labels_for(rng, z, N_CLASSES)
 
 
-# Ross (2014), GIB.md section 6: Y ~ Bernoulli(1/2), Z_0 | Y ~ U(Y - 1, Y + 1): I = log(2) / 2.
+# Ross (2014), docs/science.md, "Reference values for tests": Y ~ Bernoulli(1/2), Z_0 | Y ~ U(Y - 1, Y + 1): I = log(2) / 2.
 _ROSS_MI = 0.5 * math.log(2.0)
 # Standard normal values cut at -2 and +2: three codes of known probabilities.
 _CUTS = (-2.0, 2.0)

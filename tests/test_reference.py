@@ -14,7 +14,7 @@ from gib_kernels import reference as ref
 
 SEED = 0
 LN2 = math.log(2.0)
-STANDARD_NORMAL_ENTROPY = 1.41894  # nats, GIB.md section 6
+STANDARD_NORMAL_ENTROPY = 1.41894  # nats, docs/science.md, "Reference values for tests"
 
 SCIPY_P = {"max": np.inf, "euclidean": 2}
 

@@ -1,8 +1,8 @@
 """The 12-bit demo: IB and GIB information planes of a tanh and a ReLU network over training.
 
-The classic setting (Shwartz-Ziv & Tishby 2017; Saxe et al. 2018; GIB.md section 5): the 4096
-inputs of the 12-bit task, a 12-10-7-5-4-3-2 network with a softmax output, Adam (learning rate
-4e-4), batches of 256, a random 80/20 train/test split. Every hidden layer is tracked on all
+The classic setting (Shwartz-Ziv & Tishby 2017; Saxe et al. 2018; docs/science.md, "The 12-bit
+task"): the 4096 inputs of the 12-bit task, a 12-10-7-5-4-3-2 network with a softmax output,
+Adam (learning rate 4e-4), batches of 256, a random 80/20 train/test split. Every hidden layer is tracked on all
 4096 inputs at log-spaced epochs. Weights start from PyTorch's default initialisation.
 
 The question it answers, per activation: do the IB complexity I(X;T) and the GIB complexity
