@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import gib_kernels as gk  # noqa: E402
-from gib_kernels import _backend  # noqa: E402
+from gib_kernels import backends  # noqa: E402
 from inputs import labels_for, layer_like  # noqa: E402
 
 TASKS = {
@@ -55,8 +55,8 @@ def main(argv=None):
         z = layer_like(rng, n, m, "tanh").astype(np.float32)
         y = labels_for(rng, z, 10)
         for backend in args.backends:
-            if _backend.unavailable_reason(backend, device == "cuda") is not None:
-                print(f"skip {backend}: {_backend.unavailable_reason(backend, device == 'cuda')}")
+            if backends.unavailable_reason(backend, device == "cuda") is not None:
+                print(f"skip {backend}: {backends.unavailable_reason(backend, device == 'cuda')}")
                 continue
             data = (torch.from_numpy(z).to(device), torch.from_numpy(y).to(device)) \
                 if backend != "cpu" else (z, y)

@@ -61,10 +61,10 @@ def unavailable_reason(provider: str) -> str | None:
         if importlib.util.find_spec(module) is None:
             return f"{package} is not installed (pip install .[bench])"
         return None
-    from gib_kernels import _backend
+    from gib_kernels import backends
 
     # GPU backends are measured on CUDA copies of the data, as their users hold it.
-    return _backend.unavailable_reason(provider, data_on_cuda=provider in ("cuda", "triton"))
+    return backends.unavailable_reason(provider, data_on_cuda=provider in ("cuda", "triton"))
 
 
 def _adapter(provider: str, *tasks: str):

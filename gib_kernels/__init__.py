@@ -12,10 +12,9 @@ the GIB paper (``co_information`` is McGill's negative); estimates are never cli
 >>> round(gk.mutual_information(X, y, estimator="binning"), 5)
 0.99916
 """
-__version__ = "0.1.0"
-
 from . import datasets
-from ._ext import build_info
+from ._version import __version__
+from .backends import build_info
 from .functional import (
     co_information,
     conditional_mutual_information,

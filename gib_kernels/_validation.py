@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,6 @@ import numpy as np
 import torch
 
 ESTIMATORS = ("auto", "binning", "knn", "mixed", "kde")
-BACKENDS = ("auto", "reference", "cpu", "cuda", "triton")
 METRICS = ("max", "euclidean")
 
 Array = Any  # np.ndarray | torch.Tensor
@@ -325,26 +323,3 @@ def jitter(x: Array, noise: float, rng: np.random.Generator) -> Array:
         raise _param_error("noise", "small enough to keep the jittered data within float64 range",
                            noise)
     return jittered
-
-
-def count_distinct_rows(x: Array) -> int:
-    if isinstance(x, torch.Tensor):
-        return int(torch.unique(x, dim=0).shape[0])
-    from ._ext import cpu
-
-    bits = np.ascontiguousarray(x, dtype=np.float64)
-    bits = bits + 0.0  # -0.0 and 0.0 are the same point
-    if cpu is not None:
-        return int(cpu.pattern_counts(bits.view(np.int64), None).size)
-    return int(np.unique(bits, axis=0).shape[0])
-
-
-def warn_duplicates(x: Array, name: str) -> None:
-    n = int(x.shape[0])
-    distinct = count_distinct_rows(x)
-    if distinct < n:
-        warnings.warn(
-            f"'{name}' has {n - distinct} duplicate rows: k-NN estimators assume distinct points "
-            "(zero distances bias them). Pass noise=1e-10 (with random_state) to break ties, "
-            "or use estimator='binning' for discrete data.",
-            UserWarning, stacklevel=4)

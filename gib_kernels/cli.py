@@ -291,12 +291,11 @@ def _print_table(rows) -> None:
 def _info(args) -> int:
     import torch
 
-    from . import _backend, build_info
-    from ._validation import BACKENDS
+    from .backends import BACKENDS, build_info, unavailable_reason
 
     backends = {}
     for name in BACKENDS[1:]:  # every backend but "auto"
-        reason = _backend.unavailable_reason(name, data_on_cuda=name in ("cuda", "triton"))
+        reason = unavailable_reason(name, data_on_cuda=name in ("cuda", "triton"))
         backends[name] = "available" if reason is None else f"unavailable: {reason}"
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})"
                          for i in range(torch.cuda.device_count())]

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from . import _sharding, functional
+from . import functional
+from .backends import sharded as _sharding
 
 __all__ = ["sharded", *functional.__all__]
 

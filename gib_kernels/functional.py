@@ -29,41 +29,12 @@ Backends (``backend=``): ``"cpu"`` (C++/OpenMP), ``"cuda"``, ``"triton"``, ``"re
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any, Sequence
-
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from . import _backend, _binning, _kde, _knn
-from . import reference as ref
-from ._validation import (
-    ESTIMATORS,
-    MAX_BINS,
-    METRICS,
-    Origin,
-    as_labels,
-    as_row_classes,
-    as_matrix,
-    check_bin_range,
-    check_choice,
-    check_int,
-    check_k,
-    check_mixed_labels,
-    check_positive,
-    check_random_state,
-    check_same_rows,
-    is_cuda,
-    check_no_ties,
-    is_discrete_valued,
-    is_integer,
-    is_label_vector,
-    jitter,
-    log_base,
-    warn_duplicates,
-)
+from ._validation import Origin, as_matrix, check_same_rows, is_integer
+from .estimators import mixed
+from .estimators.inputs import Inputs, Params, cat, column, params
 
 __all__ = [
     "entropy",
@@ -81,230 +52,16 @@ __all__ = [
 _PROGRESS_MIN_FEATURES = 64  # per-feature loops longer than this show a progress bar
 
 
-@dataclass
-class _Params:
-    estimator: str
-    k: int
-    bins: int
-    bin_range: Any
-    metric: str
-    sigma2: float
-    log_base: float
-    noise: float
-    rng: np.random.Generator
-    backend_name: str = "auto"
-
-
-def _params(estimator, k, bins, bin_range, metric, sigma2, base, noise, random_state) -> _Params:
-    check_choice(estimator, "estimator", ESTIMATORS)
-    check_choice(metric, "metric", METRICS)
-    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float)) \
-            or not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"The 'noise' parameter must be a finite number >= 0. Got {noise!r} instead.")
-    return _Params(
-        estimator=estimator,
-        k=check_int(k, "k", 1),
-        bins=check_int(bins, "bins", 1, MAX_BINS),
-        bin_range=check_bin_range(bin_range),
-        metric=metric,
-        sigma2=check_positive(sigma2, "sigma2"),
-        log_base=log_base(base),
-        noise=float(noise),
-        rng=check_random_state(random_state),
-    )
-
-
-def _resolve_estimator(p: _Params, z, target) -> str:
-    if p.estimator != "auto":
-        return p.estimator
-    if is_discrete_valued(z):
-        return "binning"
-    if target is not None and is_label_vector(target):
-        return "mixed"
-    return "knn"
-
-
-class _Data:
-    """Validated inputs for one estimate, prepared once for the chosen estimator: binning codes,
-    class labels, or (jittered) floats. Shared by the full, per-feature and leave-one-out terms."""
-
-    def __init__(self, p: _Params, z, target=None, condition=None, target_name="w", entropy_only=False):
-        self.p = p
-        z, self.origin = as_matrix(z, "z")
-        arrays = {"z": z}
-        if target is not None:
-            arrays[target_name] = as_matrix(target, target_name)[0]
-        if condition is not None:
-            arrays["v"] = as_matrix(condition, "v")[0]
-        self.n = check_same_rows(arrays)
-        self.estimator = _resolve_estimator(p, z, None if entropy_only else arrays.get(target_name))
-        on_cuda = any(is_cuda(a) for a in arrays.values())
-        self.backend = _backend.select(p.backend_name, on_cuda)
-        est = self.estimator
-        if est in ("knn", "mixed"):
-            check_k(p.k, self.n)
-        self.labels = None
-        if est == "mixed":
-            if target is None:
-                raise ValueError("estimator='mixed' needs class labels as the target")
-            self.labels = as_labels(target, target_name)
-            check_mixed_labels(self.labels, p.k)
-        # The KDE bound holds a continuous layer against a discrete variable: the target's
-        # distinct rows are the classes, or, where z is the discrete one, the layer is the target.
-        self.kde_layer_is_target = False
-        if est == "kde" and target is not None:
-            w_arr = arrays[target_name]
-            if is_discrete_valued(w_arr):
-                self.labels = as_row_classes(w_arr)
-            elif condition is None and is_discrete_valued(z):
-                self.kde_layer_is_target = True
-            else:
-                raise ValueError(
-                    f"estimator='kde' needs a discrete target ('{target_name}' is continuous): the "
-                    "bound is I(T;W) = H(T) - sum_w p(w) H(T | W = w) for a noisy layer T and a "
-                    "discrete W (class labels, or discrete inputs whose distinct rows are the "
-                    "classes). For the information a layer keeps about the continuous input it "
-                    "is computed from, pass the input's row ids, np.unique(x, axis=0, "
-                    "return_inverse=True)[1]: that gives H(T) - H(noise) (Saxe et al. 2018).")
-        if est in ("knn", "mixed"):
-            for name, x in arrays.items():
-                if est == "knn" or name == "z":
-                    check_no_ties(x, name, est, p.noise)
-        self.z = self._prepare(z, "z")
-        self.w = None if target is None or self.labels is not None and est == "mixed" \
-            else self._prepare(arrays[target_name], target_name)
-        self.v = None if condition is None else self._prepare(arrays["v"], "v")
-        if est in ("knn", "mixed"):
-            joint = self.z if self.w is None or est == "mixed" else _cat(self.z, self.w)
-            warn_duplicates(joint, "z" if joint is self.z else f"(z, {target_name})")
-
-    def _prepare(self, x, name):
-        est = self.estimator
-        if est == "binning" and self.p.estimator == "auto" and is_discrete_valued(x):
-            return _binning.value_codes(x)  # "auto" takes discrete data as it is, unbinned
-        if est == "binning" and self.is_reference:
-            return ref.discretize(_np(x), self.p.bins, self.p.bin_range)
-        if est == "binning":
-            return _binning.discretize(x, self.p.bins, self.p.bin_range)
-        if est == "kde" and (name == "z") == self.kde_layer_is_target:
-            return x  # the discrete side: classes from its rows
-        x = x.astype(np.float64, copy=False) if isinstance(x, np.ndarray) else x.double()
-        return jitter(x, self.p.noise, self.p.rng)
-
-    @property
-    def is_reference(self) -> bool:
-        return isinstance(self.backend, str)
-
-
-def _cat(a, b):
-    if isinstance(a, torch.Tensor):
-        return torch.cat([a, b.to(a.device, a.dtype)], dim=1)
-    return np.concatenate([a, b], axis=1)
-
-
-def _np(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-
-def _columns(x, idx):
-    return x[:, idx] if not isinstance(idx, int) else x[:, idx:idx + 1]
-
-
-# --- the estimate dispatch (nats) -------------------------------------------------------------
-
-
-def _entropy_nats(d: _Data, z) -> float:
-    p, be = d.p, d.backend
-    est = "knn" if d.estimator == "mixed" else d.estimator
-    if d.is_reference:
-        z = _np(z)
-        if est == "binning":
-            return ref.entropy_discrete(z)
-        if est == "kde":
-            return ref.entropy_kde(z, p.sigma2)
-        return ref.entropy_kl(z, p.k, p.metric)
-    if est == "binning":
-        return _binning.entropy(be, z)
-    if est == "kde":
-        return _kde.entropy(be, z, p.sigma2)
-    return _knn.kl_entropy(be, z, p.k, p.metric)
-
-
-def _mi_nats(d: _Data, z) -> float:
-    nats = _mi_nats_unchecked(d, z)
-    return _knn.check_mixed_bound(nats, d.labels) if d.estimator == "mixed" else nats
-
-
-def _mi_nats_unchecked(d: _Data, z) -> float:
-    p, be, w = d.p, d.backend, d.w
-    if d.is_reference:
-        z = _np(z)
-        if d.estimator == "binning":
-            return ref.mutual_information_discrete(z, _np(w))
-        if d.estimator == "mixed":
-            return ref.mutual_information_mixed(z, d.labels, p.k)
-        if d.estimator == "kde" and d.kde_layer_is_target:
-            return ref.mutual_information_kde(_np(w), as_row_classes(z), p.sigma2)
-        if d.estimator == "kde":
-            return ref.mutual_information_kde(z, d.labels, p.sigma2)
-        return ref.mutual_information_ksg(z, _np(w), p.k)
-    if d.estimator == "binning":
-        return _binning.mutual_information(be, z, w)
-    if d.estimator == "mixed":
-        return _knn.mixed_mutual_information(be, z, d.labels, p.k)
-    if d.estimator == "kde" and d.kde_layer_is_target:
-        return _kde.mutual_information(be, w, p.sigma2, as_row_classes(z))
-    if d.estimator == "kde":
-        return _kde.mutual_information(be, z, p.sigma2, d.labels)
-    return _knn.ksg_mutual_information(be, z, w, p.k)
-
-
-def _mi_loo_nats(d: _Data) -> np.ndarray:
-    p, be, z, w = d.p, d.backend, d.z, d.w
-    if d.is_reference or d.kde_layer_is_target:  # the latter: one class partition per column
-        return ref.leave_one_out(lambda zj, _: _mi_nats(d, zj), _np(z), None)
-    if d.estimator == "binning":
-        return _binning.mutual_information_loo(be, z, w)
-    if d.estimator == "mixed":
-        return _knn.check_mixed_bound(_knn.mixed_mutual_information_loo(be, z, d.labels, p.k),
-                                      d.labels)
-    if d.estimator == "kde":
-        return _kde.mutual_information_loo(be, z, p.sigma2, d.labels)
-    return _knn.ksg_mutual_information_loo(be, z, w, p.k)
-
-
-def _entropy_loo_nats(d: _Data) -> np.ndarray:
-    p, be, z = d.p, d.backend, d.z
-    est = "knn" if d.estimator == "mixed" else d.estimator
-    if d.is_reference:
-        return ref.leave_one_out(lambda zj, _: _entropy_nats(d, zj), _np(z), None)
-    if est == "binning":
-        return _binning.entropy_loo(be, z)
-    if est == "kde":
-        return _kde.entropy_loo(be, z, p.sigma2)
-    return _knn.kl_entropy_loo(be, z, p.k, p.metric)
-
-
-def _per_feature_mi_nats(d: _Data) -> np.ndarray:
+def _per_feature_mi_nats(d: Inputs) -> np.ndarray:
     m = d.z.shape[1]
     columns = tqdm(range(m), desc="per-feature MI", leave=False,
                    disable=m < _PROGRESS_MIN_FEATURES)
-    return np.array([_mi_nats(d, _columns(d.z, j)) for j in columns])
+    return np.array([d.family.mutual_information(d, column(d.z, j)) for j in columns])
 
 
-def _cmi_nats(d: _Data) -> float:
-    p, be = d.p, d.backend
-    z, w, v = d.z, d.w, d.v
-    if d.estimator in ("mixed", "kde"):
-        # chain rule: I(Z; W | V) = I(Z, V; W) - I(V; W), each with the labels as target
-        return _mi_nats(d, _cat(z, v)) - _mi_nats(d, v)
-    if d.is_reference:
-        if d.estimator == "binning":
-            return ref.conditional_mutual_information_discrete(_np(z), _np(w), _np(v))
-        return ref.conditional_mutual_information_ksg(_np(z), _np(w), _np(v), p.k)
-    if d.estimator == "binning":
-        return _binning.conditional_mutual_information(be, z, w, v)
-    return _knn.frenzel_pompe_cmi(be, z, w, v, p.k)
+def _synergy_profile_nats(d: Inputs) -> np.ndarray:
+    full = d.family.mutual_information(d, d.z)
+    return full - _per_feature_mi_nats(d) - d.family.mutual_information_loo(d)
 
 
 # --- public API -------------------------------------------------------------------------------
@@ -339,18 +96,16 @@ _OPTIONS = ("estimator", "k", "bins", "bin_range", "metric", "sigma2", "base", "
             "random_state")
 
 
-def _make_params(arguments: dict) -> _Params:
+def _make_params(arguments: dict) -> Params:
     """Validated options from a public function's ``locals()``."""
-    p = _params(**{name: arguments[name] for name in _OPTIONS})
-    p.backend_name = arguments["backend"]
-    return p
+    return params(**{name: arguments[name] for name in _OPTIONS}, backend=arguments["backend"])
 
 
-def _scalar(nats: float, p: _Params) -> float:
+def _scalar(nats: float, p: Params) -> float:
     return float(nats) / p.log_base
 
 
-def _vector(nats: np.ndarray, p: _Params, origin: Origin):
+def _vector(nats: np.ndarray, p: Params, origin: Origin):
     return origin.wrap(np.asarray(nats, dtype=np.float64) / p.log_base)
 
 
@@ -374,8 +129,8 @@ def entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", 
     {common}
     """
     p = _make_params(locals())
-    d = _Data(p, z, entropy_only=True)
-    return _scalar(_entropy_nats(d, d.z), p)
+    d = Inputs(p, z, entropy_only=True)
+    return _scalar(d.family.entropy(d, d.z), p)
 
 
 @_with_common_doc
@@ -403,8 +158,8 @@ def mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, 
     float, in bits by default (``base``).
     """
     p = _make_params(locals())
-    d = _Data(p, z, w)
-    return _scalar(_mi_nats(d, d.z), p)
+    d = Inputs(p, z, w)
+    return _scalar(d.family.mutual_information(d, d.z), p)
 
 
 @_with_common_doc
@@ -425,8 +180,8 @@ def conditional_mutual_information(z, w, v, *, estimator="auto", k=3, bins=30, b
     {common}
     """
     p = _make_params(locals())
-    d = _Data(p, z, w, condition=v)
-    return _scalar(_cmi_nats(d), p)
+    d = Inputs(p, z, w, condition=v)
+    return _scalar(d.family.conditional_mutual_information(d), p)
 
 
 @_with_common_doc
@@ -452,10 +207,11 @@ def interaction_information(a, b, w, *, estimator="auto", k=3, bins=30, bin_rang
     check_same_rows({"a": a_arr, "b": b_arr})
     if is_integer(a_arr) != is_integer(b_arr):
         raise TypeError("'a' and 'b' must both be integer (discrete) or both be float arrays")
-    d = _Data(p, _cat(a_arr, b_arr), w)
+    d = Inputs(p, cat(a_arr, b_arr), w)
     split = a_arr.shape[1]
     za, zb = d.z[:, :split], d.z[:, split:]
-    return _scalar(_mi_nats(d, d.z) - _mi_nats(d, za) - _mi_nats(d, zb), p)
+    mi = d.family.mutual_information
+    return _scalar(mi(d, d.z) - mi(d, za) - mi(d, zb), p)
 
 
 def co_information(a, b, w, **kwargs) -> float:
@@ -479,7 +235,7 @@ def per_feature_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_
     {common}
     """
     p = _make_params(locals())
-    d = _Data(p, z, w)
+    d = Inputs(p, z, w)
     return _vector(_per_feature_mi_nats(d), p, d.origin)
 
 
@@ -495,8 +251,8 @@ def leave_one_out_entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, 
     {common}
     """
     p = _make_params(locals())
-    d = _Data(p, z, entropy_only=True)
-    return _vector(_entropy_loo_nats(d), p, d.origin)
+    d = Inputs(p, z, entropy_only=True)
+    return _vector(d.family.entropy_loo(d), p, d.origin)
 
 
 @_with_common_doc
@@ -519,27 +275,20 @@ def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bi
     """
     p = _make_params(locals())
     targets, several = _targets(w)
-    datas = [_Data(p, z, target) for target in targets]
+    datas = [Inputs(p, z, target) for target in targets]
     nats = [None] * len(datas)
-    # k-NN targets share one pass over the pairs of z where the backend can do that.
-    shared = [i for i, d in enumerate(datas) if d.estimator in ("knn", "mixed")
-              and hasattr(d.backend, "knn_loo_maxnorm_targets")]
-    if len(shared) > 1:
+    # k-NN targets share one pass over the pairs of z where the backend fuses targets.
+    shared = [i for i, d in enumerate(datas) if d.estimator in ("knn", "mixed")]
+    if len(shared) > 1 and datas[shared[0]].backend.fuses_targets:
         first = datas[shared[0]]
         pairs = [(datas[i].estimator, datas[i].labels if datas[i].estimator == "mixed"
                   else datas[i].w) for i in shared]
-        for i, values in zip(shared, _knn.mutual_information_loo_targets(
+        for i, values in zip(shared, mixed.mutual_information_loo_targets(
                 first.backend, first.z, pairs, p.k)):
-            mixed = datas[i].estimator == "mixed"
-            nats[i] = _knn.check_mixed_bound(values, datas[i].labels) if mixed else values
-    results = [_vector(v if v is not None else _mi_loo_nats(d), p, d.origin)
+            nats[i] = values
+    results = [_vector(v if v is not None else d.family.mutual_information_loo(d), p, d.origin)
                for v, d in zip(nats, datas)]
     return results if several else results[0]
-
-
-def _synergy_profile_nats(d: _Data) -> np.ndarray:
-    full = _mi_nats(d, d.z)
-    return full - _per_feature_mi_nats(d) - _mi_loo_nats(d)
 
 
 @_with_common_doc
@@ -558,7 +307,7 @@ def synergy_profile(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, met
     {common}
     """
     p = _make_params(locals())
-    d = _Data(p, z, w)
+    d = Inputs(p, z, w)
     return _vector(_synergy_profile_nats(d), p, d.origin)
 
 
@@ -578,5 +327,5 @@ def synergy(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max
     {common}
     """
     p = _make_params(locals())
-    d = _Data(p, z, w)
+    d = Inputs(p, z, w)
     return _scalar(float(np.mean(_synergy_profile_nats(d))), p)

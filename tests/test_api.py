@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import gib_kernels as gk
-from gib_kernels import _backend
-from gib_kernels.functional import _params, _resolve_estimator
+from gib_kernels import backends
+from gib_kernels.estimators.inputs import params, resolve_estimator
 from inputs import continuous, labels_for
 
 
@@ -104,7 +104,7 @@ def test_never_clipped_at_zero(rng):
     ("one-continuous-column", "labels", "mixed"),
 ])
 def test_auto_estimator_rule(z_kind, w_kind, expected):
-    p = _params("auto", 3, 30, None, "max", 1e-3, 2, 0.0, None)
+    p = params("auto", 3, 30, None, "max", 1e-3, 2, 0.0, None)
     rng = np.random.default_rng(0)
     z = {"float": rng.standard_normal((40, 2)), "int": rng.integers(0, 3, (40, 2)),
          "bits-as-float": rng.integers(0, 2, (40, 2)).astype(np.float32),
@@ -113,25 +113,25 @@ def test_auto_estimator_rule(z_kind, w_kind, expected):
                                                    rng.standard_normal(40)])}[z_kind]
     w = {"labels": np.zeros(40, np.int64), "float": np.zeros(40),
          "int-matrix": np.zeros((40, 3), np.int64), None: None}[w_kind]
-    assert _resolve_estimator(p, z, w) == expected
+    assert resolve_estimator(p, z, w) == expected
 
 
 def test_backend_eligibility_rule():
-    assert _backend.unavailable_reason("cpu", False) is None
-    assert _backend.unavailable_reason("reference", True) is None
+    assert backends.unavailable_reason("cpu", False) is None
+    assert backends.unavailable_reason("reference", True) is None
     if not torch.cuda.is_available():
-        assert "device" in _backend.unavailable_reason("cuda", False) or \
-            "not built" in _backend.unavailable_reason("cuda", False)
+        assert "device" in backends.unavailable_reason("cuda", False) or \
+            "not built" in backends.unavailable_reason("cuda", False)
         with pytest.warns(RuntimeWarning, match="cannot run here"):
-            chosen = _backend.select("cuda", data_on_cuda=False)
+            chosen = backends.select("cuda", data_on_cuda=False)
         assert chosen.name == "cpu"
-    assert _backend.select("auto", data_on_cuda=False).name == "cpu"
+    assert backends.select("auto", data_on_cuda=False).name == "cpu"
 
 
 def test_environment_variable_picks_the_backend(monkeypatch, rng):
     z = continuous(rng, 60, 2)
     monkeypatch.setenv("GIB_KERNELS_BACKEND", "reference")
-    assert _backend.select("auto", False) == "reference"
+    assert backends.select("auto", False).name == "reference"
     assert gk.entropy(z) == pytest.approx(gk.entropy(z, backend="cpu"), rel=1e-9)
     monkeypatch.setenv("GIB_KERNELS_BACKEND", "gpu")
     with pytest.raises(ValueError, match="GIB_KERNELS_BACKEND"):

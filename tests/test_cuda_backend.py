@@ -1,4 +1,4 @@
-"""The CUDA backend (gib_kernels._cuda and _cuda_backend.CudaBackend).
+"""The CUDA backend (gib_kernels._cuda and backends.cuda.CudaBackend).
 
 Anywhere: the extension builds where nvcc is found and imports without a device, answers
 device_count() with 0 instead of failing, rejects bad arguments before touching the device,
@@ -19,15 +19,18 @@ import torch
 
 import gib_kernels as gk
 from conftest import HAS_CUDA, assert_close
-from gib_kernels import _backend, _cuda_backend, _ext, _torch_binning
-from gib_kernels._shard_arg import Shard
+from gib_kernels import _ext, backends
+from gib_kernels.backends import torch_binning
+from gib_kernels.backends.cpu import CpuBackend
+from gib_kernels.backends.cuda import CudaBackend
+from gib_kernels.backends.protocol import Shard
 from inputs import (BAD_SHARDS, END_TO_END_CASES, continuous, end_to_end_target, labels_for,
                     labels_of_three, loo_target, shard_parts)
 
 cuda_ext = _ext.cuda
 needs_extension = pytest.mark.skipif(cuda_ext is None,
                                      reason=f"the CUDA extension is {_ext.cuda_status()}")
-cpu = _backend.CpuBackend()
+cpu = CpuBackend()
 
 MAX, EUCLIDEAN = 0, 1
 EXACT = 1e-12  # float64 sums of the same terms in another order
@@ -39,7 +42,7 @@ ROUNDED = 1e-9  # float64 sums whose terms differ in their last bits (fused mult
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH")
 def test_extension_builds_where_nvcc_is_found():
-    assert _ext.cuda is not None, f"gib_kernels._cuda did not load: {_ext._LOAD_ERRORS}"
+    assert _ext.cuda is not None, f"gib_kernels._cuda did not load: {_ext.load_error('_cuda')}"
     assert _ext.cuda_status().startswith(("available", "built, but no CUDA device"))
 
 
@@ -53,8 +56,8 @@ def test_device_count_answers_without_crashing():
 @pytest.mark.skipif(HAS_CUDA, reason="the fallback happens only without a device")
 def test_explicit_cuda_falls_back_to_cpu_with_a_warning(rng):
     with pytest.warns(RuntimeWarning, match="backend='cuda' cannot run here"):
-        backend = _backend.select("cuda", True)
-    assert isinstance(backend, _backend.CpuBackend)
+        backend = backends.select("cuda", True)
+    assert isinstance(backend, CpuBackend)
     z = continuous(rng, 41, 2)
     labels = labels_for(rng, z)
     with pytest.warns(RuntimeWarning, match="using 'cpu' instead"):
@@ -168,10 +171,10 @@ def test_binning_on_torch_matches_cpu_kernels(rng, n, m, f, high):
     codes, fixed = _binning_inputs(rng, n, m, f, high)
     fixed_t = None if fixed is None else torch.from_numpy(fixed)
     rows = torch.from_numpy(codes if fixed is None else np.concatenate([codes, fixed], axis=1))
-    got = np.sort(_cuda_backend.pattern_counts(rows).numpy())
+    got = np.sort(torch_binning.pattern_counts(rows).numpy())
     np.testing.assert_array_equal(got, np.sort(cpu.pattern_counts(codes, fixed)))
     assert got.sum() == n
-    got = _cuda_backend.binning_loo(torch.from_numpy(codes), fixed_t).numpy()
+    got = torch_binning.binning_loo(torch.from_numpy(codes), fixed_t).numpy()
     assert_close(got, cpu.binning_loo(codes, fixed), EXACT, name="sum c log c")
 
 
@@ -183,7 +186,7 @@ def test_pattern_classes_on_torch_equal_the_cpu_kernels(rng, n, m, f, high):
     backend merge by hash."""
     codes, fixed = _binning_inputs(rng, n, m, f, high) if m else (rng.integers(0, 2, (n, 0)),
                                                                    rng.integers(0, 3, (n, f)))
-    hashes, counts = _torch_binning.pattern_classes(
+    hashes, counts = torch_binning.pattern_classes(
         torch.from_numpy(codes), None if fixed is None else torch.from_numpy(fixed))
     want_hashes, want_counts = cpu.pattern_classes(codes, fixed)
     np.testing.assert_array_equal(hashes.numpy().view(np.uint64), want_hashes)
@@ -198,8 +201,8 @@ def test_binning_loo_shards_on_torch_are_exact(rng, n, m, f, high, count):
     whole bit for bit, and more parts than columns leave some all zero."""
     codes, fixed = _binning_inputs(rng, n, m, f, high)
     codes, fixed = torch.from_numpy(codes), None if fixed is None else torch.from_numpy(fixed)
-    whole = _cuda_backend.binning_loo(codes, fixed).numpy()
-    parts = [_cuda_backend.binning_loo(codes, fixed, Shard(i, count)).numpy()
+    whole = torch_binning.binning_loo(codes, fixed).numpy()
+    parts = [torch_binning.binning_loo(codes, fixed, Shard(i, count)).numpy()
              for i in range(count)]
     np.testing.assert_array_equal(sum(parts), whole)
     for index, part in enumerate(parts):
@@ -211,7 +214,7 @@ def test_binning_loo_shards_on_torch_are_exact(rng, n, m, f, high, count):
 
 @pytest.mark.parametrize("shard", BAD_SHARDS, ids=["index-past", "no-parts", "negative"])
 def test_bad_shards_raise_before_touching_the_device(shard):
-    backend = _cuda_backend.CudaBackend()
+    backend = CudaBackend()
     z, ones = np.zeros((9, 2)), np.ones(9)
     for call in (lambda: backend.kth_neighbor_distance(z, None, 2, MAX, shard=shard),
                  lambda: backend.count_within(z, ones, MAX, shard=shard),
@@ -233,7 +236,7 @@ def gpu(test):
     return pytest.mark.gpu(needs_extension(test))
 
 
-be = _cuda_backend.CudaBackend()
+be = CudaBackend()
 
 
 def _data(rng, n, d, kind):
@@ -397,7 +400,7 @@ def test_scratch_chunks_give_the_same_results(rng):
     """Anchors beyond the scratch budget run in chunks (here a few anchors, less than a block)."""
     z = _data(rng, 301, 4, "continuous")
     labels = labels_of_three(rng, z)
-    small = _cuda_backend.CudaBackend(scratch_bytes=2000)
+    small = CudaBackend(scratch_bytes=2000)
     for call in (lambda b: b.knn_loo_maxnorm(_on_gpu(z), _on_gpu(labels), None, 3),
                  lambda b: b.knn_loo_euclidean(_on_gpu(z), 3),
                  lambda b: b.kde_loo(_on_gpu(z), _on_gpu(labels), 3, 0.3)):

@@ -103,9 +103,9 @@ def test_sharded_block_ends_with_its_with_statement(one_rank_group, rng):
     z = rng.standard_normal((50, 3))
     with gkd.sharded():
         inside = gk.entropy(z, estimator="knn")
-    from gib_kernels import _sharding
+    from gib_kernels.backends import sharded
 
-    assert _sharding.active() is None
+    assert sharded.active() is None
     assert inside == gk.entropy(z, estimator="knn")
 
 

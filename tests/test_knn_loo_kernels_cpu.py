@@ -10,7 +10,7 @@ import pytest
 from scipy.special import digamma
 
 from gib_kernels import _cpu
-from gib_kernels._knn import MAX
+from gib_kernels.backends.protocol import MAX
 from inputs import BAD_SHARDS, shard_parts
 
 RTOL = 1e-12  # float rounding in the sums; radii and counts must match exactly

@@ -12,10 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gib_kernels"
 # Distribution names of import names that differ.
 DISTRIBUTIONS = {"sklearn": "scikit-learn"}
-# Optional imports: where each may appear. Triton inside its own subpackage (loaded on demand)
-# and in the probe that reports whether it is installed; an array library only where the
-# caller's arrays already came from it.
-OPTIONAL = {"triton": ("gib_kernels/_triton/", "gib_kernels/_ext.py"),
+# Optional imports: where each may appear. Triton inside its own subpackage (its kernel modules
+# are loaded on demand); an array library only where the caller's arrays already came from it.
+OPTIONAL = {"triton": ("gib_kernels/backends/triton/",),
             "jax": ("gib_kernels/_validation.py",)}
 
 
@@ -62,7 +61,7 @@ def test_optional_imports_are_not_made_at_import_time():
     """The modules that `import gib_kernels` loads import no optional package at module level
     (the Triton subpackage is imported only when its backend is asked for)."""
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.is_relative_to(PACKAGE / "_triton"):
+        if path.is_relative_to(PACKAGE / "backends" / "triton"):
             continue
         at_module_level = [m for m, _, top in _imports(path) if top and m in OPTIONAL]
         assert not at_module_level, f"{path}: {at_module_level}"

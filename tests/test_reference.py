@@ -79,16 +79,16 @@ def test_count_within_is_strict_and_excludes_self(metric):
 # --- continuous estimators against closed forms -----------------------------------------------
 
 @pytest.mark.parametrize("metric", ["max", "euclidean"])
-def test_entropy_kl_standard_normal(metric):
+def test_kl_entropy_standard_normal(metric):
     z = rng().standard_normal(20000)
-    assert ref.entropy_kl(z, k=3, metric=metric) == pytest.approx(STANDARD_NORMAL_ENTROPY,
+    assert ref.kl_entropy(z, k=3, metric=metric) == pytest.approx(STANDARD_NORMAL_ENTROPY,
                                                                   abs=0.02)
 
 
 @pytest.mark.parametrize("metric", ["max", "euclidean"])
-def test_entropy_kl_correlated_gaussian_2d(metric):
+def test_kl_entropy_correlated_gaussian_2d(metric):
     z, cov = linear_gaussian([[1.0, 0.0], [0.7, 1.3]], 20000, rng())
-    assert ref.entropy_kl(z, k=3, metric=metric) == pytest.approx(ref.gaussian_entropy(cov),
+    assert ref.kl_entropy(z, k=3, metric=metric) == pytest.approx(ref.gaussian_entropy(cov),
                                                                   abs=0.02)
 
 
@@ -97,7 +97,7 @@ def test_entropy_kl_correlated_gaussian_2d(metric):
 def test_ksg_gaussian(rho, expected):
     z, _ = linear_gaussian([[1.0, 0.0], [rho, math.sqrt(1.0 - rho**2)]], 5000, rng())
     assert ref.gaussian_mutual_information_rho(rho) == pytest.approx(expected, abs=1e-4)
-    assert ref.mutual_information_ksg(z[:, 0], z[:, 1], k=3) == pytest.approx(expected, abs=0.02)
+    assert ref.ksg_mutual_information(z[:, 0], z[:, 1], k=3) == pytest.approx(expected, abs=0.02)
 
 
 @pytest.mark.parametrize("p, expected", [(0.5, 0.3466), (0.3, 0.3054)], ids=["p0.5", "p0.3"])
@@ -105,7 +105,7 @@ def test_mixed_ross_case(p, expected):
     generator = rng()
     x = (generator.random(5000) < p).astype(np.int64)
     y = np.where(x == 0, generator.uniform(-1, 1, 5000), generator.uniform(0, 2, 5000))
-    assert ref.mutual_information_mixed(y, x, k=3) == pytest.approx(expected, abs=0.02)
+    assert ref.mixed_mutual_information(y, x, k=3) == pytest.approx(expected, abs=0.02)
 
 
 # Rows are the variables (X, Y, V), columns the independent noise sources mixed into them.
@@ -122,7 +122,7 @@ def test_frenzel_pompe_gaussian(mixing):
     # Chain rule: I(X;Y|V) = I(X; Y,V) - I(X; V).
     expected = (ref.gaussian_mutual_information(cov, 0, [1, 2])
                 - ref.gaussian_mutual_information(cov, 0, 2))
-    actual = ref.conditional_mutual_information_ksg(s[:, 0], s[:, 1], s[:, 2], k=3)
+    actual = ref.frenzel_pompe_cmi(s[:, 0], s[:, 1], s[:, 2], k=3)
     assert actual == pytest.approx(expected, abs=0.03)
 
 
@@ -144,7 +144,7 @@ def test_mixed_matches_scikit_learn_per_feature(n_classes, k):
         generator.standard_normal(n),  # independent of the labels: clipped to 0 by sklearn
     ])
     expected = mutual_info_classif(x, labels, n_neighbors=k, random_state=0)
-    actual = np.array([ref.mutual_information_mixed(x[:, j], labels, k) for j in range(3)])
+    actual = np.array([ref.mixed_mutual_information(x[:, j], labels, k) for j in range(3)])
     # scikit-learn clips at 0, so only its positive values are comparable.
     positive = expected > 0
     assert positive[:2].all()
@@ -161,14 +161,14 @@ def fair_bits(repeats):
 def test_xor_synergy_profile_is_ln2_per_feature():
     z = fair_bits(25)
     w = z[:, 0] ^ z[:, 1]
-    profile = ref.synergy_profile(ref.mutual_information_discrete, z, w)
+    profile = ref.synergy_profile(ref.discrete_mutual_information, z, w)
     np.testing.assert_allclose(profile, [LN2, LN2], rtol=0, atol=1e-12)
 
 
 def test_duplicated_bit_is_redundant_by_ln2_per_feature():
     bit = fair_bits(25)[:, 0]
     z = np.column_stack([bit, bit])
-    profile = ref.synergy_profile(ref.mutual_information_discrete, z, bit)
+    profile = ref.synergy_profile(ref.discrete_mutual_information, z, bit)
     np.testing.assert_allclose(profile, [-LN2, -LN2], rtol=0, atol=1e-12)
 
 
@@ -189,13 +189,13 @@ INTERACTION_CASES = {
                          ids=INTERACTION_CASES.keys())
 def test_interaction_information_sign(target, expected):
     a, b = _bits_a_b()
-    actual = ref.interaction_information(ref.mutual_information_discrete, a, b, target(a, b))
+    actual = ref.interaction_information(ref.discrete_mutual_information, a, b, target(a, b))
     assert actual == pytest.approx(expected, abs=1e-12)
 
 
 def test_interaction_information_redundancy_is_negative():
     a, _ = _bits_a_b()
-    actual = ref.interaction_information(ref.mutual_information_discrete, a, a, a)
+    actual = ref.interaction_information(ref.discrete_mutual_information, a, a, a)
     assert actual == pytest.approx(-LN2, abs=1e-12)
 
 
@@ -207,11 +207,11 @@ def test_synergy_profile_equals_conditional_form(n, m, levels):
     z = generator.integers(0, levels, (n, m))
     w = (z.sum(axis=1) + generator.integers(0, 2, n)) % levels
     expected = [
-        ref.conditional_mutual_information_discrete(z[:, j], w, np.delete(z, j, axis=1))
-        - ref.mutual_information_discrete(z[:, j], w)
+        ref.discrete_conditional_mutual_information(z[:, j], w, np.delete(z, j, axis=1))
+        - ref.discrete_mutual_information(z[:, j], w)
         for j in range(m)
     ]
-    profile = ref.synergy_profile(ref.mutual_information_discrete, z, w)
+    profile = ref.synergy_profile(ref.discrete_mutual_information, z, w)
     np.testing.assert_allclose(profile, expected, rtol=0, atol=1e-12)
 
 
@@ -240,15 +240,15 @@ ENTROPY_CASES = {
 
 
 @pytest.mark.parametrize("codes, expected", ENTROPY_CASES.values(), ids=ENTROPY_CASES.keys())
-def test_entropy_discrete_by_hand(codes, expected):
-    assert ref.entropy_discrete(np.asarray(codes)) == pytest.approx(expected, abs=1e-12)
+def test_discrete_entropy_by_hand(codes, expected):
+    assert ref.discrete_entropy(np.asarray(codes)) == pytest.approx(expected, abs=1e-12)
 
 
 def test_discrete_conditional_mutual_information_of_xor():
     z = fair_bits(9)
     w = z[:, 0] ^ z[:, 1]
-    assert ref.mutual_information_discrete(z[:, 0], w) == pytest.approx(0.0, abs=1e-12)
-    assert ref.conditional_mutual_information_discrete(z[:, 0], w, z[:, 1]) == pytest.approx(
+    assert ref.discrete_mutual_information(z[:, 0], w) == pytest.approx(0.0, abs=1e-12)
+    assert ref.discrete_conditional_mutual_information(z[:, 0], w, z[:, 1]) == pytest.approx(
         LN2, abs=1e-12)
 
 
@@ -301,9 +301,9 @@ def kde_bound_by_loops(t, sigma2):
 
 
 @pytest.mark.parametrize("sigma2", [1e-3, 1e-2], ids=["sigma2_1e-3", "sigma2_1e-2"])
-def test_entropy_kde_matches_direct_evaluation(sigma2):
+def test_kde_entropy_matches_direct_evaluation(sigma2):
     t = [[0.0, 0.0], [0.03, -0.01], [0.1, 0.05], [-0.02, 0.04], [0.01, 0.01]]
-    assert ref.entropy_kde(np.array(t), sigma2) == pytest.approx(kde_bound_by_loops(t, sigma2),
+    assert ref.kde_entropy(np.array(t), sigma2) == pytest.approx(kde_bound_by_loops(t, sigma2),
                                                                  rel=1e-12)
 
 
@@ -314,9 +314,9 @@ def _noise_entropy(d, sigma2):
 def test_kde_of_far_apart_points_is_noise_plus_log_n():
     """Far apart, the mixture components do not overlap: H(T) = H(noise) + log n."""
     t = 10.0 * np.arange(21 * 3, dtype=np.float64).reshape(21, 3)
-    assert ref.entropy_kde(t, 1e-3) == pytest.approx(_noise_entropy(3, 1e-3) + math.log(21),
+    assert ref.kde_entropy(t, 1e-3) == pytest.approx(_noise_entropy(3, 1e-3) + math.log(21),
                                                      abs=1e-12)
-    assert ref.mutual_information_kde(t, t) == pytest.approx(math.log(21), abs=1e-12)
+    assert ref.kde_mutual_information(t, t) == pytest.approx(math.log(21), abs=1e-12)
 
 
 def test_kde_mutual_information_with_labels_is_label_entropy_when_separated():
@@ -325,7 +325,7 @@ def test_kde_mutual_information_with_labels_is_label_entropy_when_separated():
     t = np.column_stack([10.0 * labels, -10.0 * labels]).astype(np.float64)
     p = np.bincount(labels) / labels.size
     label_entropy = float(-np.sum(p * np.log(p)))
-    assert ref.mutual_information_kde(t, labels, 1e-3) == pytest.approx(label_entropy, abs=1e-12)
+    assert ref.kde_mutual_information(t, labels, 1e-3) == pytest.approx(label_entropy, abs=1e-12)
 
 
 # --- Gaussian closed forms ---------------------------------------------------------------------

@@ -496,10 +496,13 @@ def _wait_for_cpu_work(pid: int, seconds: float, wall_limit: float = 300.0) -> N
         time.sleep(0.05)
 
 INTERRUPTS = [  # (id, call, n, d, module of the kernel's caller, slow)
-    ("kl-entropy", "lambda z, y: gk.entropy(z)", 300000, 32, "_knn.py", False),
-    ("kl-leave-one-out", "lambda z, y: gk.leave_one_out_entropy(z)", 200000, 16, "_knn.py", True),
-    ("mixed-synergy", "lambda z, y: gk.synergy_profile(z, y)", 200000, 16, "_knn.py", True),
-    ("kde-entropy", "lambda z, y: gk.entropy(z, estimator='kde')", 300000, 8, "_kde.py", True),
+    ("kl-entropy", "lambda z, y: gk.entropy(z)", 300000, 32, "backends/cpu.py", False),
+    ("kl-leave-one-out", "lambda z, y: gk.leave_one_out_entropy(z)", 200000, 16,
+     "backends/cpu.py", True),
+    ("mixed-synergy", "lambda z, y: gk.synergy_profile(z, y)", 200000, 16, "backends/cpu.py",
+     True),
+    ("kde-entropy", "lambda z, y: gk.entropy(z, estimator='kde')", 300000, 8, "backends/cpu.py",
+     True),
 ]
 
 

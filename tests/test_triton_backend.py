@@ -22,10 +22,10 @@ from inputs import (BAD_SHARDS, END_TO_END_CASES, continuous, end_to_end_target,
 pytest.importorskip("triton")
 cpu = pytest.importorskip("gib_kernels._cpu")
 
-from gib_kernels import _backend  # noqa: E402
-from gib_kernels._knn import EUCLIDEAN, MAX  # noqa: E402
-from gib_kernels._triton import knn_loo  # noqa: E402
-from gib_kernels._triton.backend import TritonBackend  # noqa: E402
+from gib_kernels import backends  # noqa: E402
+from gib_kernels.backends.protocol import EUCLIDEAN, MAX  # noqa: E402
+from gib_kernels.backends.triton import knn_loo  # noqa: E402
+from gib_kernels.backends.triton.backend import TritonBackend  # noqa: E402
 
 pytestmark = pytest.mark.triton
 
@@ -388,7 +388,7 @@ def test_build_info_and_selection():
     assert gk.build_info()["triton"] == "available"
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no fallback
-        assert isinstance(_backend.select("triton", HAS_CUDA), TritonBackend)
+        assert isinstance(backends.select("triton", HAS_CUDA), TritonBackend)
 
 
 # --- bigger inputs on a GPU -------------------------------------------------------------------

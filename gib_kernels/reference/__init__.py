@@ -5,40 +5,40 @@ loops, and Gaussian closed forms. No input validation: the public API validates 
 fast backend is tested against these.
 """
 from .binning import (
-    conditional_mutual_information_discrete,
+    discrete_conditional_mutual_information,
     discretize,
-    entropy_discrete,
-    mutual_information_discrete,
+    discrete_entropy,
+    discrete_mutual_information,
 )
 from .gaussian import gaussian_entropy, gaussian_mutual_information, gaussian_mutual_information_rho
-from .kde import entropy_kde, mutual_information_kde
+from .kde import kde_entropy, kde_mutual_information
 from .knn import (
-    conditional_mutual_information_ksg,
+    frenzel_pompe_cmi,
     count_within,
-    entropy_kl,
+    kl_entropy,
     kth_neighbor_distance,
-    mutual_information_ksg,
-    mutual_information_mixed,
+    ksg_mutual_information,
+    mixed_mutual_information,
 )
 from .synergy import interaction_information, leave_one_out, synergy_profile
 
 __all__ = [
-    "conditional_mutual_information_discrete",
-    "conditional_mutual_information_ksg",
+    "discrete_conditional_mutual_information",
+    "frenzel_pompe_cmi",
     "count_within",
     "discretize",
-    "entropy_discrete",
-    "entropy_kde",
-    "entropy_kl",
+    "discrete_entropy",
+    "kde_entropy",
+    "kl_entropy",
     "gaussian_entropy",
     "gaussian_mutual_information",
     "gaussian_mutual_information_rho",
     "interaction_information",
     "kth_neighbor_distance",
     "leave_one_out",
-    "mutual_information_discrete",
-    "mutual_information_kde",
-    "mutual_information_ksg",
-    "mutual_information_mixed",
+    "discrete_mutual_information",
+    "kde_mutual_information",
+    "ksg_mutual_information",
+    "mixed_mutual_information",
     "synergy_profile",
 ]

@@ -38,7 +38,7 @@ def discretize(z, bins=30, bin_range=None):
     return np.minimum(codes, bins - 1)
 
 
-def entropy_discrete(codes):
+def discrete_entropy(codes):
     """Plug-in entropy of the rows of `codes`, in nats.
 
     H(Z) = -sum_z p(z) log p(z), p(z) the fraction of rows equal to z (a 1-D array is one
@@ -50,21 +50,21 @@ def entropy_discrete(codes):
     return float(-np.sum(p * np.log(p)))
 
 
-def mutual_information_discrete(cz, cw):
+def discrete_mutual_information(cz, cw):
     """Plug-in mutual information I(Z;W) = H(Z) + H(W) - H(Z,W), in nats (Cover & Thomas 2.4)."""
     cz, cw = as_columns(cz), as_columns(cw)
-    return entropy_discrete(cz) + entropy_discrete(cw) - entropy_discrete(np.hstack([cz, cw]))
+    return discrete_entropy(cz) + discrete_entropy(cw) - discrete_entropy(np.hstack([cz, cw]))
 
 
-def conditional_mutual_information_discrete(cz, cw, cv):
+def discrete_conditional_mutual_information(cz, cw, cv):
     """Plug-in conditional mutual information, in nats.
 
     I(Z;W|V) = H(Z,V) + H(W,V) - H(Z,W,V) - H(V)  (Cover & Thomas 2.5).
     """
     cz, cw, cv = as_columns(cz), as_columns(cw), as_columns(cv)
     return (
-        entropy_discrete(np.hstack([cz, cv]))
-        + entropy_discrete(np.hstack([cw, cv]))
-        - entropy_discrete(np.hstack([cz, cw, cv]))
-        - entropy_discrete(cv)
+        discrete_entropy(np.hstack([cz, cv]))
+        + discrete_entropy(np.hstack([cw, cv]))
+        - discrete_entropy(np.hstack([cz, cw, cv]))
+        - discrete_entropy(cv)
     )

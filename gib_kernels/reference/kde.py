@@ -11,7 +11,7 @@ def _noise_entropy(d, sigma2):
     return 0.5 * d * (np.log(2.0 * np.pi) + np.log(sigma2) + 1.0)  # no overflow for huge sigma2
 
 
-def entropy_kde(t, sigma2=1e-3):
+def kde_entropy(t, sigma2=1e-3):
     """Kolchinsky-Tracey upper bound on H(T + N(0, sigma2 I)) for samples t (n, d), in nats.
 
     H <= d/2 + (d/2) log(2 pi sigma2)
@@ -27,9 +27,9 @@ def entropy_kde(t, sigma2=1e-3):
     return float(_noise_entropy(d, sigma2) - np.mean(log_mean_kernel))
 
 
-def mutual_information_kde(t, w, sigma2=1e-3):
+def kde_mutual_information(t, w, sigma2=1e-3):
     """KDE-bound mutual information between a noisy layer T = t + N(0, sigma2 I) and a discrete
-    w, in nats: I(T;W) = H(T) - sum_c p_c H(T | W = c), each term the entropy_kde bound over the
+    w, in nats: I(T;W) = H(T) - sum_c p_c H(T | W = c), each term the kde_entropy bound over the
     samples of class c. The classes are the distinct values of w (n,), or its distinct rows
     (n, q). When every class holds one row (t a deterministic function of distinct inputs w),
     H(T | W = c) is the noise entropy and I(T;W) = H(T) - (d/2) (log(2 pi sigma2) + 1).
@@ -40,7 +40,7 @@ def mutual_information_kde(t, w, sigma2=1e-3):
     w = np.asarray(w)
     classes = np.unique(w.reshape(len(w), -1), axis=0, return_inverse=True)[1].reshape(-1)
     conditional = sum(
-        np.mean(classes == c) * entropy_kde(t[classes == c], sigma2)
+        np.mean(classes == c) * kde_entropy(t[classes == c], sigma2)
         for c in range(classes.max() + 1)
     )
-    return entropy_kde(t, sigma2) - conditional
+    return kde_entropy(t, sigma2) - conditional

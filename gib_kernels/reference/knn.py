@@ -86,7 +86,7 @@ def _log_unit_ball_volume(d, metric):
     return 0.5 * d * np.log(np.pi) - gammaln(0.5 * d + 1.0)
 
 
-def entropy_kl(z, k=3, metric="max"):
+def kl_entropy(z, k=3, metric="max"):
     """Kozachenko-Leonenko k-NN entropy of continuous z (n, d), in nats.
 
     H = psi(n) - psi(k) + log c_d + (d/n) sum_i log eps_i, with eps_i the distance from z_i to
@@ -103,7 +103,7 @@ def entropy_kl(z, k=3, metric="max"):
     )
 
 
-def mutual_information_ksg(z, w, k=3):
+def ksg_mutual_information(z, w, k=3):
     """KSG (algorithm 1) mutual information between continuous z (n, dz) and w (n, dw), in nats.
 
     I = psi(k) + psi(n) - mean_i[psi(n_z(i) + 1) + psi(n_w(i) + 1)], where eps_i is the k-th
@@ -119,7 +119,7 @@ def mutual_information_ksg(z, w, k=3):
     return float(digamma(k) + digamma(n) - np.mean(digamma(n_z + 1) + digamma(n_w + 1)))
 
 
-def mutual_information_mixed(z, labels, k=3):
+def mixed_mutual_information(z, labels, k=3):
     """Ross mutual information between continuous z (n, d) and integer labels (n,), in nats.
 
     Points whose label occurs once are dropped (n_kept remain). For each kept point i:
@@ -147,7 +147,7 @@ def mutual_information_mixed(z, labels, k=3):
     )
 
 
-def conditional_mutual_information_ksg(z, w, v, k=3):
+def frenzel_pompe_cmi(z, w, v, k=3):
     """Frenzel-Pompe conditional mutual information I(Z;W|V) for continuous data, in nats.
 
     I = psi(k) - mean_i[psi(n_zv(i) + 1) + psi(n_wv(i) + 1) - psi(n_v(i) + 1)], with eps_i

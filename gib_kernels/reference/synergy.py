@@ -1,7 +1,7 @@
 """Interaction information and feature-wise synergy through any MI estimator, in its units.
 
-`mi` is a callable (z, w) -> mutual information, e.g. mutual_information_discrete or
-mutual_information_ksg. Sign convention of the GIB paper: positive = synergy, negative =
+`mi` is a callable (z, w) -> mutual information, e.g. discrete_mutual_information or
+ksg_mutual_information. Sign convention of the GIB paper: positive = synergy, negative =
 redundancy (McGill's co-information is the negative).
 """
 import numpy as np

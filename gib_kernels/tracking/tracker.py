@@ -39,7 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import functional as F
-from .._binning import discretize
+from ..estimators.binning import discretize
 from .._validation import as_labels, check_choice, check_int, log_base
 
 __all__ = [

@@ -9,19 +9,15 @@ the autotuning candidates and the launch helpers.
 from __future__ import annotations
 
 import contextlib
-import os
 
 import numpy as np
 import torch
 import triton
 import triton.language as tl
 
-from .._knn import EUCLIDEAN, MAX
-from .._shard_arg import shard_of
-
-
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET") == "1"
+from ..protocol import EUCLIDEAN, MAX, shard_of
+from ..torch_labels import LabelGroups
+from . import interpreting
 
 
 def tile_configs() -> list:
@@ -262,41 +258,6 @@ def numpy_of(t: torch.Tensor, dtype) -> np.ndarray:
     return t.detach().to("cpu", dtype).numpy()
 
 
-class LabelGroups:
-    """Points sorted by label (stable), so that each label's points are the contiguous positions
-    [begin, end): kernels walk one range of candidates instead of testing labels. Without
-    labels there is one group, every point."""
-
-    def __init__(self, labels, n: int, device):
-        if labels is None:
-            self.order = None
-            self.sorted_labels = torch.zeros(n, dtype=torch.int64, device=device)
-            self.begin = torch.zeros(n, dtype=torch.int64, device=device)
-            self.end = torch.full((n,), n, dtype=torch.int64, device=device)
-            return
-        labels = torch.as_tensor(labels, dtype=torch.int64, device=device)
-        require(labels.shape == (n,), "labels must have one entry per row of z")
-        self.order = torch.argsort(labels, stable=True)
-        self.sorted_labels = labels[self.order]
-        _, group, size = torch.unique_consecutive(self.sorted_labels, return_inverse=True,
-                                                  return_counts=True)
-        last = torch.cumsum(size, 0)
-        self.begin = (last - size)[group]
-        self.end = last[group]
-
-    def gather(self, x: torch.Tensor) -> torch.Tensor:
-        """Rows of x in label order."""
-        return x if self.order is None else x[self.order]
-
-    def scatter(self, values: torch.Tensor) -> torch.Tensor:
-        """Per-position values back in the points' original order."""
-        if self.order is None:
-            return values
-        out = torch.empty_like(values)
-        out[self.order] = values
-        return out
-
-
 def anchor_buffer(n: int, start: int, stop: int, dtype, device) -> torch.Tensor:
     """Per-anchor output of n entries: a sharded launch writes [start, stop), the rest stays 0."""
     whole = start == 0 and stop == n
@@ -316,7 +277,7 @@ def kth_neighbor_distance(z, labels, k: int, metric: int, shard=None) -> np.ndar
     if n == 0:
         return np.empty(0)
     groups = LabelGroups(labels, n, z.device)
-    zs = groups.gather(z)
+    zs = groups.sort(z)
     start, stop = part.range(n)
     out = anchor_buffer(n, start, stop, torch.float32, z.device)
     if start < stop:
@@ -324,7 +285,7 @@ def kth_neighbor_distance(z, labels, k: int, metric: int, shard=None) -> np.ndar
             _kth_neighbor_kernel[anchor_grid(stop - start)](
                 zs, groups.begin, groups.end, out, n, d, k, start, stop, zs.stride(0),
                 zs.stride(1), METRIC=metric, K_PAD=triton.next_power_of_2(k))
-    return numpy_of(groups.scatter(out), torch.float64)
+    return numpy_of(groups.unsort(out), torch.float64)
 
 
 def count_within(z, radius, metric: int, shard=None) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ._shard_arg import Shard
+from .protocol import Shard
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15  # splitmix64's increment

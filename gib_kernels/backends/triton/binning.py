@@ -1,5 +1,5 @@
 """Plug-in entropy of discrete patterns for the Triton backend (contract:
-``csrc/include/gib/binning.h``): the torch operations of ``gib_kernels._torch_binning`` on the
+``csrc/include/gib/binning.h``): the torch operations of ``backends/torch_binning.py`` on the
 data's device, with numpy results. Pattern counts sort the rows themselves (exact); pattern
 classes and the leave-one-out sums use the CPU kernels' 128-bit row hashes.
 """
@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import _torch_binning
-from .._shard_arg import shard_of
+from .. import torch_binning
+from ..protocol import shard_of
 from .knn import numpy_of, require
 
 
@@ -32,14 +32,14 @@ def pattern_counts(codes, fixed) -> np.ndarray:
     codes = _as_codes(codes, "codes")
     fixed = _with_fixed(codes, fixed)
     rows = codes if fixed is None else torch.cat([codes, fixed], dim=1)
-    return numpy_of(_torch_binning.pattern_counts(rows), torch.int64)
+    return numpy_of(torch_binning.pattern_counts(rows), torch.int64)
 
 
 def pattern_classes(codes, fixed) -> tuple[np.ndarray, np.ndarray]:
     """(hashes (classes, 2) uint64, counts (classes,) int64): the classes of identical rows of
     [codes, fixed] with the CPU backend's hashes, in ascending (lane a, lane b) order."""
     codes = _as_codes(codes, "codes")
-    hashes, counts = _torch_binning.pattern_classes(codes, _with_fixed(codes, fixed))
+    hashes, counts = torch_binning.pattern_classes(codes, _with_fixed(codes, fixed))
     return numpy_of(hashes, torch.int64).view(np.uint64), numpy_of(counts, torch.int64)
 
 
@@ -51,4 +51,4 @@ def binning_loo(codes, fixed, shard=None) -> np.ndarray:
     codes = _as_codes(codes, "codes")
     fixed = _with_fixed(codes, fixed)
     require(codes.shape[1] >= 1, "codes must have at least one column")
-    return numpy_of(_torch_binning.binning_loo(codes, fixed, part), torch.float64)
+    return numpy_of(torch_binning.binning_loo(codes, fixed, part), torch.float64)

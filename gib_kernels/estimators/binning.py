@@ -14,6 +14,8 @@ import math
 import numpy as np
 import torch
 
+from .._validation import is_discrete_valued
+
 
 def discretize(x, bins: int, bin_range) -> torch.Tensor:
     """int64 bin indices in [0, bins) of a float array, or the integer array itself."""
@@ -54,33 +56,61 @@ def _sum_c_log_c(counts) -> float:
     return float(np.sum(c * np.log(c)))
 
 
-def entropy(be, codes) -> float:
+def _entropy(be, codes) -> float:
     return _entropy_from_sum_clogc(codes.shape[0], _sum_c_log_c(be.pattern_counts(be.ints(codes), None)))
 
 
-def joint_entropy(be, codes, fixed) -> float:
+def _joint_entropy(be, codes, fixed) -> float:
     counts = be.pattern_counts(be.ints(codes), be.ints(fixed))
     return _entropy_from_sum_clogc(codes.shape[0], _sum_c_log_c(counts))
 
 
-def mutual_information(be, cz, cw) -> float:
-    return entropy(be, cz) + entropy(be, cw) - joint_entropy(be, cz, cw)
-
-
-def conditional_mutual_information(be, cz, cw, cv) -> float:
-    zv = torch.cat([torch.as_tensor(cz), torch.as_tensor(cv)], dim=1)
-    wv = torch.cat([torch.as_tensor(cw), torch.as_tensor(cv)], dim=1)
-    return (joint_entropy(be, cz, cv) + joint_entropy(be, cw, cv)
-            - joint_entropy(be, zv, wv) - entropy(be, cv))
-
-
-def entropy_loo(be, codes) -> np.ndarray:
+def _entropy_loo(be, codes) -> np.ndarray:
     n, m = codes.shape
     return _entropy_from_sum_clogc(n, be.binning_loo(be.ints(codes), None)[:m])
 
 
-def mutual_information_loo(be, cz, cw) -> np.ndarray:
+# --- the estimator family's interface (estimators/__init__.py) -------------------------------
+
+
+def setup(d, arrays) -> None:
+    """Nothing to check beyond the common checks: any array can be binned."""
+
+
+def prepare(d, x, name):
+    if d.p.estimator == "auto" and is_discrete_valued(x):
+        return value_codes(x)  # "auto" takes discrete data as it is, unbinned
+    return discretize(x, d.p.bins, d.p.bin_range)
+
+
+def check_prepared(d) -> None:
+    pass
+
+
+def entropy(d, z) -> float:
+    return _entropy(d.backend, z)
+
+
+def mutual_information(d, z) -> float:
+    be = d.backend
+    return _entropy(be, z) + _entropy(be, d.w) - _joint_entropy(be, z, d.w)
+
+
+def conditional_mutual_information(d) -> float:
+    be, cz, cw, cv = d.backend, d.z, d.w, d.v
+    zv = torch.cat([torch.as_tensor(cz), torch.as_tensor(cv)], dim=1)
+    wv = torch.cat([torch.as_tensor(cw), torch.as_tensor(cv)], dim=1)
+    return (_joint_entropy(be, cz, cv) + _joint_entropy(be, cw, cv)
+            - _joint_entropy(be, zv, wv) - _entropy(be, cv))
+
+
+def entropy_loo(d) -> np.ndarray:
+    return _entropy_loo(d.backend, d.z)
+
+
+def mutual_information_loo(d) -> np.ndarray:
+    be, cz, cw = d.backend, d.z, d.w
     n, m = cz.shape
-    h_z = entropy_loo(be, cz)
+    h_z = _entropy_loo(be, cz)
     h_zw = _entropy_from_sum_clogc(n, be.binning_loo(be.ints(cz), be.ints(cw))[:m])
-    return h_z + entropy(be, cw) - h_zw
+    return h_z + _entropy(be, cw) - h_zw

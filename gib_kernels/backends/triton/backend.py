@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import binning, kde, knn, knn_loo
+from . import binning, interpreting, kde, knn, knn_loo
 
 # Largest |x| whose squared differences stay finite in float32 (sqrt(3.4e38) / 2).
 _FLOAT32_SAFE = 9.2e18
@@ -21,7 +21,7 @@ def _tensor(x) -> torch.Tensor:
     """x as a tensor on its own device; host arrays go to the GPU unless interpreting."""
     if isinstance(x, torch.Tensor):
         return x.detach()
-    on_gpu = torch.cuda.is_available() and not knn.interpreting()
+    on_gpu = torch.cuda.is_available() and not interpreting()
     return torch.as_tensor(np.asarray(x), device="cuda" if on_gpu else "cpu")
 
 
@@ -29,6 +29,9 @@ class TritonBackend:
     """Triton k-NN and KDE kernels, binning with torch operations."""
 
     name = "triton"
+    radius_bound_above = None
+    fuses_targets = False  # each target makes its own pass
+    shardable = True
 
     @staticmethod
     def floats(x) -> torch.Tensor:
@@ -50,7 +53,7 @@ class TritonBackend:
     count_within = staticmethod(knn.count_within)
 
     @staticmethod
-    def knn_loo_maxnorm(z, labels, w, k, shard=None):
+    def knn_loo_maxnorm(z, labels, w, k, shard=None, bound=None):
         # Points whose label is unique take no part (the contract of knn_loo.h); a shard owns a
         # part of the others.
         if labels is not None:
@@ -59,6 +62,9 @@ class TritonBackend:
             if not bool(keep.all()):
                 z, labels = z[keep].contiguous(), labels[keep].contiguous()
         return knn_loo.knn_loo_maxnorm(z, labels, w, k, shard)
+
+    def knn_loo_maxnorm_targets(self, z, targets, k, shard=None, bound=None):
+        return np.stack([self.knn_loo_maxnorm(z, labels, w, k, shard) for labels, w in targets])
 
     knn_loo_euclidean = staticmethod(knn_loo.knn_loo_euclidean)
     kde_log_mean_kernel = staticmethod(kde.kde_log_mean_kernel)

@@ -11,9 +11,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .._shard_arg import shard_of
+from ..protocol import shard_of
+from ..torch_labels import LabelGroups
 from .knn import (
-    LabelGroups,
     anchor_grid,
     anchor_rows,
     candidate_cols,
@@ -109,7 +109,7 @@ def _prepare(t, labels, sigma2: float):
     require(t.dim() == 2, "t must be 2-D")
     require(sigma2 > 0, "sigma2 must be > 0")
     groups = LabelGroups(labels, t.shape[0], t.device)
-    return t, groups, groups.gather(t), -0.5 / sigma2
+    return t, groups, groups.sort(t), -0.5 / sigma2
 
 
 def _log_mean(sums: torch.Tensor, groups: LabelGroups, start: int, stop: int) -> torch.Tensor:
@@ -136,7 +136,7 @@ def kde_log_mean_kernel(t, labels, sigma2: float, shard=None) -> np.ndarray:
                 ts, groups.begin, groups.end, sums, n, d, start, stop, scale, ts.stride(0),
                 ts.stride(1))
         log_mean[start:stop] = _log_mean(sums[start:stop], groups, start, stop)
-    return numpy_of(groups.scatter(log_mean), torch.float64)
+    return numpy_of(groups.unsort(log_mean), torch.float64)
 
 
 def kde_loo(t, labels, n_classes: int, sigma2: float, shard=None) -> np.ndarray:

@@ -13,11 +13,11 @@ import torch
 import triton
 import triton.language as tl
 
-from .._shard_arg import shard_of
+from ..protocol import shard_of
+from ..torch_labels import LabelGroups
 from .knn import (
     EMPTY,
     MAX_TAG,
-    LabelGroups,
     anchor_grid,
     anchor_rows,
     any_true,
@@ -263,7 +263,7 @@ def knn_loo_maxnorm(z, labels, w, k: int, shard=None) -> np.ndarray:
     require(m <= MAX_TAG, f"z must have at most {MAX_TAG} columns")
     require(labels is None or w is None, "give labels or w, not both")
     groups = LabelGroups(labels, n, z.device)
-    zs = groups.gather(z)  # the sums do not depend on the order of the anchors
+    zs = groups.sort(z)  # the sums do not depend on the order of the anchors
     has_w = w is not None
     if has_w:
         w = torch.as_tensor(w, dtype=torch.float32, device=z.device)

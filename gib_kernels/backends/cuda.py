@@ -30,9 +30,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import _ext
-from ._shard_arg import shard_of
-from ._torch_binning import binning_loo, pattern_classes, pattern_counts
+from .. import _ext
+from .protocol import shard_of
+from .torch_binning import binning_loo, pattern_classes, pattern_counts
+from .torch_labels import LabelGroups
 
 
 def _device_of(x) -> torch.device:
@@ -73,41 +74,15 @@ def _per_row(n: int, part, dtype: torch.dtype, device: torch.device) -> torch.Te
     return (torch.empty if part.whole else torch.zeros)(n, dtype=dtype, device=device)
 
 
+def _group_pointers(groups: LabelGroups) -> tuple[int, int]:
+    """The kernels' LabelGroups (cuda_utils.cuh): begin and end per sorted row, or nullptrs for
+    one group of every row."""
+    return (groups.begin.data_ptr(), groups.end.data_ptr()) if groups.has_labels else (0, 0)
+
+
 def _sum_over_anchors(terms: torch.Tensor, takes_part: torch.Tensor | None) -> torch.Tensor:
     """Per-column sums of terms (columns, anchors) over the anchors that take part."""
     return (terms if takes_part is None else torch.where(takes_part, terms, 0.0)).sum(1)
-
-
-class _LabelGroups:
-    """The rows in label order (stable) and, per sorted row, the range [begin, end) of the rows
-    that share its label; without labels one group of every row, in the caller's order."""
-
-    def __init__(self, labels, n: int, device: torch.device):
-        self.order = None
-        self.takes_part = None  # per sorted row: its label is not unique
-        self.pointers = (0, 0)
-        if labels is None:
-            return
-        labels = _on_device(labels, torch.int64, device).reshape(-1)
-        _check_rows(labels, n, "labels")
-        self.order = torch.argsort(labels, stable=True)
-        self.sorted_labels = labels[self.order]
-        sizes = torch.unique_consecutive(self.sorted_labels, return_counts=True)[1]
-        self.end = torch.repeat_interleave(torch.cumsum(sizes, 0), sizes)
-        self.begin = self.end - torch.repeat_interleave(sizes, sizes)
-        self.takes_part = self.end - self.begin > 1
-        self.pointers = (self.begin.data_ptr(), self.end.data_ptr())
-
-    def sort(self, rows: torch.Tensor) -> torch.Tensor:
-        return rows if self.order is None else rows[self.order].contiguous()
-
-    def unsort(self, values: torch.Tensor) -> torch.Tensor:
-        """Per-row values (last axis) from label order back to the caller's order."""
-        if self.order is None:
-            return values
-        out = torch.empty_like(values)
-        out[..., self.order] = values
-        return out
 
 
 class CudaBackend:
@@ -115,6 +90,9 @@ class CudaBackend:
     returns numpy arrays with the semantics of the CPU primitive of the same name."""
 
     name = "cuda"
+    radius_bound_above = None
+    fuses_targets = False  # each target makes its own pass
+    shardable = True
 
     def __init__(self, scratch_bytes: int = 1 << 30):
         self.scratch_bytes = scratch_bytes
@@ -143,12 +121,12 @@ class CudaBackend:
         part = shard_of(shard)
         z = _matrix(self.floats(z), "z")
         n, d = z.shape
-        groups = _LabelGroups(labels, n, z.device)
+        groups = LabelGroups(labels, n, z.device)
         z = groups.sort(z)
         first, last = part.range(n)
         lists = z.new_empty((last - first, k))
         out = _per_row(n, part, torch.float64, z.device)
-        _ext.cuda.kth_neighbor_distance(_ptr(z), n, d, *groups.pointers, k, metric, first, last,
+        _ext.cuda.kth_neighbor_distance(_ptr(z), n, d, *_group_pointers(groups), k, metric, first, last,
                                         _ptr(lists), _ptr(out[first:last]), *_launch_args(z))
         return groups.unsort(out).cpu().numpy()
 
@@ -164,20 +142,20 @@ class CudaBackend:
                                _ptr(out[first:last]), *_launch_args(z))
         return out.cpu().numpy()
 
-    def knn_loo_maxnorm_targets(self, z, targets, k: int, shard=None) -> np.ndarray:
+    def knn_loo_maxnorm_targets(self, z, targets, k: int, shard=None, bound=None) -> np.ndarray:
         """(len(targets), 3, m + 1): ``knn_loo_maxnorm`` for each (labels, w) pair of targets.
         Each target makes its own pass over the pairs of z here."""
         shard_of(shard)  # checked before any data moves
         z = self.floats(z)
         return np.stack([self.knn_loo_maxnorm(z, labels, w, k, shard) for labels, w in targets])
 
-    def knn_loo_maxnorm(self, z, labels, w, k: int, shard=None) -> np.ndarray:
+    def knn_loo_maxnorm(self, z, labels, w, k: int, shard=None, bound=None) -> np.ndarray:
         part = shard_of(shard)
         z = _matrix(self.floats(z), "z")
         n, m = z.shape
         if labels is not None and w is not None:
             raise ValueError("give labels or w, not both")
-        groups = _LabelGroups(labels, n, z.device)
+        groups = LabelGroups(labels, n, z.device)
         z = groups.sort(z)
         q = 0
         if w is not None:
@@ -191,10 +169,10 @@ class CudaBackend:
             radius = z.new_empty((m + 1, end - begin))
             count_z = torch.zeros((m + 1, end - begin), dtype=torch.int64, device=z.device)
             count_w = torch.zeros_like(count_z)
-            _ext.cuda.knn_loo_maxnorm_radii(_ptr(z), n, m, *groups.pointers, _ptr(w), q, k,
+            _ext.cuda.knn_loo_maxnorm_radii(_ptr(z), n, m, *_group_pointers(groups), _ptr(w), q, k,
                                             begin, end, _ptr(lists), _ptr(radius),
                                             *_launch_args(z))
-            _ext.cuda.knn_loo_maxnorm_counts(_ptr(z), n, m, *groups.pointers, _ptr(w), q, begin,
+            _ext.cuda.knn_loo_maxnorm_counts(_ptr(z), n, m, *_group_pointers(groups), _ptr(w), q, begin,
                                              end, _ptr(radius), _ptr(count_z), _ptr(count_w),
                                              *_launch_args(z))
             takes_part = None if groups.takes_part is None else groups.takes_part[begin:end]
@@ -222,11 +200,11 @@ class CudaBackend:
         part = shard_of(shard)
         t = _matrix(self.floats(t), "t")
         n, d = t.shape
-        groups = _LabelGroups(labels, n, t.device)
+        groups = LabelGroups(labels, n, t.device)
         t = groups.sort(t)
         first, last = part.range(n)
         log_mean = _per_row(n, part, torch.float64, t.device)
-        _ext.cuda.kde_log_mean_kernel(_ptr(t), n, d, *groups.pointers, sigma2, False, first, last,
+        _ext.cuda.kde_log_mean_kernel(_ptr(t), n, d, *_group_pointers(groups), sigma2, False, first, last,
                                       _ptr(log_mean[first:last]), *_launch_args(t))
         return groups.unsort(log_mean).cpu().numpy()
 
@@ -234,7 +212,7 @@ class CudaBackend:
         part = shard_of(shard)
         t = _matrix(self.floats(t), "t")
         n, m = t.shape
-        groups = _LabelGroups(labels, n, t.device)
+        groups = LabelGroups(labels, n, t.device)
         if labels is None:
             if n_classes != 1:
                 raise ValueError("n_classes must be 1 without labels")
@@ -249,7 +227,7 @@ class CudaBackend:
         sums = t.new_zeros((n_classes, m + 1))
         for begin, end in self._chunks(*part.range(n), 2 * (m + 1)):
             log_mean = t.new_zeros((m + 1, end - begin))
-            _ext.cuda.kde_log_mean_kernel(_ptr(t), n, m, *groups.pointers, sigma2, True, begin,
+            _ext.cuda.kde_log_mean_kernel(_ptr(t), n, m, *_group_pointers(groups), sigma2, True, begin,
                                           end, _ptr(log_mean), *_launch_args(t))
             # The anchors of class c are the sorted rows [class_start[c], class_start[c + 1]).
             for c in range(n_classes):

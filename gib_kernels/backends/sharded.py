@@ -9,9 +9,9 @@ rounding. Pattern counts are split by rows: each rank counts the classes of its 
 (``pattern_classes``) and the classes merge exactly by their 128-bit hashes, in ascending hash
 order as one process lists them.
 
-The estimator formulas in ``_knn``, ``_binning`` and ``_kde`` run unchanged on top, on every
-rank, so every rank returns the same estimate. All ranks must use the same backend: the
-partition of the anchors is the backend's own.
+The estimator formulas of ``gib_kernels.estimators`` run unchanged on top, on every rank, so
+every rank returns the same estimate. All ranks must use the same backend: the partition of the
+anchors is the backend's own. A ``ShardedBackend`` is itself a ``Backend`` (``protocol.py``).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ._knn import MAX, _concat
+from .protocol import MAX, Backend, concat_columns
 
 # The process group of the innermost `gib_kernels.distributed.sharded` block, or None.
 _ACTIVE = contextvars.ContextVar("gib_kernels_sharding", default=None)
@@ -54,9 +54,9 @@ def wrap(backend):
     group = active()
     if group is None:
         return backend
-    if isinstance(backend, str):  # "reference": whole estimates in numpy, no primitives to split
-        raise ValueError("backend='reference' computes whole estimates and cannot be sharded; "
-                         "use backend='cpu' (or 'cuda', 'triton') inside a sharded block")
+    if not backend.shardable:
+        raise ValueError(f"backend={backend.name!r} cannot be sharded; use backend='cpu' (or "
+                         "'cuda', 'triton') inside a sharded block")
     return ShardedBackend(backend, group)
 
 
@@ -80,10 +80,14 @@ def _fingerprint(x) -> int:
 class ShardedBackend:
     """The primitives of `inner` split over the ranks of `group`, each part summed over ranks."""
 
-    def __init__(self, inner, group: _Group):
+    shardable = False  # already split
+
+    def __init__(self, inner: Backend, group: _Group):
         self.inner = inner
         self.g = group
         self.name = inner.name
+        self.radius_bound_above = inner.radius_bound_above
+        self.fuses_targets = inner.fuses_targets
         self.shard = (group.rank, group.world)
 
     def floats(self, x):
@@ -132,44 +136,51 @@ class ShardedBackend:
 
     # --- the primitives ------------------------------------------------------------------------
 
-    def kth_neighbor_distance(self, z, labels, k, metric):
+    # Each takes the protocol's `shard` (and `bound`) for its signature's sake and must get None:
+    # this backend is the split.
+
+    def kth_neighbor_distance(self, z, labels, k, metric, shard=None):
         return self._summed("kth_neighbor_distance", (z, labels), z, labels, k, metric)
 
-    def count_within(self, z, radius, metric):
+    def count_within(self, z, radius, metric, shard=None):
         return self._summed("count_within", (z, radius), z, radius, metric)
 
-    def kde_log_mean_kernel(self, t, labels, sigma2):
+    def kde_log_mean_kernel(self, t, labels, sigma2, shard=None):
         return self._summed("kde_log_mean_kernel", (t, labels), t, labels, sigma2)
 
     def _radius_bound(self, z, targets, k) -> dict:
-        """For the C++ kernel on wide z: its pruning bounds (knn_loo.h), the largest k-th
-        neighbour distance of each anchor over the targets, from sharded k-th neighbour passes;
-        the kernel would otherwise run those passes whole on every rank."""
-        if self.inner.name != "cpu" or z.shape[1] <= self.inner.loo_pruned_above:
+        """For a backend that prunes its pass on wide z (``radius_bound_above``): the bounds
+        (knn_loo.h), the largest k-th neighbour distance of each anchor over the targets, from
+        sharded k-th neighbour passes; the kernel would otherwise run those passes whole on
+        every rank."""
+        above = self.inner.radius_bound_above
+        if above is None or z.shape[1] <= above:
             return {}
-        radii = [self.kth_neighbor_distance(z if w is None else _concat(self, z, w), labels, k, MAX)
+        radii = [self.kth_neighbor_distance(z if w is None else concat_columns(self, z, w),
+                                            labels, k, MAX)
                  for labels, w in targets]
         return {"bound": np.maximum.reduce(radii)}
 
-    def knn_loo_maxnorm(self, z, labels, w, k):
+    def knn_loo_maxnorm(self, z, labels, w, k, shard=None, bound=None):
         bound = self._radius_bound(z, [(labels, w)], k)
         return self._summed("knn_loo_maxnorm", (z, labels, w), z, labels, w, k, **bound)
 
-    def knn_loo_maxnorm_targets(self, z, targets, k):
-        if not hasattr(self.inner, "knn_loo_maxnorm_targets"):  # one call per target
-            return np.stack([self.knn_loo_maxnorm(z, labels, w, k) for labels, w in targets])
+    def knn_loo_maxnorm_targets(self, z, targets, k, shard=None, bound=None):
         bound = self._radius_bound(z, targets, k)
         inputs = (z, *[a for pair in targets for a in pair])
         return self._summed("knn_loo_maxnorm_targets", inputs, z, targets, k, **bound)
 
-    def knn_loo_euclidean(self, z, k):
+    def knn_loo_euclidean(self, z, k, shard=None):
         return self._summed("knn_loo_euclidean", (z,), z, k)
 
-    def kde_loo(self, t, labels, n_classes, sigma2):
+    def kde_loo(self, t, labels, n_classes, sigma2, shard=None):
         return self._summed("kde_loo", (t, labels), t, labels, n_classes, sigma2)
 
-    def binning_loo(self, codes, fixed):
+    def binning_loo(self, codes, fixed, shard=None):
         return self._summed("binning_loo", (codes, fixed), codes, fixed)
+
+    def pattern_classes(self, codes, fixed):
+        raise NotImplementedError("a sharded backend's classes are gathered in pattern_counts")
 
     def pattern_counts(self, codes, fixed):
         """Counts of the classes of identical rows, in ascending hash order, as ``_cpu``'s."""

@@ -1,0 +1,135 @@
+"""The validated, prepared inputs of one estimate, shared by its full, per-feature and
+leave-one-out terms: parameters, arrays, the estimator and backend chosen, class labels.
+
+``Inputs`` checks what every estimator needs (shapes, finite values, matching rows), resolves
+``estimator="auto"``, selects the backend, then lets the estimator family check and prepare its
+arrays (``setup`` and ``prepare`` of the family's module).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import backends
+from .._validation import (
+    ESTIMATORS,
+    MAX_BINS,
+    METRICS,
+    Origin,
+    as_matrix,
+    check_bin_range,
+    check_choice,
+    check_int,
+    check_positive,
+    check_random_state,
+    check_same_rows,
+    is_cuda,
+    is_discrete_valued,
+    is_label_vector,
+    log_base,
+)
+
+
+@dataclass
+class Params:
+    estimator: str
+    k: int
+    bins: int
+    bin_range: Any
+    metric: str
+    sigma2: float
+    log_base: float
+    noise: float
+    rng: np.random.Generator
+    backend_name: str = "auto"
+
+
+def params(estimator, k, bins, bin_range, metric, sigma2, base, noise, random_state,
+           backend="auto") -> Params:
+    check_choice(estimator, "estimator", ESTIMATORS)
+    check_choice(metric, "metric", METRICS)
+    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float)) \
+            or not math.isfinite(noise) or noise < 0:
+        raise ValueError(f"The 'noise' parameter must be a finite number >= 0. Got {noise!r} instead.")
+    return Params(
+        estimator=estimator,
+        k=check_int(k, "k", 1),
+        bins=check_int(bins, "bins", 1, MAX_BINS),
+        bin_range=check_bin_range(bin_range),
+        metric=metric,
+        sigma2=check_positive(sigma2, "sigma2"),
+        log_base=log_base(base),
+        noise=float(noise),
+        rng=check_random_state(random_state),
+        backend_name=backend,
+    )
+
+
+def resolve_estimator(p: Params, z, target) -> str:
+    """The rule of "auto": binning for discrete-valued z, mixed for class labels, else knn."""
+    if p.estimator != "auto":
+        return p.estimator
+    if is_discrete_valued(z):
+        return "binning"
+    if target is not None and is_label_vector(target):
+        return "mixed"
+    return "knn"
+
+
+class Inputs:
+    """z (n, m), an optional target and condition, prepared for the chosen estimator.
+
+    Attributes: ``p`` (Params), ``estimator`` (its name), ``family`` (its module),
+    ``backend``, ``origin`` (the caller's array type), ``n``; ``z``, ``w``, ``v`` as the
+    family prepared them (binning codes, floats); ``labels`` (class codes, or None).
+    """
+
+    def __init__(self, p: Params, z, target=None, condition=None, target_name="w",
+                 entropy_only=False):
+        from . import FAMILIES
+
+        self.p = p
+        z, self.origin = as_matrix(z, "z")
+        arrays = {"z": z}
+        if target is not None:
+            arrays[target_name] = as_matrix(target, target_name)[0]
+        if condition is not None:
+            arrays["v"] = as_matrix(condition, "v")[0]
+        self.n = check_same_rows(arrays)
+        self.target_name = target_name
+        self.estimator = resolve_estimator(p, z, None if entropy_only else arrays.get(target_name))
+        self.family = FAMILIES[self.estimator]
+        self.backend = backends.select(p.backend_name, any(is_cuda(a) for a in arrays.values()))
+        self.labels = None
+        self.family.setup(self, arrays)
+        self.z = self.family.prepare(self, z, "z")
+        self.w = None if target is None else self.family.prepare(self, arrays[target_name],
+                                                                 target_name)
+        self.v = None if condition is None else self.family.prepare(self, arrays["v"], "v")
+        self.family.check_prepared(self)
+
+
+def cat(a, b):
+    """Columns of a and b side by side, in a's array type."""
+    if isinstance(a, torch.Tensor):
+        return torch.cat([a, b.to(a.device, a.dtype)], dim=1)
+    return np.concatenate([a, b], axis=1)
+
+
+def column(x, j: int):
+    """Column j of x as an (n, 1) array."""
+    return x[:, j:j + 1]
+
+
+def leave_one_out_loop(estimate, z) -> np.ndarray:
+    """[estimate(z without column j) for every j]: the naive loop, for estimators without a
+    fused form. A single column leaves nothing: 0."""
+    m = z.shape[1]
+    if m == 1:
+        return np.zeros(1)
+    keep = [[c for c in range(m) if c != j] for j in range(m)]
+    return np.array([estimate(z[:, idx]) for idx in keep])

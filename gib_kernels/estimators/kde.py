@@ -1,0 +1,111 @@
+"""The Kolchinsky-Tracey pairwise-distance (KDE) bound (nats) over backend primitives, as used by
+Saxe et al. 2018: H(T) <= d/2 + (d/2) log(2 pi sigma2) - <log (1/n) sum_j exp(-|t_i-t_j|^2/2sigma2)>
+for T plus Gaussian noise of variance sigma2. Mutual information with a discrete W (class labels,
+or the distinct rows of discrete inputs) is H(T) - sum_w p(w) H(T | w). Where every class holds one
+row (T a deterministic function of distinct inputs), H(T | w) is the noise entropy
+(d/2)(log(2 pi sigma2) + 1), and the estimate is Saxe et al.'s I(X;T) = H(T) - H(noise).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._validation import as_row_classes, is_discrete_valued
+from . import knn
+from .inputs import cat, leave_one_out_loop
+
+
+def _upper_bound(d, mean_log_kernel, sigma2):
+    return 0.5 * d + 0.5 * d * (math.log(2 * math.pi) + math.log(sigma2)) - mean_log_kernel
+
+
+def _entropy(be, t, sigma2: float) -> float:
+    d = t.shape[1]
+    log_kernel = be.kde_log_mean_kernel(be.floats(t), None, sigma2)
+    return float(_upper_bound(d, np.mean(log_kernel), sigma2))
+
+
+def _mutual_information(be, t, sigma2: float, labels: np.ndarray) -> float:
+    h = _entropy(be, t, sigma2)
+    d = t.shape[1]
+    per_class = be.kde_log_mean_kernel(be.floats(t), be.ints(labels), sigma2)
+    # sum_y p(y) H(T|y) = d/2 + (d/2) log(2 pi sigma2) - (1/n) sum_i log-kernel within i's class
+    return h - float(_upper_bound(d, np.mean(per_class), sigma2))
+
+
+def _entropy_loo(be, t, sigma2: float) -> np.ndarray:
+    n, m = t.shape
+    if m == 1:
+        return np.zeros(1)
+    sums = be.kde_loo(be.floats(t), None, 1, sigma2)[0, :m]
+    return _upper_bound(m - 1, sums / n, sigma2)
+
+
+def _mutual_information_loo(be, t, sigma2: float, labels: np.ndarray) -> np.ndarray:
+    n, m = t.shape
+    if m == 1:
+        return np.zeros(1)
+    h = _entropy_loo(be, t, sigma2)
+    n_classes = int(labels.max()) + 1
+    per_class = be.kde_loo(be.floats(t), be.ints(labels), n_classes, sigma2)[:, :m]
+    return h - _upper_bound(m - 1, per_class.sum(0) / n, sigma2)
+
+
+# --- the estimator family's interface (estimators/__init__.py) -------------------------------
+
+
+def setup(d, arrays) -> None:
+    """The bound holds a continuous layer against a discrete variable: the target's distinct
+    rows are the classes, or, where z is the discrete one, the layer is the target."""
+    d.kde_layer_is_target = False
+    if d.target_name not in arrays:
+        return
+    w = arrays[d.target_name]
+    if is_discrete_valued(w):
+        d.labels = as_row_classes(w)
+    elif "v" not in arrays and is_discrete_valued(arrays["z"]):
+        d.kde_layer_is_target = True
+    else:
+        raise ValueError(
+            f"estimator='kde' needs a discrete target ('{d.target_name}' is continuous): the "
+            "bound is I(T;W) = H(T) - sum_w p(w) H(T | W = w) for a noisy layer T and a "
+            "discrete W (class labels, or discrete inputs whose distinct rows are the "
+            "classes). For the information a layer keeps about the continuous input it "
+            "is computed from, pass the input's row ids, np.unique(x, axis=0, "
+            "return_inverse=True)[1]: that gives H(T) - H(noise) (Saxe et al. 2018).")
+
+
+def prepare(d, x, name):
+    if (name == "z") == d.kde_layer_is_target:
+        return x  # the discrete side: classes from its rows
+    return knn.prepare_floats(d, x, name)
+
+
+def check_prepared(d) -> None:
+    pass
+
+
+def entropy(d, z) -> float:
+    return _entropy(d.backend, z, d.p.sigma2)
+
+
+def mutual_information(d, z) -> float:
+    if d.kde_layer_is_target:
+        return _mutual_information(d.backend, d.w, d.p.sigma2, as_row_classes(z))
+    return _mutual_information(d.backend, z, d.p.sigma2, d.labels)
+
+
+def conditional_mutual_information(d) -> float:
+    # chain rule: I(Z; W | V) = I(Z, V; W) - I(V; W), each with W's classes
+    return mutual_information(d, cat(d.z, d.v)) - mutual_information(d, d.v)
+
+
+def entropy_loo(d) -> np.ndarray:
+    return _entropy_loo(d.backend, d.z, d.p.sigma2)
+
+
+def mutual_information_loo(d) -> np.ndarray:
+    if d.kde_layer_is_target:  # one class partition per column: the loop
+        return leave_one_out_loop(lambda zj: mutual_information(d, zj), d.z)
+    return _mutual_information_loo(d.backend, d.z, d.p.sigma2, d.labels)
