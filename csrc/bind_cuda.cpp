@@ -1,8 +1,8 @@
-// pybind11 module gib_kernels._cuda: validates the arguments, releases the GIL, calls the
-// launchers of gib/cuda_utils.cuh. Buffers arrive as device addresses (torch's data_ptr()) of
-// float64/int64 C-contiguous tensors that gib_kernels/_cuda_backend.py allocates, the stream as
-// torch's cuda_stream handle. Every check that could otherwise crash the process happens here;
-// CUDA errors surface as RuntimeError.
+// pybind11 module gib_kernels._cuda: validates the arguments, releases the GIL, calls the CUDA
+// launchers that the op headers declare (conventions: gib/cuda_utils.cuh). Buffers arrive as
+// device addresses (torch's data_ptr()) of float64/int64 C-contiguous tensors that
+// gib_kernels/backends/cuda.py allocates, the stream as torch's cuda_stream handle. Every check
+// that could otherwise crash the process happens here; CUDA errors surface as RuntimeError.
 #include <pybind11/pybind11.h>
 
 #include <cstdint>

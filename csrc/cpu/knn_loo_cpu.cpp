@@ -379,169 +379,225 @@ std::vector<double> largest_radius(const double* z, int64_t n, int64_t m,
   return largest;
 }
 
-}  // namespace
+// The bucket of column j in ws.bucket: the short-listed candidates whose arg-max is j.
+std::pair<const int64_t*, const int64_t*> bucket_of(const MaxnormWorkspace& ws, int32_t j) {
+  return {ws.bucket.data() + ws.bucket_start[j], ws.bucket.data() + ws.bucket_start[j + 1]};
+}
 
-void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
-                         int64_t n_targets, int64_t k, double* out, Shard shard,
-                         const double* given_bound) {
-  const int64_t width = m + 1;  // columns of one row of out
-  const std::vector<double> zt = transposed(z, n, m);
-  // Per target: w's columns, and the number of other points sharing each point's label.
-  std::vector<std::vector<double>> wt(n_targets);
-  std::vector<std::vector<int64_t>> same_label(n_targets);
-  for (int64_t t = 0; t < n_targets; ++t) {
-    if (targets[t].w) wt[t] = transposed(targets[t].w, n, targets[t].q);
-    if (targets[t].labels) same_label[t] = same_label_counts(targets[t].labels, n);
-  }
-  const std::vector<double> psi = digamma_table(n);
-  std::vector<MaxnormWorkspace> workspaces;
-  workspaces.reserve(max_threads());
-  for (int t = 0; t < max_threads(); ++t) workspaces.emplace_back(n, m);
-
-  // The terms of anchor a from its pass state (max1, max2, arg over the candidates).
-  auto anchor_terms = [&](int64_t a, double* max1, double* max2, double* arg_of,
-                          MaxnormWorkspace& ws, double* terms) {
-    double* target = ws.target.data();
-    // The anchor is not its own neighbour: out of every list and every count.
-    max1[a] = max2[a] = kInf;
-    arg_of[a] = -1.0;
-    const auto arg = [arg_of](int64_t b) { return static_cast<int32_t>(arg_of[b]); };
-
-    for (int64_t ti = 0; ti < n_targets; ++ti) {
-      const LooTarget& tg = targets[ti];
-      double* log_r = terms + ti * 3 * width;
-      double* psi_z = log_r + width;
-      double* psi_w = log_r + 2 * width;
-      // Points whose label is unique take no part at all (Ross; scikit-learn).
-      if (tg.labels && same_label[ti][a] == 0) {
-        std::fill(log_r, log_r + 3 * width, 0.0);
-        continue;
-      }
-      // t_b, the target distance; a point that takes no part is infinitely far in every space.
-      for (int64_t b0 = 0; b0 < n; b0 += kCandidateBlock) {
-        const int64_t len = std::min(kCandidateBlock, n - b0);
-        double* t = target + b0;
-        if (tg.w) {
-          distance_pass<Metric::kMax>(tg.w + a * tg.q, wt[ti].data(), n, tg.q, b0, len, t);
-        } else if (tg.labels) {
-          // Points of another label never count as the k-th neighbour: infinitely far in t.
-          for (int64_t i = 0; i < len; ++i)
-            t[i] = tg.labels[b0 + i] == tg.labels[a] ? 0.0 : kInf;
-        } else {
-          std::fill(t, t + len, 0.0);
-        }
-      }
-      target[a] = kInf;
-      auto takes_part = [&](int64_t b) { return !tg.labels || same_label[ti][b] > 0; };
-
-      const int64_t k_eff = tg.labels ? std::min(k, same_label[ti][a]) : k;
-      const double r = kth_smallest(n, k_eff, ws.scratch.data(),
-                                    [&](int64_t b) { return std::max(max1[b], target[b]); });
-
-      // One scan collects what the columns need.
-      ws.within.clear();
-      ws.near_z.clear();
-      ws.near_w.clear();
-      ws.short_list.clear();
-      std::fill(ws.bucket_start.begin(), ws.bucket_start.end(), 0);
-      for (int64_t b = 0; b < n; ++b) {
-        if (!takes_part(b)) continue;
-        const double joint = std::max(max1[b], target[b]);
-        if (joint <= r) ws.within.emplace_back(joint, arg(b));
-        if (max1[b] < r) ws.near_z.push_back(max1[b]);
-        if (tg.w && target[b] < r) ws.near_w.push_back(target[b]);
-        // max2_b > r: b neither enters the k nearest nor changes a count for any column.
-        if (arg(b) >= 0 && max2[b] <= r) {
-          ws.short_list.push_back(b);
-          ++ws.bucket_start[arg(b) + 1];
-        }
-      }
-      std::sort(ws.within.begin(), ws.within.end());
-      // Counting sort of the short list by arg-max: bucket j is [bucket_start[j], [j + 1]).
-      // Placing advances each start to its bucket's end, which the rotation turns back into
-      // the start of the next bucket.
-      std::partial_sum(ws.bucket_start.begin(), ws.bucket_start.end(), ws.bucket_start.begin());
-      for (const int64_t b : ws.short_list) ws.bucket[ws.bucket_start[arg(b)]++] = b;
-      std::rotate(ws.bucket_start.rbegin(), ws.bucket_start.rbegin() + 1, ws.bucket_start.rend());
-      ws.bucket_start[0] = 0;
-      auto bucket_of = [&](int32_t j) {
-        return std::make_pair(ws.bucket.data() + ws.bucket_start[j],
-                              ws.bucket.data() + ws.bucket_start[j + 1]);
-      };
-
-      std::vector<double>& radius = ws.radius;
-      radius[m] = r;
-      for (int32_t j = 0; j < m; ++j) {
-        const auto [first, last] = bucket_of(j);
-        ws.dropped.clear();
-        for (const int64_t* b = first; b != last; ++b) {
-          const double joint = std::max(max2[*b], target[*b]);
-          if (joint <= r) ws.dropped.push_back(joint);
-        }
-        std::sort(ws.dropped.begin(), ws.dropped.end());
-        radius[j] = kth_without_column(ws.within, ws.dropped, j, k_eff);
-      }
-
-      ws.below.set_radii(radius);
-      ws.below.count(ws.near_z, ws.count_z.data());
-      ws.below.count(ws.near_w, ws.count_w.data());
-      for (int32_t j = 0; j < m; ++j) {
-        // In the bucket of j the distance without j is max2, not max1.
-        const auto [first, last] = bucket_of(j);
-        for (const int64_t* b = first; b != last; ++b)
-          ws.count_z[j] += int64_t(max2[*b] < radius[j]) - int64_t(max1[*b] < radius[j]);
-      }
-      for (int64_t c = 0; c < width; ++c) {
-        log_r[c] = std::log(radius[c]);
-        psi_z[c] = psi[ws.count_z[c] + 1];
-        psi_w[c] = psi[ws.count_w[c] + 1];
-      }
+// knn_loo_maxnorm_cpu in its phases. For a group of anchors: the pass over the pairs of z,
+// shared by every target (pass), then per anchor and target: the target distance of every
+// candidate (target_distances), the radius on all of z, one scan that collects what the columns
+// need (collect), the radius without each column (column_radii), and the counts and terms
+// (column_terms).
+class MaxnormLoo {
+ public:
+  MaxnormLoo(const double* z, int64_t n, int64_t m, const LooTarget* targets, int64_t n_targets,
+             int64_t k, const double* given_bound)
+      : z_(z), n_(n), m_(m), width_(m + 1), targets_(targets), n_targets_(n_targets), k_(k),
+        zt_(transposed(z, n, m)), wt_(n_targets), same_label_(n_targets),
+        psi_(digamma_table(n)), prune_(m > kLooPrunedAbove),
+        dense_(prune_ ? kDenseColumns : static_cast<int32_t>(m)) {
+    // Per target: w's columns, and the number of other points sharing each point's label.
+    for (int64_t t = 0; t < n_targets; ++t) {
+      if (targets[t].w) wt_[t] = transposed(targets[t].w, n, targets[t].q);
+      if (targets[t].labels) same_label_[t] = same_label_counts(targets[t].labels, n);
     }
-  };
+    // Per anchor, the largest of its radii over the targets: the pruning bound of the pass.
+    static_assert(kLooPrunedAbove >= 2 * kDenseColumns, "pruning pays past twice the dense part");
+    if (prune_)
+      bound_ = given_bound ? std::vector<double>(given_bound, given_bound + n)
+                           : largest_radius(z, n, m, targets, n_targets, k);
+  }
 
-  // Per anchor, the largest of its radii over the targets: the pruning bound of the pass.
-  static_assert(kLooPrunedAbove >= 2 * kDenseColumns, "pruning pays past twice the dense part");
-  const bool prune = m > kLooPrunedAbove;
-  const std::vector<double> bound =
-      !prune ? std::vector<double>()
-      : given_bound ? std::vector<double>(given_bound, given_bound + n)
-                    : largest_radius(z, n, m, targets, n_targets, k);
-  const int32_t dense = prune ? kDenseColumns : static_cast<int32_t>(m);
+  int64_t terms_per_anchor() const { return n_targets_ * 3 * width_; }
 
-  auto group_terms = [&](int64_t a0, int64_t count, MaxnormWorkspace& ws, double* terms) {
-    // The pass over pairs of z, shared by every target: s_b over the first columns for every
-    // pair, then over the rest for the candidates that can still matter.
-    for (int64_t b0 = 0; b0 < n; b0 += kPassBlock)
-      max2_pass(z, zt.data(), n, m, dense, a0, count, b0, std::min(kPassBlock, n - b0),
+  // The terms of the anchors [a0, a0 + count) (count <= kPassGroup), terms_per_anchor() each.
+  void group_terms(int64_t a0, int64_t count, MaxnormWorkspace& ws, double* terms) const {
+    pass(a0, count, ws);
+    for (int64_t g = 0; g < count; ++g)
+      anchor_terms(a0 + g, ws.max1.data() + g * n_, ws.max2.data() + g * n_,
+                   ws.arg.data() + g * n_, ws, terms + g * terms_per_anchor());
+  }
+
+ private:
+  // s_b over the first columns for every pair, then over the rest for the candidates that can
+  // still matter (max2 within the anchor's bound).
+  void pass(int64_t a0, int64_t count, MaxnormWorkspace& ws) const {
+    for (int64_t b0 = 0; b0 < n_; b0 += kPassBlock)
+      max2_pass(z_, zt_.data(), n_, m_, dense_, a0, count, b0, std::min(kPassBlock, n_ - b0),
                 ws.max1.data(), ws.max2.data(), ws.arg.data());
-    for (int64_t g = 0; prune && g < count; ++g) {
-      const double r = bound[a0 + g];
-      const double* za = z + (a0 + g) * m;
-      double *max1 = ws.max1.data() + g * n, *max2 = ws.max2.data() + g * n,
-             *arg = ws.arg.data() + g * n;
+    for (int64_t g = 0; prune_ && g < count; ++g) {
+      const double r = bound_[a0 + g];
+      const double* za = z_ + (a0 + g) * m_;
+      double *max1 = ws.max1.data() + g * n_, *max2 = ws.max2.data() + g * n_,
+             *arg = ws.arg.data() + g * n_;
       std::vector<int64_t>& live = ws.live;
       live.clear();
-      for (int64_t b = 0; b < n; ++b)
+      for (int64_t b = 0; b < n_; ++b)
         if (max2[b] <= r) live.push_back(b);
       // The live rows are scattered over z: fetching a few ahead overlaps their cache misses,
       // which otherwise cost more than the arithmetic.
       const size_t count_live = live.size();
       for (size_t i = 0; i < count_live; ++i) {
         if (i + kPrefetchAhead < count_live) {
-          const double* ahead = z + live[i + kPrefetchAhead] * m + dense;
+          const double* ahead = z_ + live[i + kPrefetchAhead] * m_ + dense_;
           __builtin_prefetch(ahead);
           __builtin_prefetch(ahead + 8);
         }
         const int64_t b = live[i];
-        finish_candidate(za, z + b * m, dense, static_cast<int32_t>(m), r, max1[b], max2[b],
+        finish_candidate(za, z_ + b * m_, dense_, static_cast<int32_t>(m_), r, max1[b], max2[b],
                          arg[b]);
       }
     }
-    for (int64_t g = 0; g < count; ++g)
-      anchor_terms(a0 + g, ws.max1.data() + g * n, ws.max2.data() + g * n, ws.arg.data() + g * n,
-                   ws, terms + g * n_targets * 3 * width);
-  };
-  sum_over_anchors(n, m, n_targets * 3 * width, workspaces, group_terms, out, shard, kPassGroup);
+  }
+
+  // The terms of anchor a from its pass state (max1, max2, arg over the candidates).
+  void anchor_terms(int64_t a, double* max1, double* max2, double* arg_of, MaxnormWorkspace& ws,
+                    double* terms) const {
+    // The anchor is not its own neighbour: out of every list and every count.
+    max1[a] = max2[a] = kInf;
+    arg_of[a] = -1.0;
+    for (int64_t ti = 0; ti < n_targets_; ++ti) {
+      const LooTarget& tg = targets_[ti];
+      double* log_r = terms + ti * 3 * width_;
+      // Points whose label is unique take no part at all (Ross; scikit-learn).
+      if (tg.labels && same_label_[ti][a] == 0) {
+        std::fill(log_r, log_r + 3 * width_, 0.0);
+        continue;
+      }
+      target_distances(a, ti, ws);
+      const double* target = ws.target.data();
+      const int64_t k_eff = tg.labels ? std::min(k_, same_label_[ti][a]) : k_;
+      const double r = kth_smallest(n_, k_eff, ws.scratch.data(),
+                                    [&](int64_t b) { return std::max(max1[b], target[b]); });
+      collect(ti, r, max1, max2, arg_of, ws);
+      column_radii(k_eff, r, max2, ws);
+      column_terms(max1, max2, ws, log_r);
+    }
+  }
+
+  // ws.target[b] = t_b, the target distance of candidate b from anchor a; a point that takes no
+  // part is infinitely far in every space.
+  void target_distances(int64_t a, int64_t ti, MaxnormWorkspace& ws) const {
+    const LooTarget& tg = targets_[ti];
+    double* target = ws.target.data();
+    for (int64_t b0 = 0; b0 < n_; b0 += kCandidateBlock) {
+      const int64_t len = std::min(kCandidateBlock, n_ - b0);
+      double* t = target + b0;
+      if (tg.w) {
+        distance_pass<Metric::kMax>(tg.w + a * tg.q, wt_[ti].data(), n_, tg.q, b0, len, t);
+      } else if (tg.labels) {
+        // Points of another label never count as the k-th neighbour: infinitely far in t.
+        for (int64_t i = 0; i < len; ++i) t[i] = tg.labels[b0 + i] == tg.labels[a] ? 0.0 : kInf;
+      } else {
+        std::fill(t, t + len, 0.0);
+      }
+    }
+    target[a] = kInf;
+  }
+
+  // One scan collects what the columns need: the joint distances within r with their arg-max
+  // (sorted), the distances below r in z and in w, and the short list of candidates whose max2
+  // is within r, grouped by arg-max (the buckets).
+  void collect(int64_t ti, double r, const double* max1, const double* max2,
+               const double* arg_of, MaxnormWorkspace& ws) const {
+    const LooTarget& tg = targets_[ti];
+    const double* target = ws.target.data();
+    const auto arg = [arg_of](int64_t b) { return static_cast<int32_t>(arg_of[b]); };
+    ws.within.clear();
+    ws.near_z.clear();
+    ws.near_w.clear();
+    ws.short_list.clear();
+    std::fill(ws.bucket_start.begin(), ws.bucket_start.end(), 0);
+    for (int64_t b = 0; b < n_; ++b) {
+      if (tg.labels && same_label_[ti][b] == 0) continue;  // takes no part
+      const double joint = std::max(max1[b], target[b]);
+      if (joint <= r) ws.within.emplace_back(joint, arg(b));
+      if (max1[b] < r) ws.near_z.push_back(max1[b]);
+      if (tg.w && target[b] < r) ws.near_w.push_back(target[b]);
+      // max2_b > r: b neither enters the k nearest nor changes a count for any column.
+      if (arg(b) >= 0 && max2[b] <= r) {
+        ws.short_list.push_back(b);
+        ++ws.bucket_start[arg(b) + 1];
+      }
+    }
+    std::sort(ws.within.begin(), ws.within.end());
+    // Counting sort of the short list by arg-max: bucket j is [bucket_start[j], [j + 1]).
+    // Placing advances each start to its bucket's end, which the rotation turns back into
+    // the start of the next bucket.
+    std::partial_sum(ws.bucket_start.begin(), ws.bucket_start.end(), ws.bucket_start.begin());
+    for (const int64_t b : ws.short_list) ws.bucket[ws.bucket_start[arg(b)]++] = b;
+    std::rotate(ws.bucket_start.rbegin(), ws.bucket_start.rbegin() + 1, ws.bucket_start.rend());
+    ws.bucket_start[0] = 0;
+  }
+
+  // ws.radius[j]: the k_eff-th smallest joint distance without column j; [m] is r itself.
+  void column_radii(int64_t k_eff, double r, const double* max2, MaxnormWorkspace& ws) const {
+    const double* target = ws.target.data();
+    std::vector<double>& radius = ws.radius;
+    radius[m_] = r;
+    for (int32_t j = 0; j < m_; ++j) {
+      const auto [first, last] = bucket_of(ws, j);
+      ws.dropped.clear();
+      for (const int64_t* b = first; b != last; ++b) {
+        const double joint = std::max(max2[*b], target[*b]);
+        if (joint <= r) ws.dropped.push_back(joint);
+      }
+      std::sort(ws.dropped.begin(), ws.dropped.end());
+      radius[j] = kth_without_column(ws.within, ws.dropped, j, k_eff);
+    }
+  }
+
+  // The counts c_z and c_w below each radius, and the terms log r, psi(c_z + 1), psi(c_w + 1).
+  void column_terms(const double* max1, const double* max2, MaxnormWorkspace& ws,
+                    double* log_r) const {
+    const std::vector<double>& radius = ws.radius;
+    ws.below.set_radii(radius);
+    ws.below.count(ws.near_z, ws.count_z.data());
+    ws.below.count(ws.near_w, ws.count_w.data());
+    for (int32_t j = 0; j < m_; ++j) {
+      // In the bucket of j the distance without j is max2, not max1.
+      const auto [first, last] = bucket_of(ws, j);
+      for (const int64_t* b = first; b != last; ++b)
+        ws.count_z[j] += int64_t(max2[*b] < radius[j]) - int64_t(max1[*b] < radius[j]);
+    }
+    double* psi_z = log_r + width_;
+    double* psi_w = log_r + 2 * width_;
+    for (int64_t c = 0; c < width_; ++c) {
+      log_r[c] = std::log(radius[c]);
+      psi_z[c] = psi_[ws.count_z[c] + 1];
+      psi_w[c] = psi_[ws.count_w[c] + 1];
+    }
+  }
+
+  const double* z_;
+  int64_t n_, m_, width_;
+  const LooTarget* targets_;
+  int64_t n_targets_, k_;
+  std::vector<double> zt_;
+  std::vector<std::vector<double>> wt_;
+  std::vector<std::vector<int64_t>> same_label_;
+  std::vector<double> psi_;
+  bool prune_;
+  int32_t dense_;
+  std::vector<double> bound_;
+};
+
+}  // namespace
+
+void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
+                         int64_t n_targets, int64_t k, double* out, Shard shard,
+                         const double* given_bound) {
+  const MaxnormLoo loo(z, n, m, targets, n_targets, k, given_bound);
+  std::vector<MaxnormWorkspace> workspaces;
+  workspaces.reserve(max_threads());
+  for (int t = 0; t < max_threads(); ++t) workspaces.emplace_back(n, m);
+  sum_over_anchors(
+      n, m, loo.terms_per_anchor(), workspaces,
+      [&loo](int64_t a0, int64_t count, MaxnormWorkspace& ws, double* terms) {
+        loo.group_terms(a0, count, ws, terms);
+      },
+      out, shard, kPassGroup);
 }
 
 namespace {

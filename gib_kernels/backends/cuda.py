@@ -16,7 +16,7 @@ Memory: O(n k) for the k-th neighbour lists; the leave-one-out passes run in chu
 whose lists of the k smallest distances per column and per-anchor terms take about
 ``scratch_bytes``. Never an n x n matrix.
 
-Binning runs on the torch ops of ``_torch_binning``: exact ``torch.unique`` of rows for pattern
+Binning runs on the torch ops of ``torch_binning``: exact ``torch.unique`` of rows for pattern
 counts, and the CPU kernels' 128-bit row hashes for pattern classes and the
 leave-one-feature-out sums (the row without column j is one subtraction). Two rows collide with
 probability about 2^-128.

@@ -98,6 +98,19 @@ struct Shard {
   GIB_HD bool whole() const { return count == 1; }
 };
 
+// Label groups of rows sorted by label, as the GPU kernels take them: for every row i the range
+// [begin[i], end[i]) of the rows that share its label (nullptr: one group, every row).
+struct LabelGroups {
+  const int64_t* begin;
+  const int64_t* end;
+};
+
+// The anchors of one launch; callers bound scratch memory by launching chunks of anchors.
+struct AnchorRange {
+  int64_t begin;
+  int64_t end;
+};
+
 }  // namespace gib
 
 #if !defined(__CUDACC__)

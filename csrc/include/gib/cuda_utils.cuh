@@ -1,5 +1,7 @@
-// The CUDA backend: launcher declarations (plain C++, included by csrc/bind_cuda.cpp) and, for
-// nvcc, the tiling helpers that every kernel of csrc/cuda shares.
+// The CUDA backend: the conventions of its launchers, which the op headers declare beside the
+// CPU entry points (gib/knn.h, knn_loo.h, kde.h, under GIB_WITH_CUDA, which this header sets), and,
+// for nvcc, the tiling helpers that every kernel of csrc/cuda shares. csrc/bind_cuda.cpp and every
+// .cu file include this header first.
 //
 // Device buffers are float64, row-major, C-contiguous (the Python side allocates them through
 // torch and passes raw pointers and its current stream). The per-pair math is the GIB_HD code of
@@ -15,6 +17,10 @@
 // std::runtime_error (a Python RuntimeError, never an abort) when CUDA reports an error.
 #pragma once
 
+#ifndef GIB_WITH_CUDA
+#define GIB_WITH_CUDA 1
+#endif
+
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -22,59 +28,12 @@
 #include <string>
 
 #include "gib/common.h"
+#include "gib/kde.h"
+#include "gib/knn.h"
+#include "gib/knn_loo.h"
 #include "gib/loo_math.h"
 
 namespace gib {
-
-struct LabelGroups {
-  const int64_t* begin;
-  const int64_t* end;
-};
-
-// The anchors of one launch; callers bound scratch memory by launching chunks of anchors.
-struct AnchorRange {
-  int64_t begin;
-  int64_t end;
-};
-
-// out (anchors): distance from each anchor row of z (n, d) to its k-th nearest other row of its
-// group, with k lowered to the group size - 1 (+inf when that is 0). lists (anchors, k): scratch.
-void kth_neighbor_distance_cuda(const double* z, int64_t n, int64_t d, LabelGroups groups,
-                                int64_t k, Metric metric, AnchorRange anchors, double* lists,
-                                double* out, int device, cudaStream_t stream);
-
-// out (anchors) = #{j != i : dist(z_i, z_j) < radius[i]} for the anchor rows i; radius (n,).
-void count_within_cuda(const double* z, int64_t n, int64_t d, const double* radius,
-                       Metric metric, AnchorRange anchors, int64_t* out, int device,
-                       cudaStream_t stream);
-
-// The fused max-norm leave-one-feature-out pass (gib/knn_loo.h) for one target: the label
-// groups, or w (n, q), or neither. First half: radius (m + 1, anchors) = the k_eff-th smallest
-// joint distance without column j (row m: with every column). lists (anchors, (m + 1) * k):
-// scratch. A point whose label is unique takes no part (gib/knn_loo.h): it gets radius +inf and
-// zero counts, is nobody's neighbour and counts for nobody; the caller leaves its terms out.
-void knn_loo_maxnorm_radii_cuda(const double* z, int64_t n, int64_t m, LabelGroups groups,
-                                const double* w, int64_t q, int64_t k, AnchorRange anchors,
-                                double* lists, double* radius, int device, cudaStream_t stream);
-
-// Second half: count_z (m + 1, anchors) = #{b != a : D_z without column j < radius}, and
-// count_w the same for D_w (left at zero without w). Both must be zero on entry.
-void knn_loo_maxnorm_counts_cuda(const double* z, int64_t n, int64_t m, LabelGroups groups,
-                                 const double* w, int64_t q, AnchorRange anchors,
-                                 const double* radius, int64_t* count_z, int64_t* count_w,
-                                 int device, cudaStream_t stream);
-
-// kth_squared (m + 1, anchors): the k-th smallest squared Euclidean distance without column j
-// (row m: with every column). lists (anchors, (m + 1) * k): scratch.
-void knn_loo_euclidean_cuda(const double* z, int64_t n, int64_t m, int64_t k, AnchorRange anchors,
-                            double* lists, double* kth_squared, int device, cudaStream_t stream);
-
-// The per-anchor log mean kernel L_a of gib/kde.h over the anchor's label group.
-// log_mean (columns + 1, anchors): row j < columns is L_a over t without column j (columns is 0
-// or m), row `columns` is L_a over all of t. Rows j < columns must be zero on entry.
-void kde_log_mean_kernel_cuda(const double* t, int64_t n, int64_t m, LabelGroups groups,
-                              double sigma2, int64_t columns, AnchorRange anchors,
-                              double* log_mean, int device, cudaStream_t stream);
 
 namespace cuda {
 

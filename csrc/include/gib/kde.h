@@ -10,6 +10,10 @@
 
 #include "gib/common.h"
 
+#if defined(GIB_WITH_CUDA)
+#include <cuda_runtime_api.h>
+#endif
+
 namespace gib {
 
 // out (n,) = L_a.
@@ -21,5 +25,17 @@ void kde_log_mean_kernel_cpu(const double* t, int64_t n, int64_t d, const int64_
 // n_classes must be 1. Sums run in a fixed anchor order (bit-identical across thread counts).
 void kde_loo_cpu(const double* t, int64_t n, int64_t m, const int64_t* labels, int64_t n_classes,
                  double sigma2, double* out, Shard shard = {});
+
+#if defined(GIB_WITH_CUDA)
+// CUDA launchers (csrc/cuda), conventions in gib/cuda_utils.cuh: device buffers, label groups of
+// the label-sorted rows, anchors [begin, end) of a launch, the caller's device and stream.
+
+// The per-anchor log mean kernel L_a of gib/kde.h over the anchor's label group.
+// log_mean (columns + 1, anchors): row j < columns is L_a over t without column j (columns is 0
+// or m), row `columns` is L_a over all of t. Rows j < columns must be zero on entry.
+void kde_log_mean_kernel_cuda(const double* t, int64_t n, int64_t m, LabelGroups groups,
+                              double sigma2, int64_t columns, AnchorRange anchors,
+                              double* log_mean, int device, cudaStream_t stream);
+#endif  // GIB_WITH_CUDA
 
 }  // namespace gib

@@ -10,6 +10,10 @@
 
 #include "gib/common.h"
 
+#if defined(GIB_WITH_CUDA)
+#include <cuda_runtime_api.h>
+#endif
+
 namespace gib {
 
 // out[i] = distance from point i to its k-th nearest other point. With labels, only points
@@ -21,5 +25,21 @@ void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int6
 // out[i] = #{j != i : dist(z_i, z_j) < radius[i]}  (strict, as in KSG and Ross).
 void count_within_cpu(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,
                       int64_t* out, Shard shard = {});
+
+#if defined(GIB_WITH_CUDA)
+// CUDA launchers (csrc/cuda), conventions in gib/cuda_utils.cuh: device buffers, label groups of
+// the label-sorted rows, anchors [begin, end) of a launch, the caller's device and stream.
+
+// out (anchors): distance from each anchor row of z (n, d) to its k-th nearest other row of its
+// group, with k lowered to the group size - 1 (+inf when that is 0). lists (anchors, k): scratch.
+void kth_neighbor_distance_cuda(const double* z, int64_t n, int64_t d, LabelGroups groups,
+                                int64_t k, Metric metric, AnchorRange anchors, double* lists,
+                                double* out, int device, cudaStream_t stream);
+
+// out (anchors) = #{j != i : dist(z_i, z_j) < radius[i]} for the anchor rows i; radius (n,).
+void count_within_cuda(const double* z, int64_t n, int64_t d, const double* radius,
+                       Metric metric, AnchorRange anchors, int64_t* out, int device,
+                       cudaStream_t stream);
+#endif  // GIB_WITH_CUDA
 
 }  // namespace gib

@@ -30,6 +30,10 @@
 
 #include "gib/common.h"
 
+#if defined(GIB_WITH_CUDA)
+#include <cuda_runtime_api.h>
+#endif
+
 namespace gib {
 
 struct LooTarget {
@@ -49,5 +53,31 @@ void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget*
 // Sharded over anchors like the max-norm kernel.
 void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out,
                            Shard shard = {});
+
+#if defined(GIB_WITH_CUDA)
+// CUDA launchers (csrc/cuda), conventions in gib/cuda_utils.cuh: device buffers, label groups of
+// the label-sorted rows, anchors [begin, end) of a launch, the caller's device and stream.
+
+// The fused max-norm leave-one-feature-out pass (gib/knn_loo.h) for one target: the label
+// groups, or w (n, q), or neither. First half: radius (m + 1, anchors) = the k_eff-th smallest
+// joint distance without column j (row m: with every column). lists (anchors, (m + 1) * k):
+// scratch. A point whose label is unique takes no part (gib/knn_loo.h): it gets radius +inf and
+// zero counts, is nobody's neighbour and counts for nobody; the caller leaves its terms out.
+void knn_loo_maxnorm_radii_cuda(const double* z, int64_t n, int64_t m, LabelGroups groups,
+                                const double* w, int64_t q, int64_t k, AnchorRange anchors,
+                                double* lists, double* radius, int device, cudaStream_t stream);
+
+// Second half: count_z (m + 1, anchors) = #{b != a : D_z without column j < radius}, and
+// count_w the same for D_w (left at zero without w). Both must be zero on entry.
+void knn_loo_maxnorm_counts_cuda(const double* z, int64_t n, int64_t m, LabelGroups groups,
+                                 const double* w, int64_t q, AnchorRange anchors,
+                                 const double* radius, int64_t* count_z, int64_t* count_w,
+                                 int device, cudaStream_t stream);
+
+// kth_squared (m + 1, anchors): the k-th smallest squared Euclidean distance without column j
+// (row m: with every column). lists (anchors, (m + 1) * k): scratch.
+void knn_loo_euclidean_cuda(const double* z, int64_t n, int64_t m, int64_t k, AnchorRange anchors,
+                            double* lists, double* kth_squared, int device, cudaStream_t stream);
+#endif  // GIB_WITH_CUDA
 
 }  // namespace gib
