@@ -259,14 +259,6 @@ py::array_t<double> binning_loo(Arr<int64_t> codes, std::optional<Arr<int64_t>> 
   return out;
 }
 
-int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
 void set_num_threads(int n) {
   require(n >= 1, "the number of threads must be >= 1");
 #ifdef _OPENMP
@@ -297,7 +289,7 @@ PYBIND11_MODULE(_cpu, m) {
   m.def("pattern_counts", &pattern_counts, py::arg("codes"), py::arg("fixed"));
   m.def("pattern_classes", &pattern_classes, py::arg("codes"), py::arg("fixed"));
   m.def("binning_loo", &binning_loo, py::arg("codes"), py::arg("fixed"), shard);
-  m.def("max_threads", &max_threads);
+  m.def("max_threads", &gib::max_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
 #ifdef _OPENMP
   m.attr("openmp") = true;

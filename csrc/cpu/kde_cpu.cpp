@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gib/kde.h"
+#include "gib/label_groups.h"
 #include "gib/loo_math.h"
 
 namespace gib {
@@ -28,26 +29,17 @@ constexpr int64_t kChunk = 8;
 // Past this exponent exp(-x) rounds to 0, with a margin that covers rounding in the exponent.
 constexpr double kNegligibleExponent = 750.0;
 
-// The points of t grouped by label (one group without labels), positions in original order
-// within a group, and copied coordinate-major.
-struct GroupedPoints {
+// The points of t grouped by label (label_groups.h; positions in original order within a
+// group), in runs of at most kAnchors positions of one group, and copied coordinate-major.
+struct GroupedPoints : Groups {
   const double* t;
   int64_t n, d;
-  std::vector<int64_t> order;  // original index of the point at each position
-  std::vector<int64_t> start;  // group g holds positions [start[g], start[g + 1])
-  std::vector<int64_t> runs;   // starts of runs of <= kAnchors positions in one group, then n
-  std::vector<double> tt;      // tt[c * n + p]: coordinate c of the point at position p
+  std::vector<int64_t> runs;  // starts of runs of <= kAnchors positions in one group, then n
+  std::vector<double> tt;     // tt[c * n + p]: coordinate c of the point at position p
 
   GroupedPoints(const double* t_, int64_t n_, int64_t d_, const int64_t* labels)
-      : t(t_), n(n_), d(d_), order(n_), tt(static_cast<size_t>(n_ * d_)) {
-    std::iota(order.begin(), order.end(), int64_t(0));
-    if (labels != nullptr)
-      std::stable_sort(order.begin(), order.end(),
-                       [labels](int64_t a, int64_t b) { return labels[a] < labels[b]; });
-    for (int64_t p = 0; p < n; ++p)
-      if (p == 0 || (labels != nullptr && labels[order[p]] != labels[order[p - 1]]))
-        start.push_back(p);
-    start.push_back(n);
+      : Groups(group_by_label(labels, n_)), t(t_), n(n_), d(d_),
+        tt(static_cast<size_t>(n_ * d_)) {
     for (size_t g = 0; g + 1 < start.size(); ++g)
       for (int64_t p = start[g]; p < start[g + 1]; p += kAnchors) runs.push_back(p);
     runs.push_back(n);
@@ -60,9 +52,8 @@ struct GroupedPoints {
   const double* row(int64_t p) const { return t + order[p] * d; }
   // The group of the run starting at p0, as [lo, hi).
   void group_of(int64_t p0, int64_t& lo, int64_t& hi) const {
-    const auto g = std::upper_bound(start.begin(), start.end(), p0) - 1;
-    lo = g[0];
-    hi = g[1];
+    lo = begin(p0);
+    hi = end(p0);
   }
 };
 

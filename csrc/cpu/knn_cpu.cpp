@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gib/knn.h"
+#include "gib/label_groups.h"
 #include "gib/loo_math.h"
 
 namespace gib {
@@ -30,35 +31,6 @@ constexpr int64_t kAnchors = 16;
 constexpr int64_t kBlock = 32;
 constexpr int64_t kChunk = 4;
 static_assert(kBlock % kAnchors == 0, "a run of anchors lies within one block");
-
-// The points reordered so that each label group (one group without labels) is a contiguous
-// range of positions: group g holds positions [start[g], start[g + 1]).
-struct Groups {
-  std::vector<int64_t> order;  // original index of the point at each position
-  std::vector<int64_t> group;  // group of each position
-  std::vector<int64_t> start;
-
-  int64_t begin(int64_t p) const { return start[group[p]]; }
-  int64_t end(int64_t p) const { return start[group[p] + 1]; }
-};
-
-Groups group_by_label(const int64_t* labels, int64_t n) {
-  Groups g;
-  g.order.resize(n);
-  std::iota(g.order.begin(), g.order.end(), int64_t(0));
-  if (labels != nullptr)
-    std::stable_sort(g.order.begin(), g.order.end(),
-                     [labels](int64_t a, int64_t b) { return labels[a] < labels[b]; });
-  g.group.resize(n);
-  g.start.push_back(0);
-  for (int64_t p = 0; p < n; ++p) {
-    if (p > 0 && labels != nullptr && labels[g.order[p]] != labels[g.order[p - 1]])
-      g.start.push_back(p);
-    g.group[p] = static_cast<int64_t>(g.start.size()) - 1;
-  }
-  g.start.push_back(n);
-  return g;
-}
 
 // Sorts the positions of every group by key[i * stride] (i the original index), ties by index.
 // NaN sorts last so that the order stays a strict weak order whatever the data.

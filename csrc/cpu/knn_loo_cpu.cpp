@@ -22,6 +22,7 @@
 // anchor order, so the sums do not depend on the number of threads.
 #include "gib/knn.h"
 #include "gib/knn_loo.h"
+#include "gib/label_groups.h"
 #include "gib/loo_math.h"
 
 #include <algorithm>
@@ -30,10 +31,6 @@
 #include <numeric>
 #include <utility>
 #include <vector>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace gib {
 namespace {
@@ -60,22 +57,6 @@ constexpr size_t kPrefetchAhead = 8;  // live candidates whose rows are fetched 
 // Candidates per block of the Euclidean downdates, which are skipped block by block when no
 // value can enter the k nearest: small, since a few candidates in a block defeat the skip.
 constexpr int64_t kDowndateBlock = 64;
-
-int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 
 // The vectorised loops are compiled twice and picked at load time: for AVX2 and for the
 // baseline x86-64 of the build, whose 2-wide vectors make them 2-3x slower. Without FMA both
@@ -342,18 +323,6 @@ double kth_without_column(const std::vector<std::pair<double, int32_t>>& within,
     }
   }
   return kth;
-}
-
-// Number of other points with the same label, per point.
-std::vector<int64_t> same_label_counts(const int64_t* labels, int64_t n) {
-  std::vector<int64_t> sorted(labels, labels + n);
-  std::sort(sorted.begin(), sorted.end());
-  std::vector<int64_t> others(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const auto range = std::equal_range(sorted.begin(), sorted.end(), labels[i]);
-    others[i] = (range.second - range.first) - 1;
-  }
-  return others;
 }
 
 // Per anchor, the largest over the targets of its k-th joint distance (the radius r of the

@@ -116,6 +116,10 @@ struct AnchorRange {
 #if !defined(__CUDACC__)
 #include <exception>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace gib {
 
 // Cooperative interruption. The bindings install a poll function (it asks Python whether a
@@ -127,6 +131,24 @@ struct Interrupted : std::exception {
   const char* what() const noexcept override { return "interrupted"; }
 };
 void check_interrupt();
+
+// The OpenMP threads a parallel region may use, and the calling thread's number in one (1 and 0
+// without OpenMP).
+inline int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+inline int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
 
 // Whether a parallel region is worth its start-up and barrier: below about a quarter of a
 // million element operations one thread finishes first, and idle threads that spin while
