@@ -65,6 +65,11 @@ const int64_t* optional_labels(const std::optional<Arr<int64_t>>& labels, int64_
   return labels->data();
 }
 
+// k of a k-NN primitive: a neighbour exists for k < n (n == 0 has no point to ask about).
+void check_k(int64_t k, int64_t n) {
+  require(k >= 1 && (n == 0 || k < n), "k must be >= 1 and smaller than the number of samples");
+}
+
 // shard: None (all the work) or (index, count), a part of the kernel's units (common.h).
 using ShardArg = std::optional<std::pair<int64_t, int64_t>>;
 
@@ -84,8 +89,7 @@ gib::Metric metric_of(int metric) {
 py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64_t>> labels,
                                           int64_t k, int metric, ShardArg shard) {
   const int64_t n = rows(z, 2, "z"), d = z.shape(1);
-  require(k >= 1, "k must be >= 1");
-  require(n == 0 || k < n, "k must be smaller than the number of samples");
+  check_k(k, n);
   const int64_t* lab = optional_labels(labels, n);
   const gib::Metric met = metric_of(metric);
   const gib::Shard part = shard_of(shard);
@@ -114,7 +118,8 @@ py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int
                                             ShardArg shard, std::optional<Arr<double>> bound) {
   const int64_t n = rows(z, 2, "z"), m = z.shape(1);
   require(m >= 1, "z must have at least one column");
-  require(k >= 1 && k < n, "k must be >= 1 and smaller than the number of samples");
+  require(n >= 1, "z must have at least one row");
+  check_k(k, n);
   require(py::len(targets) >= 1, "give at least one target");
   // Keep the converted arrays alive while the kernel runs.
   std::vector<Arr<int64_t>> label_arrays;
@@ -165,7 +170,8 @@ py::array_t<double> knn_loo_maxnorm(Arr<double> z, std::optional<Arr<int64_t>> l
 py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k, ShardArg shard) {
   const int64_t n = rows(z, 2, "z"), m = z.shape(1);
   require(m >= 1, "z must have at least one column");
-  require(k >= 1 && k < n, "k must be >= 1 and smaller than the number of samples");
+  require(n >= 1, "z must have at least one row");
+  check_k(k, n);
   const gib::Shard part = shard_of(shard);
   py::array_t<double> out(m + 1);
   double* o = out.mutable_data();
