@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import gib_kernels as gk
+from gib_kernels.estimators.binning import discretize
 from inputs import labels_for, layer_like
 
 SIZES = [("small", 2000, 16), ("medium", 4000, 64), ("large", 10000, 256)]
@@ -22,7 +23,7 @@ def _data(n, m, estimator):
     z = layer_like(rng, n, m, "tanh")
     y = labels_for(rng, z, 10)
     if estimator == "binning":
-        z = gk._binning.discretize(z, 30, (-1.0, 1.0)).numpy()
+        z = discretize(z, 30, (-1.0, 1.0)).numpy()
     return z, y
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-ESTIMATORS = ("auto", "binning", "knn", "mixed", "kde")
+ESTIMATORS = ("auto", "binning", "knn", "mixed", "kde", "gaussian")
 METRICS = ("max", "euclidean")
 
 Array = Any  # np.ndarray | torch.Tensor
@@ -54,6 +54,19 @@ def log_base(base: Any) -> float:
             or not math.isfinite(base) or base <= 0 or base == 1:
         raise _param_error("base", "2, 'e' (nats), or a positive number other than 1", base)
     return math.log(base)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise _param_error(name, "True or False", value)
+    return bool(value)
+
+
+def check_non_negative(value: Any, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value < 0:
+        raise _param_error(name, "a finite number >= 0", value)
+    return float(value)
 
 
 def check_positive(value: Any, name: str) -> float:

@@ -86,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"log-spaced measurement epochs besides epoch 0 "
                         f"(default: {demo.DEFAULT_POINTS})")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, weights and batches")
-    p.add_argument("--estimator", choices=("binning", "knn", "kde"), default="binning",
+    p.add_argument("--estimator", choices=("binning", "knn", "kde", "gaussian"), default="binning",
                    help="binning: 30 equal-width bins, the classic estimator (default); knn: "
-                        "KSG on raw activations (much slower); kde: the Kolchinsky-Tracey bound")
+                        "KSG on raw activations (much slower); kde: the Kolchinsky-Tracey bound; "
+                        "gaussian: the Gaussian copula (meaningful on wide layers)")
     p.add_argument("--device", default="cpu", help="torch device for training (default: cpu)")
     p.add_argument("--save-activations", action="store_true",
                    help="also write activations_<act>.npz (all layers, all measured epochs)")
@@ -107,9 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, metavar="FILE", help="a .npz, .npy or .pt file")
     p.add_argument("--z", metavar="NAME", help="the array holding Z (default: the only array)")
     p.add_argument("--w", metavar="NAME", help="the array holding the target W (optional)")
-    p.add_argument("--estimator", choices=("auto", "binning", "knn", "mixed", "kde"),
-                   default="auto", help="auto: binning for integer Z, mixed (Ross) for float Z "
-                                        "against labels, knn (KSG) otherwise")
+    p.add_argument("--estimator", choices=("auto", "binning", "knn", "mixed", "kde", "gaussian"),
+                   default="auto", help="auto: binning for discrete Z, mixed (Ross) for float Z "
+                                        "against labels, knn (KSG) otherwise; gaussian: the "
+                                        "Gaussian copula, for wide Z")
     p.add_argument("--bins", type=_positive_int, default=30, help="bins of the binning estimator")
     p.add_argument("--bin-range", nargs=2, type=float, metavar=("LOW", "HIGH"),
                    help="one fixed binning range, e.g. -1 1 for tanh (default: the data's range)")
@@ -270,7 +272,8 @@ def _estimate(args) -> int:
 
 def _estimator_text(args) -> str:
     settings = {"auto": f"bins={args.bins}, k={args.k}", "binning": f"bins={args.bins}",
-                "knn": f"k={args.k}", "mixed": f"k={args.k}", "kde": "sigma2=1e-3"}
+                "knn": f"k={args.k}", "mixed": f"k={args.k}", "kde": "sigma2=1e-3",
+                "gaussian": "copula, bias-corrected"}
     return f"{args.estimator} ({settings[args.estimator]})"
 
 

@@ -30,11 +30,10 @@ Backends (``backend=``): ``"cpu"`` (C++/OpenMP), ``"cuda"``, ``"triton"``, ``"re
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ._validation import Origin, as_matrix, check_same_rows, is_integer
 from .estimators import mixed
-from .estimators.inputs import Inputs, Params, cat, column, params
+from .estimators.inputs import Inputs, Params, cat, params
 
 __all__ = [
     "entropy",
@@ -49,25 +48,16 @@ __all__ = [
     "synergy",
 ]
 
-_PROGRESS_MIN_FEATURES = 64  # per-feature loops longer than this show a progress bar
-
-
-def _per_feature_mi_nats(d: Inputs) -> np.ndarray:
-    m = d.z.shape[1]
-    columns = tqdm(range(m), desc="per-feature MI", leave=False,
-                   disable=m < _PROGRESS_MIN_FEATURES)
-    return np.array([d.family.mutual_information(d, column(d.z, j)) for j in columns])
-
-
 def _synergy_profile_nats(d: Inputs) -> np.ndarray:
     full = d.family.mutual_information(d, d.z)
-    return full - _per_feature_mi_nats(d) - d.family.mutual_information_loo(d)
+    return (full - d.family.per_feature_mutual_information(d)
+            - d.family.mutual_information_loo(d))
 
 
 # --- public API -------------------------------------------------------------------------------
 
 _COMMON_DOC = """
-    estimator : {"auto", "binning", "knn", "mixed", "kde"}, default "auto". "auto": binning for
+    estimator : {"auto", "binning", "knn", "mixed", "kde", "gaussian"}, default "auto". "auto": binning for
         discrete-valued z (integers, or few distinct values per column: each value its own bin),
         mixed for integer class labels as the target, knn otherwise.
     k : int, default 3. Neighbours of the k-NN estimators (1 <= k < n).
@@ -84,6 +74,13 @@ _COMMON_DOC = """
         to break ties (duplicate points, discrete-valued data, which k-NN estimators otherwise
         refuse); reproducible through ``random_state``.
     random_state : int, numpy Generator or None. Seeds ``noise``.
+    copula : bool, default True. "gaussian": rank-normalise every column first (the Gaussian
+        copula; tied values share their average rank); False: the plain parametric Gaussian.
+    bias_correction : bool, default True. "gaussian": subtract the analytic bias of each
+        Gaussian entropy (Ince et al. 2017).
+    ridge : float, default 0. "gaussian": added to the diagonal of every covariance (on copula
+        data the variances are about 1), for layers whose covariance is singular (m close to n,
+        constant or duplicated units); 0 raises an error on a singular covariance.
 """
 
 
@@ -93,7 +90,7 @@ def _with_common_doc(fn):
 
 
 _OPTIONS = ("estimator", "k", "bins", "bin_range", "metric", "sigma2", "base", "noise",
-            "random_state")
+            "random_state", "copula", "bias_correction", "ridge")
 
 
 def _make_params(arguments: dict) -> Params:
@@ -117,8 +114,9 @@ def _targets(w) -> tuple[list, bool]:
 
 
 @_with_common_doc
-def entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", sigma2=1e-3,
-            base=2, backend="auto", noise=0.0, random_state=None) -> float:
+def entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", sigma2=1e-3, base=2,
+            backend="auto", noise=0.0, random_state=None, copula=True, bias_correction=True,
+            ridge=0.0) -> float:
     """Entropy H(Z) of the rows of ``z`` (n samples, d features; 1-D means one feature).
 
     Differential entropy for continuous estimators (KL, KDE bound), discrete entropy for binning.
@@ -135,7 +133,8 @@ def entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", 
 
 @_with_common_doc
 def mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max",
-                       sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None) -> float:
+                       sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None,
+                       copula=True, bias_correction=True, ridge=0.0) -> float:
     """Mutual information I(Z; W), raw (it may come out slightly negative: never clipped).
 
     Bias: binning is the plug-in estimate of the binned variables (biased up for few samples per
@@ -165,7 +164,8 @@ def mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, 
 @_with_common_doc
 def conditional_mutual_information(z, w, v, *, estimator="auto", k=3, bins=30, bin_range=None,
                                    metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
-                                   random_state=None) -> float:
+                                   random_state=None, copula=True, bias_correction=True,
+                                   ridge=0.0) -> float:
     """Conditional mutual information I(Z; W | V).
 
     k-NN: Frenzel-Pompe (KSG in the joint space of (Z, W, V)); binning: plug-in
@@ -187,7 +187,8 @@ def conditional_mutual_information(z, w, v, *, estimator="auto", k=3, bins=30, b
 @_with_common_doc
 def interaction_information(a, b, w, *, estimator="auto", k=3, bins=30, bin_range=None,
                             metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
-                            random_state=None) -> float:
+                            random_state=None, copula=True, bias_correction=True,
+                            ridge=0.0) -> float:
     """Interaction information II(A; B; W) = I(A,B; W) - I(A; W) - I(B; W).
 
     Positive = synergy (A and B together tell more about W than apart), negative = redundancy:
@@ -224,7 +225,7 @@ def co_information(a, b, w, **kwargs) -> float:
 @_with_common_doc
 def per_feature_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None,
                                    metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
-                                   random_state=None):
+                                   random_state=None, copula=True, bias_correction=True, ridge=0.0):
     """The vector I(Z_j; W) of each single feature of ``z`` with the target (scikit-learn's
     ``mutual_info_classif`` task, without its clipping at zero). Returned in the caller's array type.
 
@@ -236,12 +237,13 @@ def per_feature_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_
     """
     p = _make_params(locals())
     d = Inputs(p, z, w)
-    return _vector(_per_feature_mi_nats(d), p, d.origin)
+    return _vector(d.family.per_feature_mutual_information(d), p, d.origin)
 
 
 @_with_common_doc
 def leave_one_out_entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max",
-                          sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None):
+                          sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None,
+                          copula=True, bias_correction=True, ridge=0.0):
     """The vector H(Z_-j): the entropy of ``z`` without column j, for every j, fused so that all
     m estimates cost about one. A single column leaves nothing: H = 0.
 
@@ -257,8 +259,9 @@ def leave_one_out_entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, 
 
 @_with_common_doc
 def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None,
-                                     metric="max", sigma2=1e-3, base=2, backend="auto",
-                                     noise=0.0, random_state=None):
+                                     metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
+                                     random_state=None, copula=True, bias_correction=True,
+                                     ridge=0.0):
     """The vector I(Z_-j; W) for every feature j of ``z`` (``Z_-j``: z without column j): the
     all-features-vs-rest loop, fused so that all m estimates cost about one full estimate.
 
@@ -293,7 +296,8 @@ def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bi
 
 @_with_common_doc
 def synergy_profile(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max",
-                    sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None):
+                    sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None, copula=True,
+                    bias_correction=True, ridge=0.0):
     """Feature-wise synergy s_j = II(Z_j; Z_-j; W) = I(Z; W) - I(Z_j; W) - I(Z_-j; W).
 
     Positive s_j: feature j carries information about W only jointly with the others
@@ -313,7 +317,8 @@ def synergy_profile(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, met
 
 @_with_common_doc
 def synergy(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", sigma2=1e-3,
-            base=2, backend="auto", noise=0.0, random_state=None) -> float:
+            base=2, backend="auto", noise=0.0, random_state=None, copula=True, bias_correction=True,
+            ridge=0.0) -> float:
     """Synergy S(Z -> W) = (1/m) sum_j s_j, the mean feature-wise synergy (docs/science.md,
     "The quantities").
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .._validation import is_discrete_valued
+from .inputs import per_feature_loop
 
 
 def discretize(x, bins: int, bin_range) -> torch.Tensor:
@@ -114,3 +115,6 @@ def mutual_information_loo(d) -> np.ndarray:
     h_z = _entropy_loo(be, cz)
     h_zw = _entropy_from_sum_clogc(n, be.binning_loo(be.ints(cz), be.ints(cw))[:m])
     return h_z + _entropy(be, cw) - h_zw
+
+
+per_feature_mutual_information = per_feature_loop

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .. import backends
 from .._validation import (
@@ -22,8 +23,10 @@ from .._validation import (
     Origin,
     as_matrix,
     check_bin_range,
+    check_bool,
     check_choice,
     check_int,
+    check_non_negative,
     check_positive,
     check_random_state,
     check_same_rows,
@@ -45,11 +48,14 @@ class Params:
     log_base: float
     noise: float
     rng: np.random.Generator
+    copula: bool = True
+    bias_correction: bool = True
+    ridge: float = 0.0
     backend_name: str = "auto"
 
 
 def params(estimator, k, bins, bin_range, metric, sigma2, base, noise, random_state,
-           backend="auto") -> Params:
+           copula=True, bias_correction=True, ridge=0.0, backend="auto") -> Params:
     check_choice(estimator, "estimator", ESTIMATORS)
     check_choice(metric, "metric", METRICS)
     if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float)) \
@@ -65,6 +71,9 @@ def params(estimator, k, bins, bin_range, metric, sigma2, base, noise, random_st
         log_base=log_base(base),
         noise=float(noise),
         rng=check_random_state(random_state),
+        copula=check_bool(copula, "copula"),
+        bias_correction=check_bool(bias_correction, "bias_correction"),
+        ridge=check_non_negative(ridge, "ridge"),
         backend_name=backend,
     )
 
@@ -105,6 +114,7 @@ class Inputs:
         self.family = FAMILIES[self.estimator]
         self.backend = backends.select(p.backend_name, any(is_cuda(a) for a in arrays.values()))
         self.labels = None
+        self.cache: dict = {}  # what a family computes once and its terms share
         self.family.setup(self, arrays)
         self.z = self.family.prepare(self, z, "z")
         self.w = None if target is None else self.family.prepare(self, arrays[target_name],
@@ -123,6 +133,17 @@ def cat(a, b):
 def column(x, j: int):
     """Column j of x as an (n, 1) array."""
     return x[:, j:j + 1]
+
+
+PROGRESS_MIN_FEATURES = 64  # per-feature loops longer than this show a progress bar
+
+
+def per_feature_loop(d: Inputs) -> np.ndarray:
+    """[mutual_information(d, column j) for every j]: the family's estimate column by column."""
+    m = d.z.shape[1]
+    columns = tqdm(range(m), desc="per-feature MI", leave=False,
+                   disable=m < PROGRESS_MIN_FEATURES)
+    return np.array([d.family.mutual_information(d, column(d.z, j)) for j in columns])
 
 
 def leave_one_out_loop(estimate, z) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._validation import as_row_classes, is_discrete_valued
 from . import knn
-from .inputs import cat, leave_one_out_loop
+from .inputs import cat, leave_one_out_loop, per_feature_loop
 
 
 def _upper_bound(d, mean_log_kernel, sigma2):
@@ -109,3 +109,6 @@ def mutual_information_loo(d) -> np.ndarray:
     if d.kde_layer_is_target:  # one class partition per column: the loop
         return leave_one_out_loop(lambda zj: mutual_information(d, zj), d.z)
     return _mutual_information_loo(d.backend, d.z, d.p.sigma2, d.labels)
+
+
+per_feature_mutual_information = per_feature_loop

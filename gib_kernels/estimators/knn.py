@@ -16,7 +16,7 @@ from scipy.special import digamma, gammaln
 from ..backends.protocol import EUCLIDEAN, MAX, concat_columns
 from .._validation import check_k, check_no_ties, jitter
 from .binning import value_codes
-from .inputs import cat
+from .inputs import cat, per_feature_loop
 
 
 def _metric_code(metric: str) -> int:
@@ -45,6 +45,23 @@ def warn_duplicates(be, x, name: str) -> None:
             "(zero distances bias them). Pass noise=1e-10 (with random_state) to break ties, "
             "or use estimator='binning' for discrete data.",
             UserWarning, stacklevel=5)  # the caller of the public function
+
+
+# Past this many dimensions k-NN estimates lose most of their signal (docs/science.md, "Known
+# bias"): the first estimate on wider data says so, once per process.
+WIDE_DIMENSIONS = 20
+_warned_wide = False
+
+
+def warn_if_wide(dimensions: int, estimator: str) -> None:
+    global _warned_wide
+    if dimensions > WIDE_DIMENSIONS and not _warned_wide:
+        _warned_wide = True
+        warnings.warn(
+            f"the {estimator!r} k-NN estimate works in {dimensions} dimensions: past about "
+            f"{WIDE_DIMENSIONS}, k-NN mutual information is biased towards 0 (half the true value "
+            "at 16 dimensions in docs/science.md). estimator='gaussian' stays meaningful on wide "
+            "layers. This warning is shown once.", UserWarning, stacklevel=5)
 
 
 def prepare_floats(d, x, name):
@@ -110,6 +127,7 @@ def setup(d, arrays) -> None:
     check_k(d.p.k, d.n)
     for name, x in arrays.items():
         check_no_ties(x, name, "knn", d.p.noise)
+    warn_if_wide(sum(x.shape[1] for x in arrays.values()), "knn")
 
 
 prepare = prepare_floats
@@ -138,3 +156,6 @@ def entropy_loo(d) -> np.ndarray:
 
 def mutual_information_loo(d) -> np.ndarray:
     return ksg_mutual_information_loo(d.backend, d.z, d.w, d.p.k)
+
+
+per_feature_mutual_information = per_feature_loop

@@ -109,6 +109,7 @@ def setup(d, arrays) -> None:
     d.labels = as_labels(arrays[d.target_name], d.target_name)
     check_mixed_labels(d.labels, d.p.k)
     check_no_ties(arrays["z"], "z", "mixed", d.p.noise)
+    knn.warn_if_wide(arrays["z"].shape[1], "mixed")
 
 
 def prepare(d, x, name):
@@ -134,6 +135,7 @@ def conditional_mutual_information(d) -> float:
 
 
 entropy_loo = knn.entropy_loo
+per_feature_mutual_information = knn.per_feature_mutual_information
 
 
 def mutual_information_loo(d) -> np.ndarray:

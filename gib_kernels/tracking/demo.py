@@ -80,8 +80,11 @@ def _single_thread():
 
 
 def _estimator_options(estimator: str, seed: int) -> dict:
-    # The 12 inputs are bits: k-NN estimators need jitter to break the ties.
-    return {"noise": 1e-10, "random_state": seed} if estimator == "knn" else {}
+    # The 12 inputs are bits: k-NN estimators need jitter to break the ties. Dead ReLU units are
+    # constant: the Gaussian covariances need a ridge.
+    if estimator == "knn":
+        return {"noise": 1e-10, "random_state": seed}
+    return {"ridge": 1e-6} if estimator == "gaussian" else {}
 
 
 def train_and_track(activation: str, *, epochs: int, points: int, seed: int = 0,

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 FORMAT = "gib_kernels.tracking/1"
-ESTIMATORS = ("binning", "knn", "kde")
+ESTIMATORS = ("binning", "knn", "kde", "gaussian")
 QUANTITIES = ("I_XT", "I_TY", "S_XT", "S_TY")
 # Modules whose output range is known in advance; None ends are taken over the run.
 _KNOWN_RANGES = ((nn.Tanh, (-1.0, 1.0)), (nn.Sigmoid, (0.0, 1.0)), (nn.ReLU, (0.0, None)))
@@ -197,12 +197,13 @@ class InformationTracker:
     layers : list of str, names of submodules (``model.named_modules()``) whose outputs are T
     inputs : array (n, d), the probe inputs X (all of them, e.g. the 4096 rows of the 12-bit task)
     labels : array (n,) of integer class labels Y
-    estimator : {"binning", "knn", "kde"}, default "binning". Binning estimates on int64 codes
-        of each layer in its fixed range (``bins`` equal-width bins); the others take the raw
-        float activations and ``estimator_options`` (e.g. ``{"noise": 1e-10}`` for k-NN on
-        discrete inputs). The KDE bound holds each layer against discrete inputs: integral
+    estimator : {"binning", "knn", "kde", "gaussian"}, default "binning". Binning estimates on
+        int64 codes of each layer in its fixed range (``bins`` equal-width bins); the others take
+        the raw float activations and ``estimator_options`` (e.g. ``{"noise": 1e-10}`` for k-NN
+        on discrete inputs). The KDE bound holds each layer against discrete inputs: integral
         inputs as they are, continuous ones in ``bins`` bins per column, their distinct rows the
-        classes of I(X;T).
+        classes of I(X;T). The Gaussian copula takes the raw activations and inputs (pass
+        ``{"ridge": 1e-6}`` where units can be constant, e.g. dead ReLUs).
     every : int or iterable of int, default 1. Measure every ``every`` epochs, or at exactly
         these epochs (``log_spaced_epochs(last, count)`` gives the classic log-spaced grid).
     path : str or Path, optional. The JSON-lines file; None keeps records in memory only.
