@@ -137,6 +137,23 @@ def test_knn_takes_the_raw_activations():
         gk.mutual_information(t, y, estimator="knn", **options), abs=1e-9)
 
 
+@pytest.mark.parametrize("estimator,options", [("gaussian", {"ridge": 1e-6}),
+                                               ("kde", {"sigma2": 0.05})])
+def test_gaussian_and_kde_planes_match_the_api(estimator, options):
+    """The Gaussian copula on the raw activations and inputs; the KDE bound against the inputs'
+    classes (their distinct rows), with the layer as the noisy side of S(X -> T) too."""
+    tracker, model, records = track(None, "tanh", estimator=estimator, estimator_options=options)
+    x, y = make_probe(0)
+    with torch.no_grad():
+        t = model.hidden1(model.linear1(torch.from_numpy(x))).double().numpy()
+    record = next(r for r in records if r["layer"] == "hidden1" and r["epoch"] == 2)
+    kw = dict(estimator=estimator, **options)
+    xs = x if estimator == "gaussian" else tracker._x
+    assert record["I_XT"] == pytest.approx(gk.mutual_information(t, xs, **kw), abs=1e-9)
+    assert record["I_TY"] == pytest.approx(gk.mutual_information(t, y, **kw), abs=1e-9)
+    assert record["profile_XT"] == pytest.approx(list(gk.synergy_profile(xs, t, **kw)), abs=1e-9)
+
+
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_ranges_follow_the_activation_and_stay_fixed(tmp_path, activation):
     tracker, model, records = track(tmp_path / "run.jsonl", activation)
