@@ -12,7 +12,7 @@ import pytest
 
 import gib_kernels as gk
 from gib_kernels.estimators.binning import discretize
-from inputs import labels_for, layer_like
+from tests.inputs import labels_for, layer_like
 
 SIZES = [("small", 2000, 16), ("medium", 4000, 64), ("large", 10000, 256)]
 NAIVE_COLUMNS = 4  # columns of the naive loop timed at the large sizes

@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import conftest  # noqa: F401  (puts tests/ on sys.path for the input builders)
 from . import peers
 
 SIZES = [(1000, 8), (2000, 16), (5000, 32), (10000, 64), (20000, 128), (50000, 256),

@@ -1,5 +1,2 @@
-"""Benchmarks reuse the tests' input builders."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+"""Benchmarks run from the repository root (``pytest benchmarks/...`` or ``python -m
+benchmarks.<name>``) and reuse the tests' input builders as ``tests.inputs``."""

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 
 TASKS = {
     "mixed MI": ("mutual_information", dict(estimator="mixed")),
@@ -35,7 +34,7 @@ TASKS = {
 
 
 def _data(n: int, m: int):
-    from inputs import labels_for, layer_like
+    from tests.inputs import labels_for, layer_like
 
     rng = np.random.default_rng(0)
     z = layer_like(rng, n, m)

@@ -1,6 +1,6 @@
 """GPU benchmark: KSG-mixed I(Z;Y) and the all-m leave-one-out loop on every backend.
 
-    python benchmarks/gpu_bench.py [--sizes 10000x256 100000x256 100000x4096] [--out FILE]
+    python -m benchmarks.gpu_bench [--sizes 10000x256 100000x256 100000x4096] [--out FILE]
 
 Writes a CSV (backend, task, n, m, seconds, pairs per second, value) for triton, cuda and the
 C++ CPU path (the CPU only at sizes it finishes within --cpu-limit seconds, estimated from the
@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-import gib_kernels as gk  # noqa: E402
-from gib_kernels import backends  # noqa: E402
-from inputs import labels_for, layer_like  # noqa: E402
+import gib_kernels as gk
+from gib_kernels import backends
+from tests.inputs import labels_for, layer_like
 
 TASKS = {
     "mutual_information": gk.mutual_information,

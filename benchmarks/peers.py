@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from inputs import continuous, labels_for, layer_like
+from tests.inputs import continuous, labels_for, layer_like
 
 K = 3  # neighbours of every k-NN estimator
 N_CLASSES = 10  # classes of the workload labels
