@@ -75,8 +75,8 @@ class ReferenceBackend:
             with np.errstate(divide="ignore"):
                 out[0, j] = np.sum(np.log(r))
             out[1, j] = np.sum(digamma(count_within(zj, r, "max") + 1))
-            if w is not None:
-                out[2, j] = np.sum(digamma(count_within(w, r, "max") + 1))
+            c_w = count_within(w, r, "max") if w is not None else np.zeros(len(r), np.int64)
+            out[2, j] = np.sum(digamma(c_w + 1))  # c_w = 0 without w (knn_loo.h)
         return out
 
     def knn_loo_maxnorm_targets(self, z, targets, k, shard: ShardArg = None, bound=None):
