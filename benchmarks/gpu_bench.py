@@ -1,10 +1,12 @@
-"""GPU benchmark: KSG-mixed I(Z;Y) and the all-m leave-one-out loop on every backend.
+"""GPU benchmark: every GPU path on every backend, one CSV.
 
     python -m benchmarks.gpu_bench [--sizes 10000x256 100000x256 100000x4096] [--out FILE]
 
-Writes a CSV (backend, task, n, m, seconds, pairs per second, value) for triton, cuda and the
-C++ CPU path (the CPU only at sizes it finishes within --cpu-limit seconds, estimated from the
-smallest size). Pairs per second counts the n^2 anchor-candidate pairs of one pass.
+Tasks: KSG-mixed I(Z;Y), its all-m leave-one-out loop, KL entropy, the KDE bound, the binning
+leave-one-out loop and the Gaussian-copula synergy profile, on cuda, triton and the C++ CPU
+path (the CPU only where its estimated time, from the smallest size, is within --cpu-limit
+seconds). Writes backend, task, n, m, seconds, pairs per second (the n^2 anchor-candidate pairs
+of one pass, for the pair-based tasks) and the value.
 """
 from __future__ import annotations
 
@@ -20,9 +22,16 @@ import gib_kernels as gk
 from gib_kernels import backends
 from tests.inputs import labels_for, layer_like
 
+# name: (function, options, whether it takes the labels, whether its cost is n^2 pairs)
 TASKS = {
-    "mutual_information": gk.mutual_information,
-    "leave_one_out_mutual_information": gk.leave_one_out_mutual_information,
+    "mixed MI": (gk.mutual_information, {"estimator": "mixed"}, True, True),
+    "mixed leave-one-out": (gk.leave_one_out_mutual_information, {"estimator": "mixed"}, True,
+                            True),
+    "KL entropy": (gk.entropy, {"estimator": "knn"}, False, True),
+    "KDE entropy": (gk.entropy, {"estimator": "kde", "sigma2": 0.1}, False, True),
+    "binning leave-one-out": (gk.leave_one_out_mutual_information, {"estimator": "binning"},
+                              True, False),
+    "gaussian profile": (gk.synergy_profile, {"estimator": "gaussian"}, True, False),
 }
 
 
@@ -45,29 +54,32 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     gpu_name = torch.cuda.get_device_name() if device == "cuda" else "none"
-    rows, cpu_rate = [], None
+    rows, cpu_seconds = [], {}  # per task: seconds per n^2 on the CPU, from the smallest size
     for size in args.sizes:
         n, m = (int(v) for v in size.split("x"))
         rng = np.random.default_rng(0)
         z = layer_like(rng, n, m, "tanh").astype(np.float32)
         y = labels_for(rng, z, 10)
         for backend in args.backends:
-            if backends.unavailable_reason(backend, device == "cuda") is not None:
-                print(f"skip {backend}: {backends.unavailable_reason(backend, device == 'cuda')}")
+            reason = backends.unavailable_reason(backend, device == "cuda")
+            if reason is not None:
+                print(f"skip {backend}: {reason}")
                 continue
             data = (torch.from_numpy(z).to(device), torch.from_numpy(y).to(device)) \
                 if backend != "cpu" else (z, y)
-            for task, fn in TASKS.items():
-                if backend == "cpu" and cpu_rate is not None and n * n / cpu_rate > args.cpu_limit:
-                    print(f"skip cpu {task} {size}: estimated {n * n / cpu_rate:.0f} s")
+            for task, (fn, options, labelled, pairs) in TASKS.items():
+                per_pair = cpu_seconds.get(task)
+                if backend == "cpu" and per_pair is not None and n * n * per_pair > args.cpu_limit:
+                    print(f"skip cpu {task} {size}: estimated {n * n * per_pair:.0f} s")
                     continue
-                seconds, value = _time(fn, *data, estimator="mixed", backend=backend)
-                rate = n * n / seconds
-                if backend == "cpu":
-                    cpu_rate = rate if cpu_rate is None else min(cpu_rate, rate)
+                args_of_task = data if labelled else data[:1]
+                seconds, value = _time(fn, *args_of_task, backend=backend, **options)
+                if backend == "cpu" and per_pair is None:
+                    cpu_seconds[task] = seconds / (n * n)
                 value = float(np.mean(np.asarray(value.cpu() if torch.is_tensor(value) else value)))
                 rows.append(dict(gpu=gpu_name, backend=backend, task=task, n=n, m=m,
-                                 seconds=round(seconds, 4), pairs_per_second=f"{rate:.4g}",
+                                 seconds=round(seconds, 4),
+                                 pairs_per_second=f"{n * n / seconds:.4g}" if pairs else "",
                                  value=round(value, 6)))
                 print(rows[-1], flush=True)
     out = Path(args.out)

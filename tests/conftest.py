@@ -23,6 +23,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
 
 
+@pytest.fixture(scope="session")
+def emulated_cuda():
+    """The project's CUDA kernels built for the CPU (tests/cuda_emulation), as a CudaBackend
+    whose data stays on the host: the backend's Python code and the kernels' code both run."""
+    from cuda_emulation import build
+
+    from gib_kernels.backends.cuda import CudaBackend
+
+    return CudaBackend(kernels=build.load(build.build()), device=torch.device("cpu"))
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded from the test's id, so each parametrisation draws fresh inputs."""

@@ -1,6 +1,8 @@
 """Every primitive of backends.protocol, on every backend, against the reference backend's
 numpy version of it, on fresh inputs of odd shapes with and without ties: the op-by-op view of
-the backends (their bindings, precision and sharding have their own files).
+the backends (their bindings, precision and sharding have their own files). "cuda-emulated" is
+the CUDA backend over the CUDA kernels built for the CPU (tests/cuda_emulation): it runs on
+every machine.
 
 Tolerances per backend: the C++ kernels are exact for radii and counts and equal to rounding for
 sums; Triton computes distances in fp32; CUDA in float64 with fused multiply-adds. Ties are
@@ -31,6 +33,7 @@ def _backends():
     from gib_kernels.backends.cuda import CudaBackend
     params.append(pytest.param(CudaBackend, id="cuda", marks=[
         pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")]))
+    params.append(pytest.param("emulated", id="cuda-emulated", marks=pytest.mark.cuda_emulation))
     return params
 
 
@@ -42,6 +45,8 @@ CASE_IDS = [f"n{n}-d{d}-{'ties' if t else 'continuous'}" for n, d, t in CASES]
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
+    if request.param == "emulated":
+        return request.getfixturevalue("emulated_cuda")
     return request.param()
 
 

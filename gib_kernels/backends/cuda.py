@@ -48,9 +48,6 @@ def _on_device(x, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return t.to(device=device, dtype=dtype).contiguous()
 
 
-def _launch_args(like: torch.Tensor) -> tuple[int, int]:
-    """(device index, stream handle): launches go to torch's current stream on the data's device."""
-    return like.device.index, torch.cuda.current_stream(like.device).cuda_stream
 
 
 def _ptr(t: torch.Tensor | None) -> int:
@@ -94,16 +91,26 @@ class CudaBackend:
     fuses_targets = False  # each target makes its own pass
     shardable = True
 
-    def __init__(self, scratch_bytes: int = 1 << 30):
+    def __init__(self, scratch_bytes: int = 1 << 30, kernels=None, device=None):
+        """``kernels``: the extension module of the launchers (default ``gib_kernels._cuda``);
+        ``device``: where the data goes (default: the data's CUDA device). The CUDA emulation of
+        the tests passes its CPU build of the same kernels and the CPU."""
         self.scratch_bytes = scratch_bytes
+        self._k = _ext.cuda if kernels is None else kernels
+        self._device = device
 
-    @staticmethod
-    def floats(x) -> torch.Tensor:
-        return _on_device(x, torch.float64, _device_of(x))
+    def floats(self, x) -> torch.Tensor:
+        return _on_device(x, torch.float64, self._device or _device_of(x))
 
-    @staticmethod
-    def ints(x) -> torch.Tensor:
-        return _on_device(x, torch.int64, _device_of(x))
+    def ints(self, x) -> torch.Tensor:
+        return _on_device(x, torch.int64, self._device or _device_of(x))
+
+    def _launch_args(self, like: torch.Tensor) -> tuple[int, int]:
+        """(device index, stream handle): launches go to torch's current stream on the data's
+        device (device 0 and the default stream where the data is on the host)."""
+        if like.device.type != "cuda":
+            return 0, 0
+        return like.device.index, torch.cuda.current_stream(like.device).cuda_stream
 
     def _chunks(self, first: int, last: int, doubles_per_anchor: int):
         """Ranges [begin, end) of the anchors [first, last) whose scratch fits in scratch_bytes
@@ -126,8 +133,9 @@ class CudaBackend:
         first, last = part.range(n)
         lists = z.new_empty((last - first, k))
         out = _per_row(n, part, torch.float64, z.device)
-        _ext.cuda.kth_neighbor_distance(_ptr(z), n, d, *_group_pointers(groups), k, metric, first, last,
-                                        _ptr(lists), _ptr(out[first:last]), *_launch_args(z))
+        self._k.kth_neighbor_distance(_ptr(z), n, d, *_group_pointers(groups), k, metric, first,
+                                      last, _ptr(lists), _ptr(out[first:last]),
+                                      *self._launch_args(z))
         return groups.unsort(out).cpu().numpy()
 
     def count_within(self, z, radius, metric: int, shard=None) -> np.ndarray:
@@ -138,8 +146,8 @@ class CudaBackend:
         _check_rows(radius, n, "radius")
         first, last = part.range(n)
         out = _per_row(n, part, torch.int64, z.device)
-        _ext.cuda.count_within(_ptr(z), n, d, _ptr(radius), metric, first, last,
-                               _ptr(out[first:last]), *_launch_args(z))
+        self._k.count_within(_ptr(z), n, d, _ptr(radius), metric, first, last,
+                             _ptr(out[first:last]), *self._launch_args(z))
         return out.cpu().numpy()
 
     def knn_loo_maxnorm_targets(self, z, targets, k: int, shard=None, bound=None) -> np.ndarray:
@@ -169,12 +177,12 @@ class CudaBackend:
             radius = z.new_empty((m + 1, end - begin))
             count_z = torch.zeros((m + 1, end - begin), dtype=torch.int64, device=z.device)
             count_w = torch.zeros_like(count_z)
-            _ext.cuda.knn_loo_maxnorm_radii(_ptr(z), n, m, *_group_pointers(groups), _ptr(w), q, k,
-                                            begin, end, _ptr(lists), _ptr(radius),
-                                            *_launch_args(z))
-            _ext.cuda.knn_loo_maxnorm_counts(_ptr(z), n, m, *_group_pointers(groups), _ptr(w), q, begin,
-                                             end, _ptr(radius), _ptr(count_z), _ptr(count_w),
-                                             *_launch_args(z))
+            self._k.knn_loo_maxnorm_radii(_ptr(z), n, m, *_group_pointers(groups), _ptr(w), q, k,
+                                          begin, end, _ptr(lists), _ptr(radius),
+                                          *self._launch_args(z))
+            self._k.knn_loo_maxnorm_counts(_ptr(z), n, m, *_group_pointers(groups), _ptr(w), q,
+                                           begin, end, _ptr(radius), _ptr(count_z),
+                                           _ptr(count_w), *self._launch_args(z))
             takes_part = None if groups.takes_part is None else groups.takes_part[begin:end]
             sums[0] += _sum_over_anchors(torch.log(radius), takes_part)
             sums[1] += _sum_over_anchors(torch.special.digamma(count_z.double() + 1), takes_part)
@@ -189,8 +197,8 @@ class CudaBackend:
         for begin, end in self._chunks(*part.range(n), (m + 1) * (k + 2)):
             lists = z.new_empty((end - begin, (m + 1) * k))
             kth_squared = z.new_empty((m + 1, end - begin))
-            _ext.cuda.knn_loo_euclidean(_ptr(z), n, m, k, begin, end, _ptr(lists),
-                                        _ptr(kth_squared), *_launch_args(z))
+            self._k.knn_loo_euclidean(_ptr(z), n, m, k, begin, end, _ptr(lists),
+                                      _ptr(kth_squared), *self._launch_args(z))
             sums += 0.5 * torch.log(kth_squared).sum(1)  # log r = log(r^2) / 2
         return sums.cpu().numpy()
 
@@ -204,8 +212,8 @@ class CudaBackend:
         t = groups.sort(t)
         first, last = part.range(n)
         log_mean = _per_row(n, part, torch.float64, t.device)
-        _ext.cuda.kde_log_mean_kernel(_ptr(t), n, d, *_group_pointers(groups), sigma2, False, first, last,
-                                      _ptr(log_mean[first:last]), *_launch_args(t))
+        self._k.kde_log_mean_kernel(_ptr(t), n, d, *_group_pointers(groups), sigma2, False, first,
+                                    last, _ptr(log_mean[first:last]), *self._launch_args(t))
         return groups.unsort(log_mean).cpu().numpy()
 
     def kde_loo(self, t, labels, n_classes: int, sigma2: float, shard=None) -> np.ndarray:
@@ -227,8 +235,8 @@ class CudaBackend:
         sums = t.new_zeros((n_classes, m + 1))
         for begin, end in self._chunks(*part.range(n), 2 * (m + 1)):
             log_mean = t.new_zeros((m + 1, end - begin))
-            _ext.cuda.kde_log_mean_kernel(_ptr(t), n, m, *_group_pointers(groups), sigma2, True, begin,
-                                          end, _ptr(log_mean), *_launch_args(t))
+            self._k.kde_log_mean_kernel(_ptr(t), n, m, *_group_pointers(groups), sigma2, True,
+                                        begin, end, _ptr(log_mean), *self._launch_args(t))
             # The anchors of class c are the sorted rows [class_start[c], class_start[c + 1]).
             for c in range(n_classes):
                 lo, hi = max(class_start[c], begin), min(class_start[c + 1], end)
