@@ -5,11 +5,14 @@ device_count() with 0 instead of failing, rejects bad arguments before touching 
 and an explicit backend="cuda" without a device falls back to the CPU with a warning. The
 torch-only binning half of the backend runs on CPU tensors against the C++ kernels.
 
-On a GPU (marked gpu): every primitive against the CPU backend on fresh random inputs of odd
-shapes. Both backends do the per-pair math in double with the same shared code, so max-norm
-radii and every count agree exactly; Euclidean and KDE sums agree to rounding (nvcc fuses
-multiply-adds); sums over anchors differ only in their order.
+On a GPU (marked gpu), or without one on the CUDA emulation (marked cuda_emulation: the same
+kernels built for the CPU, tests/cuda_emulation): every primitive against the CPU backend on
+fresh random inputs of odd shapes. Both backends do the per-pair math in double with the same
+shared code, so max-norm radii and every count agree exactly; Euclidean and KDE sums agree to
+rounding (nvcc fuses multiply-adds); sums over anchors differ only in their order. The
+end-to-end API tests on CUDA tensors need the device itself.
 """
+import functools
 import shutil
 import warnings
 
@@ -231,12 +234,46 @@ def test_bad_shards_raise_before_touching_the_device(shard):
 # --- every primitive on a GPU -----------------------------------------------------------------
 
 
+# Without a GPU these tests run on the CUDA emulation (tests/cuda_emulation): the same kernels
+# built for the CPU, under the same backend code, with the data on the host.
+EMULATED = not torch.cuda.is_available()
+
+
 def gpu(test):
-    """Needs a device and the extension."""
+    """On a GPU: needs the device and the extension. Without one: the CUDA emulation."""
+    if EMULATED:
+        return pytest.mark.cuda_emulation(test)
     return pytest.mark.gpu(needs_extension(test))
 
 
-be = CudaBackend()
+def real_gpu(test):
+    """Needs the device itself (the API's backend choice, tensors on CUDA)."""
+    return pytest.mark.gpu(needs_extension(test))
+
+
+@functools.lru_cache(maxsize=None)
+def _emulated_kernels():
+    from cuda_emulation import build
+
+    return build.load(build.build())
+
+
+def _cuda_backend(**options) -> CudaBackend:
+    if EMULATED:
+        return CudaBackend(kernels=_emulated_kernels(), device=torch.device("cpu"), **options)
+    return CudaBackend(**options)
+
+
+class _OnFirstUse:
+    """The backend of these tests, made on first use (the emulation builds on demand)."""
+
+    def __getattr__(self, name):
+        if "backend" not in self.__dict__:
+            self.__dict__["backend"] = _cuda_backend()
+        return getattr(self.__dict__["backend"], name)
+
+
+be = _OnFirstUse()
 
 
 def _data(rng, n, d, kind):
@@ -244,7 +281,9 @@ def _data(rng, n, d, kind):
 
 
 def _on_gpu(x):
-    return None if x is None else torch.from_numpy(x).cuda()
+    if x is None:
+        return None
+    return torch.from_numpy(x) if EMULATED else torch.from_numpy(x).cuda()
 
 
 KTH_CASES = [  # (n, d, k, metric, labels, kind)
@@ -400,7 +439,7 @@ def test_scratch_chunks_give_the_same_results(rng):
     """Anchors beyond the scratch budget run in chunks (here a few anchors, less than a block)."""
     z = _data(rng, 301, 4, "continuous")
     labels = labels_of_three(rng, z)
-    small = CudaBackend(scratch_bytes=2000)
+    small = _cuda_backend(scratch_bytes=2000)
     for call in (lambda b: b.knn_loo_maxnorm(_on_gpu(z), _on_gpu(labels), None, 3),
                  lambda b: b.knn_loo_euclidean(_on_gpu(z), 3),
                  lambda b: b.kde_loo(_on_gpu(z), _on_gpu(labels), 3, 0.3)):
@@ -508,7 +547,7 @@ def _both(fn, *args, **kwargs):
     return got, fn(*args, backend="reference", **kwargs)
 
 
-@gpu
+@real_gpu
 @pytest.mark.parametrize("case,kw,target", END_TO_END_CASES,
                          ids=[c for c, _, _ in END_TO_END_CASES])
 def test_mutual_information_on_cuda_tensors_matches_reference(rng, case, kw, target):

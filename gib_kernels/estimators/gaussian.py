@@ -152,8 +152,8 @@ def _mi(z: torch.Tensor, d) -> float:
 
 
 def _entropy_loo(cov: torch.Tensor, n: int, p, what: str) -> torch.Tensor:
-    """H without each column j (nats) of the columns with covariance cov, from one
-    factorisation; for a joint (z, w) covariance pass its first m entries on."""
+    """H without column j (nats), for every column j of a covariance, from one factorisation
+    (of a joint (z, w) covariance, the first m entries are those without a column of z)."""
     d = cov.shape[0]
     _check_samples(n, d, what, p.bias_correction)
     factor = _Factor(cov, what)

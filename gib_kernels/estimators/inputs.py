@@ -20,7 +20,6 @@ from .._validation import (
     ESTIMATORS,
     MAX_BINS,
     METRICS,
-    Origin,
     as_matrix,
     check_bin_range,
     check_bool,
