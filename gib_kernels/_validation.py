@@ -284,11 +284,15 @@ def _discrete_value_limit(n: int) -> int:
 
 def is_discrete_valued(x: Array) -> bool:
     """Whether a 2-D array holds discrete data: an integer array, or floats whose every column
-    takes few distinct values (at most ``min(64, n // 4)``): bits, rounded or quantised values,
-    class ids stored as floats. Continuous data is told apart on its first rows and first
-    column, so the check costs little there."""
-    if is_integer(x):
-        return True
+    takes few distinct values (``few_distinct_values``): bits, rounded or quantised values, class
+    ids stored as floats."""
+    return is_integer(x) or few_distinct_values(x)
+
+
+def few_distinct_values(x: Array) -> bool:
+    """Whether every column of a 2-D array takes at most ``min(64, n // 4)`` distinct values.
+    Continuous data is told apart on its first rows and first column, so the check costs little
+    there."""
     limit = _discrete_value_limit(int(x.shape[0]))
     if isinstance(x, torch.Tensor):
         def distinct(a):
@@ -303,12 +307,13 @@ def is_discrete_valued(x: Array) -> bool:
 
 
 def check_no_ties(x: Array, name: str, estimator: str, noise: float) -> None:
-    """Refuses discrete-valued data for a k-NN estimator unless ties are broken with ``noise``.
+    """Refuses data whose columns take few distinct values (whatever the dtype) for a k-NN
+    estimator unless ties are broken with ``noise``.
 
     On such data most k-th neighbour distances are shared by many points (the max-norm distance
     between two 12-bit rows is 0 or 1), so the strict radius counts of KSG and Ross jump and the
     estimate can pass its bounds (I(Z;Y) above H(Y)) with nothing to show for it."""
-    if noise > 0 or not is_discrete_valued(x):
+    if noise > 0 or not few_distinct_values(x):
         return
     limit = _discrete_value_limit(int(x.shape[0]))
     raise ValueError(

@@ -122,6 +122,14 @@ def test_knn_estimators_refuse_discrete_data(estimator, data):
         gk.synergy_profile(z, w, estimator=estimator)
 
 
+def test_knn_takes_integers_with_many_values_and_refuses_few():
+    rng = np.random.default_rng(1)
+    counts = rng.integers(0, 10**6, (400, 2))  # integer-valued, but hardly a tie
+    assert np.isfinite(gk.entropy(counts, estimator="knn"))
+    with pytest.raises(ValueError, match="discrete-valued"):
+        gk.entropy(rng.integers(0, 3, (400, 2)), estimator="knn")
+
+
 def test_knn_refuses_a_discrete_valued_target():
     rng = np.random.default_rng(0)
     z = rng.standard_normal((400, 2))
