@@ -11,7 +11,8 @@
 //
 // What it checks: every thread of a block reaches the same number of barriers (divergent
 // `__syncthreads`), grid and block sizes, and kernel exceptions (rethrown at the launch as a
-// CUDA error). Indexing past a buffer shows through wrong results against the reference.
+// CUDA error). Indexing past a buffer is not trapped: it shows only as results that differ from
+// the reference (or as a crash), and reading shared memory that no thread wrote as NaNs.
 //
 // What it cannot catch: real concurrency between blocks (they never overlap here), races of the
 // GPU memory model (threads here see each other's writes at once, and a missing barrier may go
