@@ -14,7 +14,6 @@ import math
 import numpy as np
 import torch
 
-from .._validation import is_discrete_valued
 from .inputs import per_feature_loop
 
 
@@ -79,7 +78,7 @@ def setup(d, arrays) -> None:
 
 
 def prepare(d, x, name):
-    if d.p.estimator == "auto" and is_discrete_valued(x):
+    if d.p.estimator == "auto" and d.is_discrete(x):
         return value_codes(x)  # "auto" takes discrete data as it is, unbinned
     return discretize(x, d.p.bins, d.p.bin_range)
 

@@ -77,11 +77,11 @@ def params(estimator, k, bins, bin_range, metric, sigma2, base, noise, random_st
     )
 
 
-def resolve_estimator(p: Params, z, target) -> str:
+def resolve_estimator(p: Params, z, target, is_discrete=is_discrete_valued) -> str:
     """The rule of "auto": binning for discrete-valued z, mixed for class labels, else knn."""
     if p.estimator != "auto":
         return p.estimator
-    if is_discrete_valued(z):
+    if is_discrete(z):
         return "binning"
     if target is not None and is_label_vector(target):
         return "mixed"
@@ -109,7 +109,9 @@ class Inputs:
             arrays["v"] = as_matrix(condition, "v")[0]
         self.n = check_same_rows(arrays)
         self.target_name = target_name
-        self.estimator = resolve_estimator(p, z, None if entropy_only else arrays.get(target_name))
+        self._discrete: dict[int, bool] = {}
+        self.estimator = resolve_estimator(p, z, None if entropy_only else arrays.get(target_name),
+                                           self.is_discrete)
         self.family = FAMILIES[self.estimator]
         self.backend = backends.select(p.backend_name, any(is_cuda(a) for a in arrays.values()))
         self.labels = None
@@ -120,6 +122,12 @@ class Inputs:
                                                                  target_name)
         self.v = None if condition is None else self.family.prepare(self, arrays["v"], "v")
         self.family.check_prepared(self)
+
+    def is_discrete(self, x) -> bool:
+        """``is_discrete_valued`` of one of this estimate's arrays, computed once."""
+        if id(x) not in self._discrete:
+            self._discrete[id(x)] = is_discrete_valued(x)
+        return self._discrete[id(x)]
 
 
 def cat(a, b):

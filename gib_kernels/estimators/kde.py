@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .._validation import as_row_classes, is_discrete_valued
+from .._validation import as_row_classes
 from . import knn
 from .inputs import cat, leave_one_out_loop, per_feature_loop
 
@@ -62,9 +62,9 @@ def setup(d, arrays) -> None:
     if d.target_name not in arrays:
         return
     w = arrays[d.target_name]
-    if is_discrete_valued(w):
+    if d.is_discrete(w):
         d.labels = as_row_classes(w)
-    elif "v" not in arrays and is_discrete_valued(arrays["z"]):
+    elif "v" not in arrays and d.is_discrete(arrays["z"]):
         d.kde_layer_is_target = True
     else:
         raise ValueError(
