@@ -15,6 +15,7 @@ import numpy
 import torch
 
 from .. import _ext
+from .._validation import check_choice
 from . import sharded, triton
 from .protocol import Backend
 
@@ -61,9 +62,7 @@ def _construct(name: str) -> Backend:
 
 
 def _checked_name(name: str) -> str:
-    if not isinstance(name, str) or name not in BACKENDS:
-        raise ValueError(f"The 'backend' parameter must be one of "
-                         f"{', '.join(repr(b) for b in BACKENDS)}. Got {name!r} instead.")
+    check_choice(name, "backend", BACKENDS)
     if name == "auto":
         name = os.environ.get("GIB_KERNELS_BACKEND", "auto")
         if name not in BACKENDS:
