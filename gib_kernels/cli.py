@@ -17,6 +17,7 @@ import numpy as np
 from . import __version__
 
 USAGE_ERROR = 2
+DEMO_TASKS = ("tishby", "cnn", "transformer")
 
 DESCRIPTION = """\
 Entropy, mutual information and synergy (the Generalized Information Bottleneck) of activation
@@ -29,6 +30,8 @@ EXAMPLES = """\
 examples:
   gib-kernels demo --out ./gib-demo
   gib-kernels demo --epochs 300 --seed 1
+  gib-kernels demo --task cnn
+  gib-kernels demo --task transformer --epochs 5
   gib-kernels estimate activations.npz --z hidden5/epoch100 --w labels
   gib-kernels estimate layer.npy --json
   gib-kernels info"""
@@ -56,7 +59,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .tracking import demo
+    from .tracking import demo, wide_demos
 
     parser = _Parser(prog="gib-kernels", description=DESCRIPTION, epilog=EXAMPLES,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,34 +68,53 @@ def build_parser() -> argparse.ArgumentParser:
                                      parser_class=_Parser)
 
     p = commands.add_parser(
-        "demo", help="train the classic 12-bit networks (tanh and ReLU) and draw their IB and "
-                     "GIB information planes over training (minutes on a CPU)",
-        description="Trains the 12-10-7-5-4-3-2 network of Shwartz-Ziv & Tishby (2017) on the "
-                    "built-in 12-bit task, once with tanh and once with ReLU (Adam 4e-4, batch "
-                    "256, 80/20 split), tracks every hidden layer on all 4096 inputs at "
-                    "log-spaced epochs, and writes to --out: information.jsonl (every estimate), "
-                    "ib_vs_gib_tanh.png and ib_vs_gib_relu.png (the IB and GIB planes side by "
-                    "side, also as SVG), synergy_*.png/svg, and summary.txt (does each plane "
-                    "show a compression phase?). Rerunning into the same --out resumes.")
-    p.add_argument("--out", type=Path, default=Path("gib-demo"),
-                   help="output folder (default: ./gib-demo/)")
+        "demo", help="train a network and draw its IB and GIB information planes over "
+                     "training: the classic 12-bit networks (default), a CNN on digits or a "
+                     "Transformer on a token task (minutes on a CPU)",
+        description="--task tishby (default): trains the 12-10-7-5-4-3-2 network of Shwartz-Ziv "
+                    "& Tishby (2017) on the built-in 12-bit task, once with tanh and once with "
+                    "ReLU (Adam 4e-4, batch 256, 80/20 split), tracks every hidden layer on all "
+                    "4096 inputs at log-spaced epochs, and writes to --out: information.jsonl "
+                    "(every estimate), ib_vs_gib_tanh.png and ib_vs_gib_relu.png (the IB and GIB "
+                    "planes side by side, also as SVG), synergy_*.png/svg, and summary.txt (does "
+                    "each plane show a compression phase?). --task cnn: a small CNN on "
+                    "scikit-learn's bundled 8x8 digits; --task transformer: a two-block "
+                    "Transformer on sequences labelled by whether the first and last tokens "
+                    "match. Both track wide layers (PCA over the run, Gaussian copula), measure "
+                    "accuracy under FGSM and PGD at every measured epoch, and also write "
+                    "robustness.csv and robustness_<task>.png. Rerunning into the same --out "
+                    "resumes.")
+    p.add_argument("--task", choices=DEMO_TASKS, default="tishby",
+                   help="tishby: the 12-bit networks (default); cnn; transformer")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: ./gib-demo/, ./gib-demo-cnn/ or "
+                        "./gib-demo-transformer/)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int, default=None,
-                        help=f"training epochs per network (default: {demo.DEFAULT_EPOCHS})")
+                        help=f"training epochs per network (default: {demo.DEFAULT_EPOCHS} "
+                             f"for tishby, {wide_demos.TASKS['cnn'].epochs} for cnn, "
+                             f"{wide_demos.TASKS['transformer'].epochs} for transformer)")
     length.add_argument("--full", action="store_true",
-                        help=f"the paper-length schedule: {demo.FULL_EPOCHS} epochs, "
-                             f"{demo.FULL_POINTS} measurements (tens of minutes)")
+                        help=f"tishby only: the paper-length schedule, {demo.FULL_EPOCHS} "
+                             f"epochs, {demo.FULL_POINTS} measurements (tens of minutes)")
     p.add_argument("--points", type=_positive_int, default=None,
-                   help=f"log-spaced measurement epochs besides epoch 0 "
-                        f"(default: {demo.DEFAULT_POINTS})")
+                   help=f"log-spaced measurement epochs besides epoch 0 (default: "
+                        f"{demo.DEFAULT_POINTS} for tishby, {wide_demos.TASKS['cnn'].points} "
+                        "for the others)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, weights and batches")
-    p.add_argument("--estimator", choices=("binning", "knn", "kde", "gaussian"), default="binning",
-                   help="binning: 30 equal-width bins, the classic estimator (default); knn: "
-                        "KSG on raw activations (much slower); kde: the Kolchinsky-Tracey bound; "
-                        "gaussian: the Gaussian copula (meaningful on wide layers)")
+    p.add_argument("--estimator", choices=("auto", "binning", "knn", "kde", "gaussian"),
+                   default=None,
+                   help="tishby: binning, 30 equal-width bins, the classic estimator (default); "
+                        "knn: KSG on raw activations (much slower); kde: the Kolchinsky-Tracey "
+                        "bound; gaussian: the Gaussian copula. cnn and transformer: auto "
+                        "(default: binning up to 12 columns, the Gaussian copula beyond)")
     p.add_argument("--device", default="cpu", help="torch device for training (default: cpu)")
+    p.add_argument("--store", type=Path, default=None,
+                   help="cnn and transformer: keep the recorded activations in this folder "
+                        "instead of memory")
     p.add_argument("--save-activations", action="store_true",
-                   help="also write activations_<act>.npz (all layers, all measured epochs)")
+                   help="tishby only: also write activations_<act>.npz (all layers, all "
+                        "measured epochs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = commands.add_parser(
@@ -150,7 +172,7 @@ def main(argv=None) -> int:
 def _demo(args) -> int:
     import torch
 
-    from .tracking import RunMismatchError, TrackingFileError, demo
+    from .tracking import RunMismatchError, TrackingFileError, demo, wide_demos
 
     try:
         device = torch.device(args.device)
@@ -158,14 +180,31 @@ def _demo(args) -> int:
         raise UsageError(f"--device: {error}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: torch sees no CUDA device here")
-    epochs = demo.FULL_EPOCHS if args.full else args.epochs or demo.DEFAULT_EPOCHS
-    points = args.points or (demo.FULL_POINTS if args.full else demo.DEFAULT_POINTS)
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out} exists and is not a folder")
+    tishby = args.task == "tishby"
+    for flag, given in (("--full", args.full), ("--save-activations", args.save_activations)):
+        if given and not tishby:
+            raise UsageError(f"{flag} is for --task tishby only")
+    if args.store is not None and tishby:
+        raise UsageError("--store is for --task cnn and transformer")
+    out = args.out or Path("gib-demo" if tishby else f"gib-demo-{args.task}")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
     try:
-        result = demo.run_demo(args.out, epochs=epochs, points=points, seed=args.seed,
-                               estimator=args.estimator, device=device,
-                               save_activations=args.save_activations, progress=not args.quiet)
+        if tishby:
+            if args.estimator == "auto":
+                raise UsageError("--estimator auto is for --task cnn and transformer; the "
+                                 "12-bit layers are binned by default")
+            epochs = demo.FULL_EPOCHS if args.full else args.epochs or demo.DEFAULT_EPOCHS
+            points = args.points or (demo.FULL_POINTS if args.full else demo.DEFAULT_POINTS)
+            result = demo.run_demo(out, epochs=epochs, points=points, seed=args.seed,
+                                   estimator=args.estimator or "binning", device=device,
+                                   save_activations=args.save_activations,
+                                   progress=not args.quiet)
+        else:
+            result = wide_demos.run_wide_demo(args.task, out, epochs=args.epochs,
+                                              points=args.points, seed=args.seed,
+                                              estimator=args.estimator or "auto", device=device,
+                                              store=args.store, progress=not args.quiet)
     except (RunMismatchError, TrackingFileError) as error:
         raise UsageError(str(error)) from None
     print(result.summary)

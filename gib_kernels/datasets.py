@@ -34,3 +34,39 @@ def tishby_12bit() -> tuple[np.ndarray, np.ndarray]:
          | ((pc == 6) & ((a >= 7) | ((a == 6) & (b == 0))))
          | ((pc == 5) & (a == 7)))
     return bits.astype(np.float32), y.astype(np.int64)
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled handwritten digits (1797 images of 8x8 pixels, 10 classes; read
+    from the installed package, no download).
+
+    Returns ``(X, y)``: ``X`` float32 (1797, 1, 8, 8), the pixel intensities 0..16 scaled to
+    [0, 1] (17 levels, steps of 1/16), one channel for a CNN; ``y`` int64 (1797,), the digit.
+    """
+    from sklearn.datasets import load_digits  # a runtime dependency, imported when used
+
+    data = load_digits()
+    images = (data.images / 16.0).astype(np.float32)[:, None, :, :]
+    return images, data.target.astype(np.int64)
+
+
+def matching_tokens(n: int = 3000, length: int = 8, vocabulary: int = 8,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A sequence task whose label is an interaction of two tokens: y = 1 iff the first and the
+    last token are equal. Each token alone says nothing about y (every value of the first token
+    is as likely under both labels, and so is every value of the last): the label is pure
+    synergy of the pair, and the tokens between are distractors.
+
+    Returns ``(tokens, y)``: ``tokens`` int64 (n, length), uniform over ``vocabulary`` except
+    that the last token repeats the first in half the rows (drawn at random); ``y`` int64 (n,).
+    """
+    if length < 2 or vocabulary < 2 or n < 1:
+        raise ValueError(f"matching_tokens needs n >= 1, length >= 2 and vocabulary >= 2; got "
+                         f"n={n}, length={length}, vocabulary={vocabulary}")
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, vocabulary, size=(n, length))
+    match = rng.random(n) < 0.5
+    # A non-matching row gets a last token drawn from the other vocabulary - 1 values.
+    other = (tokens[:, 0] + rng.integers(1, vocabulary, size=n)) % vocabulary
+    tokens[:, -1] = np.where(match, tokens[:, 0], other)
+    return tokens.astype(np.int64), match.astype(np.int64)

@@ -1,5 +1,6 @@
 """The gib-kernels command line: every sub-command runs, and user mistakes exit with code 2
 and a one-line message, never a traceback."""
+import csv
 import json
 import re
 import subprocess
@@ -12,7 +13,8 @@ import torch
 
 import gib_kernels as gk
 from gib_kernels.cli import main
-from gib_kernels.tracking import read_runs
+from gib_kernels.tracking import log_spaced_epochs, read_runs
+from gib_kernels.tracking.wide_demos import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,10 +154,16 @@ def _broken_files(tmp_path, arrays):
     (["demo", "--epochs", "0"], "expected a number >= 1"),
     (["demo", "--epochs", "5", "--full"], "not allowed with argument"),
     (["demo", "--device", "nonsense"], "--device"),
+    (["demo", "--task", "mlp"], "invalid choice"),
+    (["demo", "--task", "cnn", "--full"], "--full is for --task tishby only"),
+    (["demo", "--task", "transformer", "--save-activations"], "for --task tishby only"),
+    (["demo", "--store", "acts"], "--store is for --task cnn and transformer"),
+    (["demo", "--estimator", "auto"], "--estimator auto is for --task cnn and transformer"),
 ], ids=["missing", "suffix", "corrupt-npz", "pickled-npy", "junk-pt", "pt-without-tensors",
         "ambiguous-z", "unknown-z", "unknown-w", "row-mismatch", "string-array", "bins-zero",
         "estimator", "no-file", "unknown-command", "no-command", "demo-epochs-zero",
-        "demo-full-and-epochs", "demo-device"])
+        "demo-full-and-epochs", "demo-device", "demo-task", "demo-wide-full",
+        "demo-wide-save", "demo-tishby-store", "demo-tishby-auto"])
 def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, monkeypatch, arrays, argv,
                                             message):
     _broken_files(tmp_path, arrays)
@@ -221,3 +229,36 @@ def test_demo_refuses_another_schedule_in_the_same_folder(demo_out, capsys):
     code, _, err = run_cli(capsys, "demo", "--epochs", "4", "--out", demo_out, "--quiet")
     assert code == 2
     assert err.count("\n") == 1 and "another configuration" in err and "epochs" in err
+
+
+# ----------------------------------------------------------------------------- wide demos
+@pytest.fixture(scope="module", params=["cnn", "transformer"])
+def wide_demo(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"demo-{request.param}")
+    assert main(["demo", "--task", request.param, "--epochs", "5", "--out", str(out),
+                 "--quiet"]) == 0
+    return request.param, out
+
+
+def test_wide_demo_writes_planes_robustness_and_summary(wide_demo):
+    task, out = wide_demo
+    for name in ("information.jsonl", "summary.txt", "robustness.csv", f"ib_vs_gib_{task}.png",
+                 f"ib_vs_gib_{task}.svg", f"synergy_{task}.png", f"robustness_{task}.png"):
+        assert (out / name).stat().st_size > 0, name
+    run = read_runs(out / "information.jsonl")[task]
+    assert run.layers == list(TASKS[task].layers)
+    epochs = log_spaced_epochs(5, TASKS[task].points)
+    assert sorted({r["epoch"] for r in run.records}) == epochs
+    assert len(run.records) == len(epochs) * len(run.layers)
+    assert max(r["units"] for r in run.records) >= 256
+    assert all(r["estimator"] == "gaussian" for r in run.records)
+    with open(out / "robustness.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * len(epochs) and {r["attack"] for r in rows} == {"fgsm", "pgd"}
+    for row in rows:
+        assert 0 <= float(row["robust_accuracy"]) <= 1 and float(row["epsilon"]) > 0
+    summary = (out / "summary.txt").read_text()
+    for layer in run.layers:
+        assert f"  {layer} (" in summary
+    assert summary.count("IB  complexity I(X;T)") == len(run.layers)
+    assert "Spearman rank correlation" in summary and "S_XT~pgd" in summary

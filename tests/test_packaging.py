@@ -14,8 +14,13 @@ PACKAGE = ROOT / "gib_kernels"
 DISTRIBUTIONS = {"sklearn": "scikit-learn"}
 # Optional imports: where each may appear. Triton inside its own subpackage (its kernel modules
 # are loaded on demand); an array library only where the caller's arrays already came from it.
+# The Lightning callback is a module of its own, imported only by those who use it.
 OPTIONAL = {"triton": ("gib_kernels/backends/triton/",),
-            "jax": ("gib_kernels/_validation.py",)}
+            "jax": ("gib_kernels/_validation.py",),
+            "lightning": ("gib_kernels/tracking/lightning.py",),
+            "pytorch_lightning": ("gib_kernels/tracking/lightning.py",)}
+# Modules that `import gib_kernels` never loads: optional imports may sit at their top level.
+LOADED_ON_DEMAND = (PACKAGE / "backends" / "triton", PACKAGE / "tracking" / "lightning.py")
 
 
 def _declared() -> set[str]:
@@ -59,9 +64,10 @@ def test_every_import_is_a_declared_dependency():
 
 def test_optional_imports_are_not_made_at_import_time():
     """The modules that `import gib_kernels` loads import no optional package at module level
-    (the Triton subpackage is imported only when its backend is asked for)."""
+    (the Triton subpackage only when its backend is asked for, the Lightning callback only by
+    its users)."""
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.is_relative_to(PACKAGE / "backends" / "triton"):
+        if any(path.is_relative_to(place) for place in LOADED_ON_DEMAND):
             continue
         at_module_level = [m for m, _, top in _imports(path) if top and m in OPTIONAL]
         assert not at_module_level, f"{path}: {at_module_level}"

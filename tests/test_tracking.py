@@ -23,7 +23,8 @@ from gib_kernels.tracking import (
 from gib_kernels.tracking.demo import MIN_RELATIVE_DROP, compression
 from gib_kernels.tracking.plots import plot_ib_vs_gib, plot_synergy_over_epochs, save_figure
 
-RECORD_FIELDS = {"kind", "run", "epoch", "layer", "units", "bin_range", "I_XT", "I_TY", "S_XT",
+RECORD_FIELDS = {"kind", "run", "epoch", "layer", "units", "features", "estimator", "bin_range",
+                 "explained_variance", "I_XT", "I_TY", "S_XT",
                  "S_TY", "profile_XT", "profile_TY", "metrics"}
 LAYERS = ["hidden1", "hidden2"]
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -148,7 +149,7 @@ def test_gaussian_and_kde_planes_match_the_api(estimator, options):
         t = model.hidden1(model.linear1(torch.from_numpy(x))).double().numpy()
     record = next(r for r in records if r["layer"] == "hidden1" and r["epoch"] == 2)
     kw = dict(estimator=estimator, **options)
-    xs = x if estimator == "gaussian" else tracker._x
+    xs = x if estimator == "gaussian" else tracker._x["discrete"]
     assert record["I_XT"] == pytest.approx(gk.mutual_information(t, xs, **kw), abs=1e-9)
     assert record["I_TY"] == pytest.approx(gk.mutual_information(t, y, **kw), abs=1e-9)
     assert record["profile_XT"] == pytest.approx(list(gk.synergy_profile(xs, t, **kw)), abs=1e-9)

@@ -16,6 +16,14 @@ activation: tanh [-1, 1], sigmoid [0, 1], ReLU [0, max over the run], anything e
 layers are estimated in ``finish()``, from the activations of every measurement epoch kept in
 memory; layers with a known range are estimated as soon as their epoch is recorded.
 
+Wide and structured layers (conv maps, token sequences) go through a view and, optionally, a
+reduction (``activations.py``): ``view="channel"`` pools a conv map per channel,
+``reduction=("pca", 64)`` keeps 64 principal directions fitted over the run. With
+``estimator="auto"`` each layer gets binning up to ``binning_max_units`` columns and the Gaussian
+copula beyond; the header names the estimator, view and reduction of every layer. Each record
+carries ``units``, the layer's width before any view or reduction, and ``features``, the columns
+the estimates saw.
+
 The file: a header line per run holding its configuration, then one line per (layer, epoch),
 appended and flushed as each estimate is done, so a crash loses nothing already computed.
 Opening the file again with the same run name and configuration resumes (finished records
@@ -41,6 +49,7 @@ from tqdm.auto import tqdm
 from .. import functional as F
 from ..estimators.binning import discretize
 from .._validation import as_labels, check_choice, check_int, log_base
+from .activations import VIEWS, ActivationStore, Reduction, as_units, parse_reduction
 
 __all__ = [
     "InformationTracker",
@@ -54,6 +63,8 @@ __all__ = [
 
 FORMAT = "gib_kernels.tracking/1"
 ESTIMATORS = ("binning", "knn", "kde", "gaussian")
+# "auto": binning up to this many columns (the widest 12-bit layer has 10), the copula beyond.
+BINNING_MAX_UNITS = 12
 QUANTITIES = ("I_XT", "I_TY", "S_XT", "S_TY")
 # Modules whose output range is known in advance; None ends are taken over the run.
 _KNOWN_RANGES = ((nn.Tanh, (-1.0, 1.0)), (nn.Sigmoid, (0.0, 1.0)), (nn.ReLU, (0.0, None)))
@@ -194,16 +205,23 @@ class InformationTracker:
     Parameters
     ----------
     model : torch.nn.Module
-    layers : list of str, names of submodules (``model.named_modules()``) whose outputs are T
-    inputs : array (n, d), the probe inputs X (all of them, e.g. the 4096 rows of the 12-bit task)
+    layers : list of str, names of submodules (``model.named_modules()``, e.g.
+        ``"encoder.layers.0"``) whose outputs are T
+    inputs : array or tensor (n, ...), the probe inputs fed to the model as they are (floats in
+        the model's dtype, integers, e.g. token ids, as int64)
     labels : array (n,) of integer class labels Y
-    estimator : {"binning", "knn", "kde", "gaussian"}, default "binning". Binning estimates on
-        int64 codes of each layer in its fixed range (``bins`` equal-width bins); the others take
-        the raw float activations and ``estimator_options`` (e.g. ``{"noise": 1e-10}`` for k-NN
-        on discrete inputs). The KDE bound holds each layer against discrete inputs: integral
-        inputs as they are, continuous ones in ``bins`` bins per column, their distinct rows the
-        classes of I(X;T). The Gaussian copula takes the raw activations and inputs (pass
-        ``{"ridge": 1e-6}`` where units can be constant, e.g. dead ReLUs).
+    input_features : array (n, d), optional. X as the estimators see it (default: ``inputs``
+        flattened to (n, d)); e.g. one-hot tokens for a sequence model.
+    estimator : {"binning", "knn", "kde", "gaussian", "auto"} or dict {layer: name}, default
+        "binning". Binning estimates on int64 codes of each layer in its fixed range (``bins``
+        equal-width bins); the others take the raw float activations and ``estimator_options``
+        (e.g. ``{"noise": 1e-10}`` for k-NN on discrete inputs). The KDE bound holds each layer
+        against discrete inputs: integral inputs as they are, continuous ones in ``bins`` bins
+        per column, their distinct rows the classes of I(X;T). The Gaussian copula takes the raw
+        activations and inputs (pass ``{"ridge": 1e-6}`` where units can be constant, e.g. dead
+        ReLUs). "auto": binning for layers of at most ``binning_max_units`` columns (after the
+        view and reduction), "gaussian" for wider ones, where binned rows are all distinct and
+        binning only counts the probe set.
     every : int or iterable of int, default 1. Measure every ``every`` epochs, or at exactly
         these epochs (``log_spaced_epochs(last, count)`` gives the classic log-spaced grid).
     path : str or Path, optional. The JSON-lines file; None keeps records in memory only.
@@ -211,6 +229,16 @@ class InformationTracker:
     bins : int, default 30
     bin_ranges : dict, optional. ``{layer: (low, high)}`` overriding the activation's range;
         None for an end taken over the run, e.g. ``(0, None)``.
+    view : {"flatten", "channel", "token"} or dict {layer: view}, default "flatten"; see
+        ``gib_kernels.tracking.activations``.
+    reduction : None, ("pca", k), ("random", k), or dict {layer: one of those}, default None.
+        Applied to layers wider than k; a PCA basis is fitted over the whole run, so those
+        layers are estimated in ``finish()``.
+    store : str or Path, optional. A folder for the recorded activations (``.npy`` files) when
+        they do not fit in memory; default: memory.
+    probe_batch_size : int, optional. Rows per forward pass over the probe set (default: all).
+    binning_max_units : int, default 12. The widest layer "auto" bins.
+    seed : int, default 0. Seed of the random projections and of the PCA fit.
     config : dict, optional. Extra configuration (seed, learning rate, ...) stored in the
         header and compared on resume.
     base : 2 or "e", default 2 (bits).
@@ -221,8 +249,10 @@ class InformationTracker:
     """
 
     def __init__(self, model: nn.Module, layers: Iterable[str], inputs, labels, *,
-                 estimator: str = "binning", every=1, path=None, run: str = "run",
-                 bins: int = 30, bin_ranges: dict | None = None,
+                 input_features=None, estimator="binning", every=1, path=None,
+                 run: str = "run", bins: int = 30, bin_ranges: dict | None = None,
+                 view="flatten", reduction=None, store=None, probe_batch_size: int | None = None,
+                 binning_max_units: int = BINNING_MAX_UNITS, seed: int = 0,
                  estimator_options: dict | None = None, config: dict | None = None,
                  base=2, progress: bool = False):
         self.model = model
@@ -235,36 +265,71 @@ class InformationTracker:
             available = ", ".join(repr(n) for n in modules if n)
             raise ValueError(f"no submodule named {', '.join(map(repr, unknown))} in the model; "
                              f"its submodules are {available}")
-        self.estimator = check_choice(estimator, "estimator", ESTIMATORS)
         self.bins = check_int(bins, "bins", 1)
+        self.binning_max_units = check_int(binning_max_units, "binning_max_units", 1)
         log_base(base)  # checked now rather than at the first estimate, after training began
         self.base = base
         self.estimator_options = dict(estimator_options or {})
         self.progress = progress
         self.run = run
+        self.seed = int(seed)
+        self.probe_batch_size = None if probe_batch_size is None else \
+            check_int(probe_batch_size, "probe_batch_size", 1)
         self._schedule = _schedule(every)
+        self._requested = self._per_layer(estimator, "estimator",
+                                          lambda e: check_choice(e, "estimator",
+                                                                 ESTIMATORS + ("auto",)))
+        self.views = self._per_layer(view, "view", lambda v: check_choice(v, "view", VIEWS))
+        self.reductions = {name: None if spec is None else Reduction(*spec, seed=self.seed)
+                           for name, spec in self._per_layer(reduction, "reduction",
+                                                             parse_reduction).items()}
 
-        self._inputs = np.asarray(torch.as_tensor(inputs).detach().cpu(), dtype=np.float32)
+        inputs = inputs.detach().cpu() if isinstance(inputs, torch.Tensor) else \
+            torch.as_tensor(np.asarray(inputs))
+        self._inputs = inputs if not inputs.is_floating_point() else inputs.float()
         self._labels = as_labels(labels, "labels")
-        if self._inputs.ndim != 2 or len(self._labels) != self._inputs.shape[0]:
-            raise ValueError(f"'inputs' must be (n, d) and 'labels' (n,); got shapes "
-                             f"{self._inputs.shape} and {self._labels.shape}")
-        # The KDE bound takes a discrete side, as binning does: the inputs as codes.
-        self._x = _input_codes(self._inputs, self.bins) if estimator in ("binning", "kde") \
-            else self._inputs.astype(np.float64)
+        features = self._inputs.flatten(1).numpy() if input_features is None else \
+            np.asarray(torch.as_tensor(input_features).detach().cpu())
+        if self._inputs.ndim < 1 or features.ndim != 2 or \
+                not len(self._labels) == len(features) == len(self._inputs):
+            raise ValueError(f"'inputs' must be (n, ...), 'input_features' (n, d) and 'labels' "
+                             f"(n,); got shapes {tuple(self._inputs.shape)}, {features.shape} "
+                             f"and {self._labels.shape}")
+        self._features = features.astype(np.float32)
+        # Binning and the KDE bound take a discrete X: the input features as codes.
+        self._x = {"discrete": _input_codes(self._features, self.bins),
+                   "continuous": self._features.astype(np.float64)}
 
         overrides = dict(bin_ranges or {})
         self.bin_ranges = {name: tuple(overrides.get(name, activation_bin_range(modules[name])))
                            for name in self.layers}
+        self._capturing = False
+        self._captured: dict[str, list[torch.Tensor]] = {}
+        self._handles = [modules[name].register_forward_hook(self._hook(name))
+                         for name in self.layers]
+        self._shapes = self._output_shapes()
+        self.units = self._layer_widths()
+        self.estimators = {name: self._resolve_estimator(name) for name in self.layers}
+        self._check_gaussian_samples()
+        binned = [name for name in self.layers if self.estimators[name] == "binning"]
+        for name in binned:
+            if self.views[name] != "flatten" or self.reductions[name] is not None:
+                self.bin_ranges[name] = tuple(overrides.get(name, (None, None)))
         self.config = json.loads(json.dumps({
             "layers": self.layers,
             "model": repr(model),
-            "probe": {"n": self._inputs.shape[0], "d": self._inputs.shape[1],
-                      "digest": _digest(self._inputs, self._labels)},
-            "estimator": estimator,
+            "probe": {"n": len(self._labels), "input_shape": list(self._inputs.shape[1:]),
+                      "d": self._features.shape[1],
+                      "digest": _digest(self._inputs.numpy(), self._features, self._labels)},
+            "estimator": estimator if isinstance(estimator, str) else "per layer",
+            "estimators": self.estimators,
             "estimator_options": self.estimator_options,
-            "bins": self.bins if estimator == "binning" else None,
-            "bin_ranges": self.bin_ranges if estimator == "binning" else None,
+            "bins": self.bins if binned else None,
+            "bin_ranges": {name: self.bin_ranges[name] for name in binned} or None,
+            "views": self.views,
+            "reductions": {name: None if r is None else r.describe()
+                           for name, r in self.reductions.items()},
+            "units": self.units,
             "schedule": self._schedule.describe(),
             "unit": "bits" if base == 2 else f"log base {base}",
             **(config or {}),
@@ -274,13 +339,66 @@ class InformationTracker:
         self.records: list[dict] = []
         if self.path is not None:
             self._open_file()
+            self._load_bases()
         self._done = {(r["epoch"], r["layer"]) for r in self.records}
-        self._activations: dict[int, dict[str, np.ndarray]] = {}
+        self._activations = ActivationStore(store)
         self._metrics: dict[int, dict] = {}
-        self._capturing = False
-        self._captured: dict[str, torch.Tensor] = {}
-        self._handles = [modules[name].register_forward_hook(self._hook(name))
-                         for name in self.layers]
+
+    def _per_layer(self, value, what: str, check) -> dict:
+        """{layer: checked value} from one value for all layers or a dict naming some."""
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(self.layers))
+            if unknown:
+                raise ValueError(f"'{what}' names {', '.join(map(repr, unknown))}, which "
+                                 "are not tracked layers")
+            default = "flatten" if what == "view" else None if what == "reduction" else \
+                "binning"
+            return {name: check(value.get(name, default)) for name in self.layers}
+        checked = check(value)
+        return {name: checked for name in self.layers}
+
+    def _output_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each tracked output's shape, from one forward pass over the first probe row."""
+        captured = self._forward(self._inputs[:1])
+        return {name: tuple(captured[name].shape) for name in self.layers}
+
+    def _layer_widths(self) -> dict[str, int]:
+        """Each layer's width before any view or reduction."""
+        return {name: int(np.prod(shape[1:], dtype=np.int64))
+                for name, shape in self._shapes.items()}
+
+    def _columns(self, name: str) -> int:
+        """The number of columns the estimates of a layer see: after its view and reduction."""
+        columns = as_units(torch.zeros(self._shapes[name]), self.views[name]).shape[1]
+        reduction = self.reductions[name]
+        return reduction.components if reduction is not None and reduction.applies_to(columns) \
+            else columns
+
+    def _check_gaussian_samples(self) -> None:
+        """Refuses, before any training, a Gaussian layer whose covariances the probe set
+        cannot estimate: (X, T) needs more samples than columns, and so does T in each class
+        of Y (the bias correction is undefined otherwise)."""
+        if not self.estimator_options.get("bias_correction", True):
+            return
+        n, d = self._features.shape
+        smallest = int(np.unique(self._labels, return_counts=True)[1].min())
+        for name in self.layers:
+            if self.estimators[name] != "gaussian":
+                continue
+            columns = self._columns(name)
+            if n <= columns + d or smallest <= columns:
+                raise ValueError(
+                    f"layer {name!r}: the Gaussian estimates need more probe samples than "
+                    f"columns, for (X, T) together ({n} samples, {d} + {columns} columns) and "
+                    f"for T within each class (the smallest has {smallest} samples); reduce "
+                    f"the layer (e.g. reduction=('pca', k)), the input features, or use a "
+                    "larger probe set")
+
+    def _resolve_estimator(self, name: str) -> str:
+        requested = self._requested[name]
+        if requested != "auto":
+            return requested
+        return "binning" if self._columns(name) <= self.binning_max_units else "gaussian"
 
     # --- the file -----------------------------------------------------------------------------
 
@@ -291,6 +409,7 @@ class InformationTracker:
             if existing is not None:
                 differences = _config_differences(self.config, existing.config)
                 if differences:
+                    self.close()
                     raise RunMismatchError(
                         f"{self.path} already holds run {self.run!r} with another configuration "
                         f"({'; '.join(differences)}); use another file or run name, or delete "
@@ -308,13 +427,66 @@ class InformationTracker:
             f.flush()
             os.fsync(f.fileno())
 
+    def _bases_path(self) -> Path:
+        """Where the PCA bases fitted over the run are kept beside the file, for a resume."""
+        return self.path.with_name(f"{self.path.stem}.{self.run}.pca.npz")
+
+    def _load_bases(self) -> None:
+        bases = self._bases_path()
+        if not bases.exists():
+            return
+        with np.load(bases) as saved:
+            for name, reduction in self.reductions.items():
+                if reduction is not None and f"{name}/basis" in saved.files:
+                    reduction.mean = saved[f"{name}/mean"]
+                    reduction.basis = saved[f"{name}/basis"]
+                    reduction.explained = float(saved[f"{name}/explained"])
+
+    def _save_bases(self) -> None:
+        fitted = {name: r for name, r in self.reductions.items()
+                  if r is not None and r.method == "pca" and r.basis is not None}
+        if self.path is None or not fitted:
+            return
+        arrays = {}
+        for name, r in fitted.items():
+            arrays.update({f"{name}/mean": r.mean, f"{name}/basis": r.basis,
+                           f"{name}/explained": np.float64(r.explained)})
+        np.savez(self._bases_path(), **arrays)
+
     # --- recording ----------------------------------------------------------------------------
 
     def _hook(self, name: str):
         def hook(module, args, output):
             if self._capturing:
-                self._captured[name] = output.detach()
+                if isinstance(output, (tuple, list)):  # e.g. attention: (values, weights)
+                    output = output[0]
+                self._captured.setdefault(name, []).append(output.detach())
         return hook
+
+    def _forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Runs the model in eval mode (no dropout, batch-norm in its running statistics: the
+        deterministic network) over ``x`` in batches; returns each tracked output, whole."""
+        parameter = next(self.model.parameters(), None)
+        device = parameter.device if parameter is not None else torch.device("cpu")
+        batch = self.probe_batch_size or max(len(x), 1)
+        was_training = self.model.training
+        self.model.eval()
+        self._capturing, self._captured = True, {}
+        try:
+            with torch.no_grad():
+                for rows in x.split(batch):
+                    if rows.is_floating_point() and parameter is not None:
+                        rows = rows.to(device, parameter.dtype)
+                    self.model(rows.to(device))
+        finally:
+            self._capturing = False
+            self.model.train(was_training)
+        captured, self._captured = self._captured, {}
+        missing = [name for name in self.layers if name not in captured]
+        if missing:
+            raise RuntimeError(f"the forward pass did not reach {', '.join(map(repr, missing))}")
+        return {name: torch.cat([part.cpu() for part in parts]) if len(parts) > 1
+                else parts[0] for name, parts in captured.items()}
 
     def is_scheduled(self, epoch: int) -> bool:
         return self._schedule.contains(epoch)
@@ -327,11 +499,16 @@ class InformationTracker:
 
     def step(self, epoch: int, **metrics) -> bool:
         """Records the probe activations if ``epoch`` is on the schedule, and estimates the
-        layers whose range is known. ``metrics`` (loss, accuracy, ...) go into its records.
-        Returns whether the epoch was recorded."""
-        if not self.is_scheduled(epoch) or epoch in self._activations:
+        layers whose range and reduction are known. ``metrics`` (loss, accuracy, ...) go into
+        its records. Returns whether the epoch was recorded."""
+        if not self.is_scheduled(epoch) or self._activations.has_epoch(epoch):
             return False
-        self._activations[epoch] = self._probe()
+        for name, output in self._forward(self._inputs).items():
+            t = as_units(output, self.views[name]).numpy()
+            reduction = self.reductions[name]
+            if reduction is not None and reduction.method == "random":
+                t = reduction.apply(t)  # on the fly: only the projection is kept
+            self._activations.put(epoch, name, t)
         # JSON has no NaN: a metric that is not a number yet (the loss at epoch 0) is null.
         self._metrics[epoch] = {k: float(v) if math.isfinite(v) else None
                                 for k, v in metrics.items()}
@@ -340,44 +517,35 @@ class InformationTracker:
                 self._estimate(epoch, name)
         return True
 
-    def _probe(self) -> dict[str, np.ndarray]:
-        """One forward pass over the probe set in eval mode (no dropout, batch-norm in its
-        running statistics: the deterministic network), outputs flattened to (n, units)."""
-        parameter = next(self.model.parameters(), None)
-        x = torch.as_tensor(self._inputs)
-        if parameter is not None:
-            x = x.to(parameter.device, parameter.dtype)
-        was_training = self.model.training
-        self.model.eval()
-        self._capturing = True
-        try:
-            with torch.no_grad():
-                self.model(x)
-        finally:
-            self._capturing = False
-            self.model.train(was_training)
-        captured, self._captured = self._captured, {}
-        missing = [name for name in self.layers if name not in captured]
-        if missing:
-            raise RuntimeError(f"the forward pass did not reach {', '.join(map(repr, missing))}")
-        return {name: captured[name].flatten(1).float().cpu().numpy() for name in self.layers}
-
     def _waits_for_run(self, name: str) -> bool:
-        """Whether the layer's binning range has an end that only the whole run fixes."""
-        return self.estimator == "binning" and None in self.bin_ranges[name] \
-            and not any(r["layer"] == name for r in self.records)
+        """Whether the layer's binning range or PCA basis is fixed only by the whole run."""
+        if any(r["layer"] == name for r in self.records):
+            return False  # resumed: the range and basis of the earlier part hold
+        reduction = self.reductions[name]
+        open_range = self.estimators[name] == "binning" and None in self.bin_ranges[name]
+        return open_range or (reduction is not None and reduction.needs_run)
 
     def finish(self) -> list[dict]:
-        """Fixes the ranges taken over the run, estimates what is left, removes the hooks and
-        returns all records of the run (sorted by layer, then epoch)."""
+        """Fixes the ranges and bases taken over the run, estimates what is left, removes the
+        hooks and returns all records of the run (sorted by layer, then epoch)."""
         self.close()
-        todo = [(e, name) for name in self.layers for e in sorted(self._activations)
+        for name, reduction in self.reductions.items():
+            if reduction is not None and reduction.needs_run and self._activations.epochs() \
+                    and reduction.applies_to(self._activations.of_layer(name)[0].shape[1]):
+                reduction.fit(self._activations.of_layer(name))
+        self._save_bases()
+        todo = [(e, name) for name in self.layers for e in self._activations.epochs()
                 if (e, name) not in self._done]
         for epoch, name in tqdm(todo, desc=f"{self.run}: information", leave=False,
                                 disable=not self.progress or not todo):
             self._estimate(epoch, name)
         _sort_records(self.records, self.layers)
         return self.records
+
+    def _reduced(self, epoch: int, name: str) -> np.ndarray:
+        t = np.array(self._activations.get(epoch, name))  # a copy: memory-mapped files are read-only
+        reduction = self.reductions[name]
+        return t if reduction is None or reduction.method == "random" else reduction.apply(t)
 
     def run_range(self, name: str) -> tuple[float, float]:
         """The binning range of a layer with its open ends fixed: from the run's records in
@@ -388,7 +556,7 @@ class InformationTracker:
             return tuple(stored)
         low, high = self.bin_ranges[name]
         if low is None or high is None:
-            seen = [acts[name] for acts in self._activations.values()]
+            seen = [self._reduced(e, name) for e in self._activations.epochs()]
             if not seen:
                 raise RuntimeError(f"the range of {name!r} is taken over the run, and no epoch "
                                    "was recorded yet")
@@ -400,19 +568,23 @@ class InformationTracker:
     def _estimate(self, epoch: int, name: str) -> None:
         if (epoch, name) in self._done:
             return
-        t = self._activations[epoch][name]
-        bin_range = None
-        if self.estimator == "binning":
+        t = self._reduced(epoch, name)
+        estimator, bin_range = self.estimators[name], None
+        if estimator == "binning":
             bin_range = self.run_range(name)
             t = discretize(t, self.bins, bin_range).numpy()
-        options = {"estimator": self.estimator, "base": self.base, **self.estimator_options}
-        profile_xt = F.synergy_profile(self._x, t, **options)
+        x = self._x["discrete" if estimator in ("binning", "kde") else "continuous"]
+        options = {"estimator": estimator, "base": self.base, **self.estimator_options}
+        profile_xt = F.synergy_profile(x, t, **options)
         profile_ty = F.synergy_profile(t, self._labels, **options)
+        reduction = self.reductions[name]
         record = {
             "kind": "record", "run": self.run, "epoch": int(epoch), "layer": name,
-            "units": int(t.shape[1]), "bin_range": None if bin_range is None else list(bin_range),
+            "units": self.units[name], "features": int(t.shape[1]), "estimator": estimator,
+            "bin_range": None if bin_range is None else list(bin_range),
+            "explained_variance": None if reduction is None else reduction.explained,
             # T first: the KDE bound treats its first argument as the noisy layer.
-            "I_XT": F.mutual_information(t, self._x, **options),
+            "I_XT": F.mutual_information(t, x, **options),
             "I_TY": F.mutual_information(t, self._labels, **options),
             # S is the plain mean of the profile, as gib_kernels.synergy computes it.
             "S_XT": float(np.mean(profile_xt)),
@@ -430,15 +602,16 @@ class InformationTracker:
 
     def save_activations(self, path) -> Path:
         """Writes the recorded probe activations to a compressed ``.npz``: ``inputs``,
-        ``labels``, ``epochs`` and one (n, units) array per layer and epoch, named
-        ``"<layer>/epoch<e>"`` (e.g. ``gib-kernels estimate FILE --z hidden5/epoch100
-        --w labels``)."""
+        ``input_features``, ``labels``, ``epochs`` and one (n, columns) array per layer and
+        epoch after its view and reduction, named ``"<layer>/epoch<e>"`` (e.g. ``gib-kernels
+        estimate FILE --z hidden5/epoch100 --w labels``)."""
         path = Path(path)
-        arrays = {"inputs": self._inputs, "labels": self._labels,
-                  "epochs": np.array(sorted(self._activations), dtype=np.int64)}
-        for epoch, acts in self._activations.items():
+        epochs = self._activations.epochs()
+        arrays = {"inputs": self._inputs.numpy(), "input_features": self._features,
+                  "labels": self._labels, "epochs": np.array(epochs, dtype=np.int64)}
+        for epoch in epochs:
             for name in self.layers:
-                arrays[f"{name}/epoch{epoch}"] = acts[name]
+                arrays[f"{name}/epoch{epoch}"] = self._reduced(epoch, name)
         np.savez_compressed(path, **arrays)
         return path
 
