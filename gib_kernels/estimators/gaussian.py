@@ -8,12 +8,22 @@ Formulas, assumptions and bias: docs/science.md, "Estimators".
 - Entropy of d columns: H = (d/2) log(2 pi e) + (1/2) log det S, S the sample covariance (n - 1),
   less the analytic bias d (ln 2 - ln(n - 1)) / 2 + sum_{i=1..d} psi((n - i) / 2) / 2 where
   ``bias_correction`` (default).
-- MI with a continuous target: H(Z) + H(W) - H(Z, W); with integer class labels: H(Z) -
-  sum_c p_c H(Z | c), each class with its own covariance (gcmi's ``mi_model_gd``). A lower
-  bound on the MI of the copula-normalised variables, exact where their dependence is Gaussian.
+- MI with a continuous target: H(Z) + H(W) - H(Z, W), a lower bound on the MI of the
+  copula-normalised variables, exact where their dependence is Gaussian.
+- MI with integer class labels: Z given each class c is Gaussian (mean mu_c, covariance S_c), Z
+  is the mixture of the classes, and I(Z; Y) is that mixture's information about its component,
+  from the pairwise-KL estimate of mixture entropy (Kolchinsky & Tracey 2017):
+  I = -sum_i p_i log sum_j p_j exp(-KL(i || j)), KL between the class Gaussians (the log
+  determinants bias-corrected as the entropies are). It lies between 0 and H(Y) (the diagonal
+  KL(i || i) = 0 gives the upper end) and equals the mixture's MI when the classes do not
+  overlap or coincide. (H(Z) - sum_c p_c H(Z | c) with a single Gaussian for H(Z) has no such
+  bound: separated classes drive it far past H(Y).)
 - Leave one feature out, exactly: log det S_-j = log det S + log (S^-1)_jj, so every covariance
   (of Z, of (Z, W), of each class) needs one Cholesky factorisation and the diagonal of one
-  inverse for all m columns; the per-feature terms come from the same covariances.
+  inverse for all m columns; the per-feature terms come from the same covariances. With labels
+  the KL terms without column k follow from the full precisions P too (Schur complements):
+  tr(P_j^(-k) S_i^(-k)) = tr(P_j S_i) - (P_j S_i P_j)_kk / (P_j)_kk and
+  d^T P^(-k) d = d^T P d - (P d)_k^2 / P_kk, one m x m product per pair of classes.
 
 Computed with torch in float64 on the data's device (LAPACK on the CPU, cuSOLVER and cuBLAS on
 CUDA), whatever the backend: the family needs no kernel of its own. Memory O(m^2 + n m).
@@ -110,17 +120,20 @@ def _classes(labels: np.ndarray, like: torch.Tensor):
 
 class _Moments:
     """The covariances of one set of columns z against the target: of z and, for a continuous
-    target w, of (z, w); for class labels, of z within each class (weight p_c, n_c). Those of the
-    full z are computed once per estimate and shared by its full, per-feature and leave-one-out
-    terms (one matrix product over the samples each)."""
+    target w, of (z, w); for class labels, the mean and covariance of z within each class
+    (weight p_c, n_c). Those of the full z are computed once per estimate and shared by its
+    full, per-feature and leave-one-out terms (one matrix product over the samples each)."""
 
     def __init__(self, z: torch.Tensor, d):
         p, self.n, self.m = d.p, z.shape[0], z.shape[1]
         self.labels = d.labels is not None
         if self.labels:
-            self.cov = _covariance(z, p.ridge)
-            self.classes = [(weight, int(rows.sum()), _covariance(z[rows], p.ridge))
-                            for weight, rows in _classes(d.labels, z)]
+            classes = _classes(d.labels, z)
+            self.weights = torch.tensor([w for w, _ in classes], dtype=z.dtype,
+                                        device=z.device)
+            self.sizes = [int(rows.sum()) for _, rows in classes]
+            self.means = torch.stack([z[rows].mean(0) for _, rows in classes])
+            self.covs = [_covariance(z[rows], p.ridge) for _, rows in classes]
         else:
             self.joint = _covariance(torch.cat([z, d.w], 1), p.ridge)
             self.cov = self.joint[:self.m, :self.m]
@@ -141,12 +154,85 @@ def _h(cov: torch.Tensor, n: int, p, what: str) -> float:
     return float(_entropy(_Factor(cov, what).logdet, d, n, p.bias_correction))
 
 
+def _mixture_information(weights: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
+    """-sum_i p_i log sum_j p_j exp(-KL_ij) over the leading (C, C) axes of ``kl`` (nats)."""
+    inner = torch.logsumexp(torch.log(weights)[None, :, None] - kl, dim=1)  # (C, K)
+    return -(weights[:, None] * inner).sum(0)
+
+
+class _ClassKL:
+    """KL divergences between the class Gaussians of z: all columns, without each column k,
+    and of each column alone. Entropy terms are the family's (bias-corrected) Gaussian
+    entropies, so KL_ij = (tr(P_j S_i) + d^T P_j d - m) / 2 + H_j - H_i."""
+
+    def __init__(self, mo: _Moments, p):
+        self.mo, self.p = mo, p
+
+    def _check(self, columns: int) -> None:
+        for c, n_c in enumerate(self.mo.sizes):
+            _check_samples(n_c, columns, f"class {c} of z", self.p.bias_correction)
+        if columns == self.mo.m:  # the factorisations of the whole covariances
+            self.factors = [_Factor(cov, f"class {c} of z") for c, cov in enumerate(self.mo.covs)]
+            self.precisions = [torch.cholesky_inverse(f.chol) for f in self.factors]
+
+    def full(self) -> torch.Tensor:
+        mo, m, p = self.mo, self.mo.m, self.p
+        self._check(m)
+        h = [_entropy(f.logdet, m, n_c, p.bias_correction)
+             for f, n_c in zip(self.factors, mo.sizes)]
+        classes = len(mo.sizes)
+        kl = torch.zeros(classes, classes, 1, dtype=mo.means.dtype, device=mo.means.device)
+        for i in range(classes):
+            for j in range(classes):
+                if i != j:
+                    delta = mo.means[i] - mo.means[j]
+                    trace = (self.precisions[j] * mo.covs[i]).sum()
+                    maha = delta @ self.precisions[j] @ delta
+                    kl[i, j, 0] = 0.5 * (trace + maha - m) + h[j] - h[i]
+        return _mixture_information(mo.weights, kl)[0]
+
+    def without_each_column(self) -> torch.Tensor:
+        mo, m, p = self.mo, self.mo.m, self.p
+        self._check(m)
+        h = [_entropy(f.logdet + f.log_inverse_diagonal(), m - 1, n_c, p.bias_correction)
+             for f, n_c in zip(self.factors, mo.sizes)]
+        classes = len(mo.sizes)
+        kl = torch.zeros(classes, classes, m, dtype=mo.means.dtype, device=mo.means.device)
+        for i in range(classes):
+            for j in range(classes):
+                if i == j:
+                    continue
+                precision, delta = self.precisions[j], mo.means[i] - mo.means[j]
+                diagonal = torch.diagonal(precision)
+                product = precision @ mo.covs[i]  # P_j S_i
+                trace = torch.trace(product) - (product * precision).sum(1) / diagonal
+                solved = precision @ delta
+                maha = delta @ solved - solved * solved / diagonal
+                kl[i, j] = 0.5 * (trace + maha - (m - 1)) + h[j] - h[i]
+        return _mixture_information(mo.weights, kl)
+
+    def each_column(self) -> torch.Tensor:
+        mo, p = self.mo, self.p
+        self._check(1)
+        variances = torch.stack([torch.diagonal(cov) for cov in mo.covs])  # (C, m)
+        if bool((variances <= 0).any()):
+            raise ValueError("a column of z is constant within a class: its Gaussian entropy is "
+                             "-inf; pass ridge=1e-6 or larger, or drop it")
+        h = torch.stack([_entropy(torch.log(v), 1, n_c, p.bias_correction)
+                         for v, n_c in zip(variances, mo.sizes)])
+        delta = mo.means[:, None, :] - mo.means[None, :, :]  # (C, C, m)
+        ratio = variances[:, None, :] / variances[None, :, :]
+        kl = 0.5 * (ratio + delta * delta / variances[None, :, :] - 1) + h[None] - h[:, None]
+        diagonal = torch.arange(len(mo.sizes), device=kl.device)
+        kl[diagonal, diagonal] = 0.0
+        return _mixture_information(mo.weights, kl)
+
+
 def _mi(z: torch.Tensor, d) -> float:
     p, mo = d.p, _Moments.of(z, d)
-    h_z = _h(mo.cov, mo.n, p, "z")
     if mo.labels:
-        return h_z - sum(weight * _h(cov, n_c, p, f"class {c} of z")
-                         for c, (weight, n_c, cov) in enumerate(mo.classes))
+        return float(_ClassKL(mo, p).full())
+    h_z = _h(mo.cov, mo.n, p, "z")
     m, name = mo.m, d.target_name
     return h_z + _h(mo.joint[m:, m:], mo.n, p, name) - _h(mo.joint, mo.n, p, f"(z, {name})")
 
@@ -228,11 +314,9 @@ def mutual_information_loo(d) -> np.ndarray:
     m = mo.m
     if m == 1:
         return np.zeros(1)
-    h_z = _entropy_loo(mo.cov, mo.n, p, "z")
     if mo.labels:
-        conditional = sum(weight * _entropy_loo(cov, n_c, p, f"class {c} of z")
-                          for c, (weight, n_c, cov) in enumerate(mo.classes))
-        return (h_z - conditional).cpu().numpy()
+        return _ClassKL(mo, p).without_each_column().cpu().numpy()
+    h_z = _entropy_loo(mo.cov, mo.n, p, "z")
     name = d.target_name
     h_w = _h(mo.joint[m:, m:], mo.n, p, name)
     h_zw = _entropy_loo(mo.joint, mo.n, p, f"(z, {name})")[:m]
@@ -243,11 +327,9 @@ def per_feature_mutual_information(d) -> np.ndarray:
     """I(Z_j; W) for every column from the covariances at once, no loop over the columns."""
     p, mo = d.p, _Moments.of(d.z, d)
     n, m = mo.n, mo.m
-    h_j = _variance_entropies(mo.cov, n, p, "z")
     if mo.labels:
-        conditional = sum(weight * _variance_entropies(cov, n_c, p, f"class {c} of z")
-                          for c, (weight, n_c, cov) in enumerate(mo.classes))
-        return (h_j - conditional).cpu().numpy()
+        return _ClassKL(mo, p).each_column().cpu().numpy()
+    h_j = _variance_entropies(mo.cov, n, p, "z")
     # H(Z_j, W) of the (1 + q) covariance [[S_jj, S_jw], [S_wj, S_ww]], through its Schur
     # complement: log det = log det S_ww + log(S_jj - S_jw S_ww^-1 S_wj).
     q, name = mo.q, d.target_name
