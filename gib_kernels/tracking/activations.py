@@ -9,7 +9,8 @@ the recorded matrices wait for their estimates.
   so that the planes of different epochs stay comparable: ``("random", k)``, a fixed Gaussian
   random projection drawn from a seed (applied as the layer is recorded, so only k columns are
   kept), or ``("pca", k)``, the top-k principal directions of the layer's activations over all
-  recorded epochs (``torch.pca_lowrank``, seeded), which are known only when the run ends.
+  recorded epochs (``torch.pca_lowrank``, seeded), which are known only when the run ends;
+  directions without variance (a layer of rank below k) are dropped.
 - **Stores** keep the matrices until they are estimated: in memory, or as ``.npy`` files in a
   folder when they do not fit.
 """
@@ -30,6 +31,8 @@ VIEWS = ("flatten", "channel", "token")
 REDUCTIONS = ("pca", "random")
 # Rows of the run used to fit a PCA basis: enough for the top directions, bounded in memory.
 PCA_FIT_ROWS = 50_000
+# A principal direction whose singular value is below this fraction of the first is rounding.
+RANK_TOLERANCE = 1e-5
 
 
 def as_units(output: torch.Tensor, view: str) -> torch.Tensor:
@@ -100,7 +103,11 @@ class Reduction:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             _, s, v = torch.pca_lowrank(centred, q=q, center=False, niter=8)
-        s, v = s[:self.components], v[:, :self.components]
+        # Directions of no variance (a layer of lower rank than k, e.g. an embedding, affine in
+        # one-hot tokens) would hold only rounding noise, which a rank transform would blow up
+        # into unit-variance columns: they are dropped.
+        kept = int((s > RANK_TOLERANCE * s[0]).sum()) if len(s) and s[0] > 0 else 0
+        s, v = s[:min(self.components, max(kept, 1))], v[:, :min(self.components, max(kept, 1))]
         total = float((centred ** 2).sum())
         self.mean, self.basis = mean, v.numpy()
         self.explained = float((s ** 2).sum()) / total if total > 0 else 1.0

@@ -288,8 +288,8 @@ class InformationTracker:
             torch.as_tensor(np.asarray(inputs))
         self._inputs = inputs if not inputs.is_floating_point() else inputs.float()
         self._labels = as_labels(labels, "labels")
-        features = self._inputs.flatten(1).numpy() if input_features is None else \
-            np.asarray(torch.as_tensor(input_features).detach().cpu())
+        features = self._inputs.reshape(len(self._inputs), -1).numpy() \
+            if input_features is None else np.asarray(torch.as_tensor(input_features).cpu())
         if self._inputs.ndim < 1 or features.ndim != 2 or \
                 not len(self._labels) == len(features) == len(self._inputs):
             raise ValueError(f"'inputs' must be (n, ...), 'input_features' (n, d) and 'labels' "

@@ -14,7 +14,8 @@ Every tracked layer is recorded on the held-out probe set over a log-spaced epoc
 to its top principal directions fitted over the run when wider (32 for the CNN, whose 10
 classes leave about 90 probe samples each; 64 for the Transformer), and estimated with the
 Gaussian copula ("auto": the layers are far too wide for binning). X is the input as the
-estimators see it: the non-constant pixels, or the one-hot tokens. At each measured epoch the
+estimators see it: the non-constant pixels, or the one-hot tokens (one symbol per position left
+out, as it is determined by the others). At each measured epoch the
 probe accuracy under FGSM and PGD (L-infinity; pixels in [0, 1], or the embedding for the
 Transformer) goes to ``robustness.csv``; the summary states per layer whether each complexity
 compresses (the 12-bit demo's rule) and the rank correlation of robust accuracy with I(X;T) and
@@ -37,7 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import datasets
-from .demo import MIN_RELATIVE_DROP, Compression, compression
+from .demo import MIN_RELATIVE_DROP, Compression, _single_thread, compression
 from .plots import plot_ib_vs_gib, plot_robustness, plot_synergy_over_epochs, save_figure
 from .robustness import Attack, adversarial_accuracy
 from .tracker import InformationTracker, Run, log_spaced_epochs
@@ -158,8 +159,12 @@ def _input_features(task: Task, inputs: np.ndarray) -> tuple[np.ndarray, str]:
     columns constant on the probe set carry nothing and are dropped (their copula is
     degenerate)."""
     if task.one_hot is not None:
-        features = np.eye(task.one_hot, dtype=np.float32)[inputs].reshape(len(inputs), -1)
-        what = f"one-hot tokens ({inputs.shape[1]} positions x {task.one_hot} symbols)"
+        # Dummy coding: the last symbol's column is 1 minus the others', so it is left out
+        # (keeping it would make the covariance of X singular).
+        one_hot = np.eye(task.one_hot, dtype=np.float32)[inputs][:, :, :-1]
+        features = one_hot.reshape(len(inputs), -1)
+        what = (f"one-hot tokens ({inputs.shape[1]} positions x {task.one_hot - 1} of "
+                f"{task.one_hot} symbols)")
     else:
         features = inputs.reshape(len(inputs), -1)
         what = "pixels"
@@ -210,7 +215,9 @@ def train_and_track_task(task: Task, *, epochs: int | None = None, points: int |
     shuffle = torch.Generator().manual_seed(seed + 1)
     train_t = torch.from_numpy(train).to(device)
     rows = []
-    with tracker:
+    # One thread: these networks are small enough that more threads cost more in
+    # synchronisation than they save (0.035 s against 5 s per CNN epoch on 2 busy cores).
+    with tracker, _single_thread():
         bar = tqdm(range(epochs + 1), desc=f"{task.name}: training", unit="epoch",
                    disable=not progress)
         for epoch in bar:
