@@ -142,11 +142,13 @@ def train_and_track(activation: str, *, epochs: int, points: int, seed: int = 0,
     return Run(activation, tracker.config, records)
 
 
-def _train_one_epoch(model, optimizer, x, y, train, shuffle) -> float:
-    """One pass over the training indices in shuffled batches; returns the mean batch loss."""
+def _train_one_epoch(model, optimizer, x, y, train, shuffle, batch_size=BATCH_SIZE) -> float:
+    """One pass over the training indices in shuffled batches of cross-entropy; returns the
+    mean batch loss."""
+    model.train()
     order = train[torch.randperm(len(train), generator=shuffle).to(train.device)]
     losses = []
-    for batch in order.split(BATCH_SIZE):
+    for batch in order.split(batch_size):
         optimizer.zero_grad(set_to_none=True)
         loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
         loss.backward()

@@ -38,7 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import datasets
-from .demo import MIN_RELATIVE_DROP, Compression, _single_thread, compression
+from .demo import MIN_RELATIVE_DROP, Compression, _single_thread, _train_one_epoch, compression
 from .plots import plot_ib_vs_gib, plot_robustness, plot_synergy_over_epochs, save_figure
 from .robustness import Attack, adversarial_accuracy
 from .tracker import InformationTracker, Run, log_spaced_epochs
@@ -223,8 +223,8 @@ def train_and_track_task(task: Task, *, epochs: int | None = None, points: int |
         for epoch in bar:
             loss = math.nan
             if epoch > 0:
-                loss = _train_one_epoch(model, optimizer, x, y, train_t, task.batch_size,
-                                        shuffle)
+                loss = _train_one_epoch(model, optimizer, x, y, train_t, shuffle,
+                                        task.batch_size)
             if not tracker.is_scheduled(epoch):
                 continue
             measured = {"train_loss": loss,
@@ -242,19 +242,6 @@ def train_and_track_task(task: Task, *, epochs: int | None = None, points: int |
         bar.close()
         records = tracker.finish()
     return TaskRun(Run(task.name, tracker.config, records), rows)
-
-
-def _train_one_epoch(model, optimizer, x, y, train, batch_size, shuffle) -> float:
-    model.train()
-    order = train[torch.randperm(len(train), generator=shuffle).to(train.device)]
-    losses = []
-    for batch in order.split(batch_size):
-        optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.detach())
-    return torch.stack(losses).mean().item()
 
 
 def _accuracy(model, x, y) -> float:
