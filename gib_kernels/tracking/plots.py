@@ -6,8 +6,8 @@
 - ``plot_ib_vs_gib``: the IB plane (I(X;T), I(T;Y)) and the GIB plane (S(X -> T), S(T -> Y))
   side by side.
 - ``plot_synergy_over_epochs``: S(X -> T) and S(T -> Y) of each layer against the epoch.
-- ``plot_robustness``: accuracy under attack against the IB and the GIB complexity of each
-  layer, and the accuracies over epochs.
+- ``plot_robustness``: accuracy under attack against the IB and the GIB complexity, a panel
+  per layer, and the accuracies over epochs.
 - ``save_figure``: PNG and SVG.
 
 Figures are built on ``matplotlib.figure.Figure`` without pyplot: nothing depends on a GUI
@@ -104,34 +104,36 @@ def plot_synergy_over_epochs(run: Run, title: str | None = None) -> Figure:
 
 def plot_robustness(run: Run, rows: list[dict], title: str | None = None,
                     attack: str = "pgd") -> Figure:
-    """Robust accuracy under ``attack`` against I(X;T) and against S(X -> T) of every layer
-    (one point per measured epoch, coloured by epoch), and the clean and robust accuracies over
-    the epochs. ``rows``: the robustness records (epoch, attack, epsilon, robust_accuracy,
-    clean_accuracy)."""
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
-    axes = fig.subplots(1, 3)
+    """Robust accuracy under ``attack`` against I(X;T) (top row) and S(X -> T) (bottom row),
+    one panel per layer with one point per measured epoch coloured by its epoch, and the clean
+    and robust accuracies over the epochs (right). ``rows``: the robustness records (epoch,
+    attack, epsilon, robust_accuracy, clean_accuracy)."""
+    layers = run.layers
+    mosaic = [[f"{key}/{layer}" for layer in layers] + ["accuracy"] for key in ("I_XT", "S_XT")]
+    fig = Figure(figsize=(3.1 * len(layers) + 4.2, 6.4), layout="constrained")
+    axes = fig.subplot_mosaic(mosaic, width_ratios=[1] * len(layers) + [1.4])
     norm, colours = _epoch_norm(run), colormaps["viridis"]
     robust = {r["epoch"]: r["robust_accuracy"] for r in rows if r["attack"] == attack}
     epsilon = next((r["epsilon"] for r in rows if r["attack"] == attack), None)
-    for ax, (key, label) in zip(axes[:2], (("I_XT", PLANES["IB"][2]), ("S_XT", PLANES["GIB"][2]))):
-        for i, layer in enumerate(run.layers):
+    for key, label in (("I_XT", PLANES["IB"][2]), ("S_XT", PLANES["GIB"][2])):
+        for i, layer in enumerate(layers):
+            ax = axes[f"{key}/{layer}"]
             epochs, values = run.trajectory(layer, key)
             keep = [j for j, e in enumerate(epochs) if e in robust]
-            if not keep:
-                continue
-            x = values[keep]
-            y = [robust[epochs[j]] for j in keep]
-            ax.plot(x, y, color="0.7", linewidth=0.7, zorder=1)
-            ax.scatter(x, y, c=colours(norm(epochs[keep])), marker=_MARKERS[i % len(_MARKERS)],
-                       s=22, edgecolors="0.2", linewidths=0.3, zorder=2,
-                       label=_layer_label(run, layer))
-        ax.set_xlabel(label)
-        ax.set_ylabel(f"{attack.upper()} accuracy (epsilon {epsilon:g})")
-        ax.grid(True, linewidth=0.3, alpha=0.5)
-    legend = axes[0].legend(fontsize="x-small", title="layer", title_fontsize="x-small")
-    for handle in legend.legend_handles:
-        handle.set_facecolor("0.85")
-    ax = axes[2]
+            if keep:
+                y = [robust[epochs[j]] for j in keep]
+                ax.plot(values[keep], y, color="0.7", linewidth=0.7, zorder=1)
+                ax.scatter(values[keep], y, c=colours(norm(epochs[keep])), s=18,
+                           marker=_MARKERS[i % len(_MARKERS)], edgecolors="0.2",
+                           linewidths=0.3, zorder=2)
+            ax.set_xlabel(label, fontsize="small")
+            if i == 0:
+                ax.set_ylabel(f"{attack.upper()} accuracy (eps {epsilon:g})", fontsize="small")
+            if key == "I_XT":
+                ax.set_title(_layer_label(run, layer), fontsize="small")
+            ax.tick_params(labelsize="x-small")
+            ax.grid(True, linewidth=0.3, alpha=0.5)
+    ax = axes["accuracy"]
     clean = sorted({(r["epoch"], r["clean_accuracy"]) for r in rows})
     ax.plot([e for e, _ in clean], [a for _, a in clean], marker="o", markersize=3, label="clean")
     for name in sorted({r["attack"] for r in rows}):
@@ -143,8 +145,9 @@ def plot_robustness(run: Run, rows: list[dict], title: str | None = None,
     ax.set_ylabel("probe accuracy")
     ax.grid(True, linewidth=0.3, alpha=0.5)
     ax.legend(fontsize="x-small")
-    fig.colorbar(ScalarMappable(norm=norm, cmap=colours), ax=list(axes[:2]), label="epoch",
-                 shrink=0.9)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=colours),
+                 ax=[axes[f"S_XT/{layer}"] for layer in layers], label="epoch",
+                 orientation="horizontal", shrink=0.6, aspect=40)
     fig.suptitle(title or f"{run.name}: robustness and complexity")
     return fig
 
