@@ -16,6 +16,7 @@
 #include "gib/kde.h"
 #include "gib/knn.h"
 #include "gib/knn_loo.h"
+#include "gib/knn_tree.h"
 
 namespace py = pybind11;
 
@@ -86,8 +87,17 @@ gib::Metric metric_of(int metric) {
   return static_cast<gib::Metric>(metric);
 }
 
+// path: "auto" (the eligibility predicate chooses), "direct" or "tree" (tests, benchmarks).
+gib::KnnPath path_of(const std::string& path) {
+  if (path == "auto") return gib::KnnPath::kAuto;
+  if (path == "direct") return gib::KnnPath::kDirect;
+  require(path == "tree", "path must be 'auto', 'direct' or 'tree', got '" + path + "'");
+  return gib::KnnPath::kTree;
+}
+
 py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64_t>> labels,
-                                          int64_t k, int metric, ShardArg shard) {
+                                          int64_t k, int metric, ShardArg shard,
+                                          const std::string& path) {
   const int64_t n = rows(z, 2, "z"), d = z.shape(1);
   check_k(k, n);
   const int64_t* lab = optional_labels(labels, n);
@@ -96,12 +106,14 @@ py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64
   py::array_t<double> out(n);
   double* o = out.mutable_data();
   const double* zp = z.data();
-  if (n > 0) run_kernel([&] { gib::kth_neighbor_distance_cpu(zp, n, d, lab, k, met, o, part); });
+  const gib::KnnPath how = path_of(path);
+  if (n > 0)
+    run_kernel([&] { gib::kth_neighbor_distance_cpu(zp, n, d, lab, k, met, o, part, how); });
   return out;
 }
 
 py::array_t<int64_t> count_within(Arr<double> z, Arr<double> radius, int metric,
-                                  ShardArg shard) {
+                                  ShardArg shard, const std::string& path) {
   const int64_t n = rows(z, 2, "z"), d = z.shape(1);
   require(rows(radius, 1, "radius") == n, "radius must have one entry per row of z");
   const gib::Metric met = metric_of(metric);
@@ -109,7 +121,8 @@ py::array_t<int64_t> count_within(Arr<double> z, Arr<double> radius, int metric,
   py::array_t<int64_t> out(n);
   int64_t* o = out.mutable_data();
   const double *zp = z.data(), *rp = radius.data();
-  if (n > 0) run_kernel([&] { gib::count_within_cpu(zp, n, d, rp, met, o, part); });
+  const gib::KnnPath how = path_of(path);
+  if (n > 0) run_kernel([&] { gib::count_within_cpu(zp, n, d, rp, met, o, part, how); });
   return out;
 }
 
@@ -277,9 +290,17 @@ void set_num_threads(int n) {
 PYBIND11_MODULE(_cpu, m) {
   m.doc() = "gib_kernels C++ CPU kernels (OpenMP). Inputs are float64/int64 C-contiguous.";
   const auto shard = py::arg("shard") = py::none();
+  const auto path = py::arg("path") = "auto";
   m.def("kth_neighbor_distance", &kth_neighbor_distance, py::arg("z"), py::arg("labels"),
-        py::arg("k"), py::arg("metric"), shard);
-  m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"), shard);
+        py::arg("k"), py::arg("metric"), shard, path);
+  m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"), shard,
+        path);
+  // The k-d tree path of the k-NN kernels and its eligibility predicate (knn_tree.h).
+  m.def("knn_tree_eligible", &gib::knn_tree_eligible, py::arg("n"), py::arg("d"));
+  m.def("knn_uses_tree", [](Arr<double> z, const std::string& path) {
+    const int64_t n = rows(z, 2, "z"), d = z.shape(1);
+    return d >= 2 && gib::knn_use_tree(path_of(path), z.data(), n, d);
+  }, py::arg("z"), py::arg("path") = "auto");
   const auto bound = py::arg("bound") = py::none();
   m.def("knn_loo_maxnorm", &knn_loo_maxnorm, py::arg("z"), py::arg("labels"), py::arg("w"),
         py::arg("k"), shard, bound);
