@@ -128,7 +128,8 @@ py::array_t<int64_t> count_within(Arr<double> z, Arr<double> radius, int metric,
 
 // targets: a list of (labels or None, w or None); returns (len(targets), 3, m + 1).
 py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int64_t k,
-                                            ShardArg shard, std::optional<Arr<double>> bound) {
+                                            ShardArg shard, std::optional<Arr<double>> bound,
+                                            const std::string& path) {
   const int64_t n = rows(z, 2, "z"), m = z.shape(1);
   require(m >= 1, "z must have at least one column");
   require(n >= 1, "z must have at least one row");
@@ -162,21 +163,22 @@ py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int
     require(rows(*bound, 1, "bound") == n, "bound must have one entry per row of z");
     bp = bound->data();
   }
+  const gib::KnnPath how = path_of(path);
   py::array_t<double> out({n_targets, int64_t(3), m + 1});
   double* o = out.mutable_data();
   const double* zp = z.data();
   run_kernel(
-      [&] { gib::knn_loo_maxnorm_cpu(zp, n, m, specs.data(), n_targets, k, o, part, bp); });
+      [&] { gib::knn_loo_maxnorm_cpu(zp, n, m, specs.data(), n_targets, k, o, part, bp, how); });
   return out;
 }
 
 py::array_t<double> knn_loo_maxnorm(Arr<double> z, std::optional<Arr<int64_t>> labels,
                                     std::optional<Arr<double>> w, int64_t k, ShardArg shard,
-                                    std::optional<Arr<double>> bound) {
+                                    std::optional<Arr<double>> bound, const std::string& path) {
   py::list targets;
   targets.append(py::make_tuple(labels ? py::object(*labels) : py::none(),
                                 w ? py::object(*w) : py::none()));
-  auto out = knn_loo_maxnorm_targets(z, targets, k, shard, bound);
+  auto out = knn_loo_maxnorm_targets(z, targets, k, shard, bound, path);
   return out.reshape({out.shape(1), out.shape(2)});
 }
 
@@ -301,11 +303,20 @@ PYBIND11_MODULE(_cpu, m) {
     const int64_t n = rows(z, 2, "z"), d = z.shape(1);
     return d >= 2 && gib::knn_use_tree(path_of(path), z.data(), n, d);
   }, py::arg("z"), py::arg("path") = "auto");
+  // Whether knn_loo_maxnorm(_targets) runs as separate searches (knn_loo.h), per target the
+  // number of columns of its w (0: labels or nothing).
+  m.def("knn_loo_by_searches", [](int64_t n, int64_t m, const std::vector<int64_t>& w_columns,
+                                  const std::string& path) {
+    std::vector<gib::LooTarget> specs;
+    for (const int64_t q : w_columns) specs.push_back({nullptr, nullptr, q});
+    return gib::knn_loo_by_searches(path_of(path), n, m, specs.data(),
+                                    static_cast<int64_t>(specs.size()));
+  }, py::arg("n"), py::arg("m"), py::arg("w_columns"), py::arg("path") = "auto");
   const auto bound = py::arg("bound") = py::none();
   m.def("knn_loo_maxnorm", &knn_loo_maxnorm, py::arg("z"), py::arg("labels"), py::arg("w"),
-        py::arg("k"), shard, bound);
+        py::arg("k"), shard, bound, path);
   m.def("knn_loo_maxnorm_targets", &knn_loo_maxnorm_targets, py::arg("z"), py::arg("targets"),
-        py::arg("k"), shard, bound);
+        py::arg("k"), shard, bound, path);
   // Wider z prunes the fused max-norm pass with per-anchor radius bounds (knn_loo.h).
   m.attr("loo_pruned_above") = gib::kLooPrunedAbove;
   m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"), shard);

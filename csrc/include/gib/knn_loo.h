@@ -29,6 +29,7 @@
 #pragma once
 
 #include "gib/common.h"
+#include "gib/knn.h"
 
 #if defined(GIB_WITH_CUDA)
 #include <cuda_runtime_api.h>
@@ -46,7 +47,18 @@ constexpr int64_t kLooPrunedAbove = 32;
 
 void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
                          int64_t n_targets, int64_t k, double* out, Shard shard = {},
-                         const double* bound = nullptr);
+                         const double* bound = nullptr, KnnPath path = KnnPath::kAuto);
+
+// At low d and large n the CPU kernel runs the m + 1 estimates as separate searches instead of
+// the fused pass: for each column j, the k-th neighbour and count searches over z without j
+// (and beside w), each by the k-d tree (knn_tree.h) where it is eligible. Same radii, counts
+// and terms, summed in the same anchor order, so the same results; bound is not needed.
+// Memory: O(n (m + q)) per search. Chosen when the widest search (m, or m + q with a w) has at
+// most kTreeMaxDims columns and n >= kLooSearchMinPoints (path kTree forces it, with the tree in
+// every search it can take; kDirect forces the fused pass).
+constexpr int64_t kLooSearchMinPoints = 2048;
+bool knn_loo_by_searches(KnnPath path, int64_t n, int64_t m, const LooTarget* targets,
+                         int64_t n_targets);
 
 // Euclidean KL entropy for every Z_-j: out (m + 1,) = sum_i log r_i with r_i the k-th
 // Euclidean distance in Z_-j (squared distances downdated by (z_aj - z_bj)^2); column m is z.
