@@ -98,54 +98,122 @@ void with_dims(int64_t d, const F& f) {
 }
 static_assert(kTreeMaxDims == 8, "with_dims covers every dimension of the tree");
 
+// A point of a node being split: its coordinate along the split, original index and position.
+struct SplitEntry {
+  double key;
+  int64_t index, position;
+};
+
 }  // namespace
 
 KdTree::KdTree(const double* z, int64_t n, int64_t d, const int64_t* labels)
-    : n_(n), d_(d), z_(z), groups_(group_by_label(labels, n)), pts_(static_cast<size_t>(n * d)) {
-  nodes_.reserve(static_cast<size_t>(2 * (n / kTreeLeaf + 1) + 2 * groups_.start.size()));
-  for (size_t g = 0; g + 1 < groups_.start.size(); ++g)
-    roots_.push_back(build(groups_.start[g], groups_.start[g + 1]));
-  z_ = nullptr;
+    : n_(n), d_(d), groups_(group_by_label(labels, n)), pts_(static_cast<size_t>(n * d)) {
 #pragma omp parallel for schedule(static) if (worth_threads(n * d))
   for (int64_t p = 0; p < n; ++p)
     std::copy(z + groups_.order[p] * d, z + (groups_.order[p] + 1) * d, pts_.begin() + p * d);
+  for (size_t g = 0; g + 1 < groups_.start.size(); ++g) {
+    Fragment tree;
+#pragma omp parallel if (worth_threads(groups_.start[g + 1] - groups_.start[g]))
+#pragma omp single
+    build(groups_.start[g], groups_.start[g + 1], 0, tree);
+    roots_.push_back(append(tree));
+  }
 }
 
-int32_t KdTree::build(int64_t begin, int64_t end) {
-  const int32_t t = static_cast<int32_t>(nodes_.size());
-  nodes_.push_back({begin, end, -1, -1});
-  boxes_.resize(boxes_.size() + 2 * d_);
-  double* lo = boxes_.data() + 2 * int64_t(t) * d_;
-  double* hi = lo + d_;
-  int64_t* order = groups_.order.data();
-  std::copy(z_ + order[begin] * d_, z_ + (order[begin] + 1) * d_, lo);
-  std::copy(lo, lo + d_, hi);
+int32_t KdTree::append(const Fragment& part) {
+  const int32_t offset = static_cast<int32_t>(nodes_.size());
+  for (Node node : part.nodes) {
+    if (node.left >= 0) {
+      node.left += offset;
+      node.right += offset;
+    }
+    nodes_.push_back(node);
+  }
+  boxes_.insert(boxes_.end(), part.boxes.begin(), part.boxes.end());
+  for (const int32_t leaf : part.leaves) leaves_.push_back(leaf + offset);
+  return offset;
+}
+
+// Builds the subtree of positions [begin, end) into out (its root first). The rows of pts_ and
+// the entries of the order move within [begin, end) only, so that the two halves of a node are
+// built by parallel tasks near the root; deeper down a node goes on in its own task.
+void KdTree::build(int64_t begin, int64_t end, int depth, Fragment& out) {
+  const int64_t d = d_;
+  const int32_t t = static_cast<int32_t>(out.nodes.size());
+  out.nodes.push_back({begin, end, -1, -1});
+  out.boxes.resize(out.boxes.size() + 2 * d);
+  double* lo = out.boxes.data() + 2 * int64_t(t) * d;
+  double* hi = lo + d;
+  double* rows = pts_.data();
+  std::copy(rows + begin * d, rows + (begin + 1) * d, lo);
+  std::copy(lo, lo + d, hi);
   for (int64_t p = begin + 1; p < end; ++p)
-    for (int64_t c = 0; c < d_; ++c) {
-      const double x = z_[order[p] * d_ + c];
-      lo[c] = std::min(lo[c], x);
-      hi[c] = std::max(hi[c], x);
+    for (int64_t c = 0; c < d; ++c) {
+      lo[c] = std::min(lo[c], rows[p * d + c]);
+      hi[c] = std::max(hi[c], rows[p * d + c]);
     }
   int64_t widest = 0;
-  for (int64_t c = 1; c < d_; ++c)
+  for (int64_t c = 1; c < d; ++c)
     if (hi[c] - lo[c] > hi[widest] - lo[widest]) widest = c;
   // Coincident points stay together in one leaf, however many.
   if (end - begin <= kTreeLeaf || !(hi[widest] > lo[widest])) {
-    leaves_.push_back(t);
-    return t;
+    out.leaves.push_back(t);
+    return;
   }
-  const int64_t mid = begin + (end - begin) / 2;
-  const double* key = z_ + widest;
-  const int64_t d = d_;
-  std::nth_element(order + begin, order + mid, order + end, [key, d](int64_t a, int64_t b) {
-    const double x = key[a * d], y = key[b * d];
-    return x < y || (x == y && a < b);
-  });
-  const int32_t left = build(begin, mid);
-  const int32_t right = build(mid, end);
-  nodes_[t].left = left;
-  nodes_[t].right = right;
-  return t;
+  // The median along the widest coordinate (ties by original index, so the tree is a function
+  // of the data), found on contiguous (key, index, position) entries, then the rows follow.
+  const int64_t size = end - begin, mid = begin + size / 2;
+  int64_t* order = groups_.order.data();
+  // Scratch of the calling thread, kept between nodes and calls: fresh large buffers at every
+  // node would cost more in page faults than the build itself.
+  thread_local std::vector<SplitEntry> entries;
+  thread_local std::vector<double> moved;
+  entries.resize(static_cast<size_t>(size));
+  moved.resize(static_cast<size_t>(size * d));
+  for (int64_t p = begin; p < end; ++p)
+    entries[p - begin] = {rows[p * d + widest], order[p], p};
+  std::nth_element(entries.begin(), entries.begin() + (mid - begin), entries.end(),
+                   [](const SplitEntry& a, const SplitEntry& b) {
+                     return a.key < b.key || (a.key == b.key && a.index < b.index);
+                   });
+  for (int64_t i = 0; i < size; ++i) {
+    std::copy(rows + entries[i].position * d, rows + (entries[i].position + 1) * d,
+              moved.begin() + i * d);
+    order[begin + i] = entries[i].index;
+  }
+  std::copy(moved.begin(), moved.begin() + size * d, rows + begin * d);
+
+  if (depth < kParallelDepth && size >= 4 * kParallelMinPoints) {
+    Fragment left, right;
+#pragma omp task shared(left)
+    build(begin, mid, depth + 1, left);
+#pragma omp task shared(right)
+    build(mid, end, depth + 1, right);
+#pragma omp taskwait
+    const auto graft = [&out](const Fragment& part) {
+      const int32_t offset = static_cast<int32_t>(out.nodes.size());
+      for (Node node : part.nodes) {
+        if (node.left >= 0) {
+          node.left += offset;
+          node.right += offset;
+        }
+        out.nodes.push_back(node);
+      }
+      out.boxes.insert(out.boxes.end(), part.boxes.begin(), part.boxes.end());
+      for (const int32_t leaf : part.leaves) out.leaves.push_back(leaf + offset);
+      return offset;
+    };
+    const int32_t l = graft(left), r = graft(right);
+    out.nodes[t].left = l;
+    out.nodes[t].right = r;
+    return;
+  }
+  const int32_t l = static_cast<int32_t>(out.nodes.size());
+  build(begin, mid, depth + 1, out);
+  const int32_t r = static_cast<int32_t>(out.nodes.size());
+  build(mid, end, depth + 1, out);
+  out.nodes[t].left = l;
+  out.nodes[t].right = r;
 }
 
 // Calls body(leaf) for the shard's leaves, in parallel within tiles of about equal work, with a

@@ -91,12 +91,23 @@ class KdTree {
   };
 
  private:
-  int32_t build(int64_t begin, int64_t end);
+  // Nodes, boxes and leaves of a subtree, numbered from its root (0).
+  struct Fragment {
+    std::vector<Node> nodes;
+    std::vector<double> boxes;
+    std::vector<int32_t> leaves;
+  };
+  // The top kParallelDepth levels of a tree of more than 4 kParallelMinPoints points build their
+  // halves in parallel tasks; the tree is the same whatever the number of threads.
+  static constexpr int kParallelDepth = 4;
+  static constexpr int64_t kParallelMinPoints = 2048;
+
+  void build(int64_t begin, int64_t end, int depth, Fragment& out);
+  int32_t append(const Fragment& part);  // returns the index of its root
   template <class Body>
   void for_each_leaf(Shard shard, int64_t cost_per_anchor, const Body& body) const;
 
   int64_t n_, d_;
-  const double* z_ = nullptr;  // the input, during the build only
   Groups groups_;              // positions grouped by label; order: tree order within a group
   std::vector<double> pts_;    // pts_[p * d + c]: coordinate c of the point at position p
   std::vector<Node> nodes_;
