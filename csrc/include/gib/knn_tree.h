@@ -5,7 +5,8 @@
 // The tree: the points grouped by label (one tree per group), copied row-major in tree order;
 // each node holds the bounding box of its points; a node of more than kTreeLeaf points is split
 // at the median of its widest coordinate (a node whose points all coincide stays a leaf).
-// Memory: O(n d) for the copy and O(n / kTreeLeaf * d) for the boxes; no n x n matrix.
+// Memory: O(n d) for the copy, O(n / kTreeLeaf * d) for the boxes, and while building, scratch
+// of n (d + 3) values per thread, kept by the thread for later builds; no n x n matrix.
 //
 // Exactness: the point-to-point reduced distances (common.h) are summed (or maxed) over the
 // coordinates in order, as the direct path does, so k-th distances are bit-equal and counts are
