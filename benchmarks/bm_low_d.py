@@ -119,6 +119,10 @@ def tasks(n: int):
         ("leave-one-out KL entropy, max-norm", f"({n}, 4)",
          lambda: gk.leave_one_out_entropy(z, estimator="knn", **nats),
          lambda: scipy_loop(scipy_kl, z), loo(0)),
+        ("leave-one-out KL entropy, Euclidean", f"({n}, 4)",
+         lambda: gk.leave_one_out_entropy(z, estimator="knn", metric="euclidean", **nats),
+         lambda: scipy_loop(scipy_kl, z, 2), "searches" if has_tree and
+         cpu.knn_loo_euclidean_by_searches(n, 4) else "fused"),
         ("leave-one-out KSG MI, w 1 col", f"({n}, 4+1)",
          lambda: gk.leave_one_out_mutual_information(z, w, estimator="knn", **nats),
          lambda: scipy_loop(scipy_ksg, z, w), loo(1)),

@@ -182,7 +182,8 @@ py::array_t<double> knn_loo_maxnorm(Arr<double> z, std::optional<Arr<int64_t>> l
   return out.reshape({out.shape(1), out.shape(2)});
 }
 
-py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k, ShardArg shard) {
+py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k, ShardArg shard,
+                                      const std::string& path) {
   const int64_t n = rows(z, 2, "z"), m = z.shape(1);
   require(m >= 1, "z must have at least one column");
   require(n >= 1, "z must have at least one row");
@@ -191,7 +192,8 @@ py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k, ShardArg shard) 
   py::array_t<double> out(m + 1);
   double* o = out.mutable_data();
   const double* zp = z.data();
-  run_kernel([&] { gib::knn_loo_euclidean_cpu(zp, n, m, k, o, part); });
+  const gib::KnnPath how = path_of(path);
+  run_kernel([&] { gib::knn_loo_euclidean_cpu(zp, n, m, k, o, part, how); });
   return out;
 }
 
@@ -319,7 +321,10 @@ PYBIND11_MODULE(_cpu, m) {
         py::arg("k"), shard, bound, path);
   // Wider z prunes the fused max-norm pass with per-anchor radius bounds (knn_loo.h).
   m.attr("loo_pruned_above") = gib::kLooPrunedAbove;
-  m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"), shard);
+  m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"), shard, path);
+  m.def("knn_loo_euclidean_by_searches", [](int64_t n, int64_t m, const std::string& path) {
+    return gib::knn_loo_euclidean_by_searches(path_of(path), n, m);
+  }, py::arg("n"), py::arg("m"), py::arg("path") = "auto");
   m.def("kde_log_mean_kernel", &kde_log_mean_kernel, py::arg("t"), py::arg("labels"),
         py::arg("sigma2"), shard);
   m.def("kde_loo", &kde_loo, py::arg("t"), py::arg("labels"), py::arg("n_classes"),

@@ -253,3 +253,46 @@ def test_loo_non_finite_takes_the_fused_pass():
     z[4, 2] = np.inf
     np.testing.assert_array_equal(_cpu.knn_loo_maxnorm(z, None, None, 3, path="tree"),
                                   _cpu.knn_loo_maxnorm(z, None, None, 3, path="direct"))
+
+
+# ----------------------------------------------------------------------------- Euclidean leave-one-out
+def brute_euclidean_loo(z, k):
+    """sum_i log r_i per column left out (the last: none), from kth_neighbor_distance's brute force."""
+    m = z.shape[1]
+    columns = [np.delete(z, j, 1) for j in range(m)] + [z]
+    return np.array([np.sum(np.log(brute_kth(x, None, k, EUCLIDEAN))) for x in columns])
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero")  # duplicates and m = 1: log 0 = -inf
+@pytest.mark.parametrize("kind", ["continuous", "duplicates"])
+@pytest.mark.parametrize("n,m,k", [(5, 1, 2), (37, 2, 3), (200, 3, 4), (301, 5, 2), (150, 8, 3)],
+                         ids=str)
+def test_euclidean_loo_by_searches(n, m, k, kind):
+    rng = np.random.default_rng(n + m)
+    z = 3.0 * points(rng, n, m, kind)
+    tree = _cpu.knn_loo_euclidean(z, k, path="tree")
+    direct = _cpu.knn_loo_euclidean(z, k, path="direct")
+    # Direct sums against downdated squared distances: equal to their rounding.
+    np.testing.assert_allclose(tree, direct, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(tree, brute_euclidean_loo(z, k), rtol=1e-12, atol=0)
+    # Each column is exactly the sum over the k-th distances of the direct kernel on z without j.
+    for j in range(m + 1):
+        x = np.delete(z, j, 1) if j < m else z
+        r = _cpu.kth_neighbor_distance(np.ascontiguousarray(x), None, k, EUCLIDEAN, path="direct")
+        expected = 0.0
+        for v in np.log(r):
+            expected += v
+        assert tree[j] == expected
+
+
+def test_euclidean_loo_shards_and_predicate():
+    rng = np.random.default_rng(12)
+    z = continuous(rng, 3000, 3)
+    assert _cpu.knn_loo_euclidean_by_searches(3000, 3)
+    assert not _cpu.knn_loo_euclidean_by_searches(2047, 3)
+    assert not _cpu.knn_loo_euclidean_by_searches(100000, 9)
+    assert _cpu.knn_loo_euclidean_by_searches(10, 9 - 1, "tree")
+    whole = _cpu.knn_loo_euclidean(z, 3)
+    np.testing.assert_allclose(whole, _cpu.knn_loo_euclidean(z, 3, path="direct"), rtol=1e-12)
+    parts = shard_parts(lambda s: _cpu.knn_loo_euclidean(z, 3, s), 3)
+    np.testing.assert_allclose(sum(parts), whole, rtol=1e-12)

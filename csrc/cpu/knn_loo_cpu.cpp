@@ -567,27 +567,29 @@ void columns_but(const double* z, int64_t n, int64_t m, int64_t dropped, std::ve
 // runs (knn_tree.h), else by the direct kernels. wanted (nullable): the anchors needed.
 class Searches {
  public:
-  Searches(const double* x, int64_t n, int64_t d, const int64_t* labels, KnnPath path)
-      : x_(x), n_(n), d_(d), labels_(labels) {
+  Searches(const double* x, int64_t n, int64_t d, const int64_t* labels, KnnPath path,
+           Metric metric = Metric::kMax)
+      : x_(x), n_(n), d_(d), labels_(labels), metric_(metric) {
     if (knn_use_tree(path, x, n, d))
       tree_.emplace_back(x, n, d, labels);
   }
 
   void kth(int64_t k, double* r, int64_t* below, const uint8_t* wanted) const {
-    if (!tree_.empty()) return tree_[0].kth(k, Metric::kMax, r, below, {}, wanted);
-    kth_neighbor_distance_cpu(x_, n_, d_, labels_, k, Metric::kMax, r, {}, KnnPath::kDirect);
+    if (!tree_.empty()) return tree_[0].kth(k, metric_, r, below, {}, wanted);
+    kth_neighbor_distance_cpu(x_, n_, d_, labels_, k, metric_, r, {}, KnnPath::kDirect);
     if (below) count(r, below, wanted);
   }
 
   void count(const double* r, int64_t* out, const uint8_t* wanted) const {
-    if (!tree_.empty()) return tree_[0].count(r, Metric::kMax, out, {}, wanted);
-    count_within_cpu(x_, n_, d_, r, Metric::kMax, out, {}, KnnPath::kDirect);
+    if (!tree_.empty()) return tree_[0].count(r, metric_, out, {}, wanted);
+    count_within_cpu(x_, n_, d_, r, metric_, out, {}, KnnPath::kDirect);
   }
 
  private:
   const double* x_;
   int64_t n_, d_;
   const int64_t* labels_;
+  Metric metric_;
   std::vector<KdTree> tree_;  // one, or none where the direct kernels run
 };
 
@@ -691,6 +693,11 @@ bool knn_loo_by_searches(KnnPath path, int64_t n, int64_t m, const LooTarget* ta
   return path == KnnPath::kTree || n >= kLooSearchMinPoints;
 }
 
+bool knn_loo_euclidean_by_searches(KnnPath path, int64_t n, int64_t m) {
+  if (path == KnnPath::kDirect || m > kTreeMaxDims) return false;
+  return path == KnnPath::kTree || n >= kLooSearchMinPoints;
+}
+
 void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
                          int64_t n_targets, int64_t k, double* out, Shard shard,
                          const double* given_bound, KnnPath path) {
@@ -740,7 +747,25 @@ int64_t downdate_block(double zaj, const double* zj, const double* sq, int64_t l
 }  // namespace
 
 void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out,
-                           Shard shard) {
+                           Shard shard, KnnPath path) {
+  if (knn_loo_euclidean_by_searches(path, n, m) && knn_use_tree(KnnPath::kTree, z, n, m)) {
+    // For each column j, the k-th Euclidean distances over z without j, summed directly.
+    std::fill(out, out + m + 1, 0.0);
+    const int64_t first = shard.begin(n), last = shard.end(n);
+    std::vector<uint8_t> owned(static_cast<size_t>(n), 0);
+    std::fill(owned.begin() + first, owned.begin() + last, uint8_t(1));
+    std::vector<double> x, r(n);
+    for (int64_t j = 0; j <= m; ++j) {
+      check_interrupt();
+      columns_but(z, n, m, j, x);
+      Searches(x.data(), n, j < m ? m - 1 : m, nullptr, path, Metric::kEuclidean)
+          .kth(k, r.data(), nullptr, shard.whole() ? nullptr : owned.data());
+      double sum = 0.0;
+      for (int64_t a = first; a < last; ++a) sum += std::log(r[a]);
+      out[j] = sum;
+    }
+    return;
+  }
   const std::vector<double> zt = transposed(z, n, m);
   std::vector<EuclideanWorkspace> workspaces(max_threads(), EuclideanWorkspace(n, k));
   const bool by_insertion = select_by_insertion(n, k);

@@ -62,9 +62,15 @@ bool knn_loo_by_searches(KnnPath path, int64_t n, int64_t m, const LooTarget* ta
 
 // Euclidean KL entropy for every Z_-j: out (m + 1,) = sum_i log r_i with r_i the k-th
 // Euclidean distance in Z_-j (squared distances downdated by (z_aj - z_bj)^2); column m is z.
-// Sharded over anchors like the max-norm kernel.
+// Sharded over anchors like the max-norm kernel. At m <= kTreeMaxDims and n >=
+// kLooSearchMinPoints (knn_loo_euclidean_by_searches; finite z) the m + 1 k-th distances are
+// separate searches over z without column j, squared distances summed directly instead of
+// downdated: equal to the downdate to its rounding (about 1e-15 relative per distance; the
+// downdate's error is bounded in gib/loo_math.h), and k-th distances bit-equal to
+// kth_neighbor_distance_cpu on z without column j.
 void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out,
-                           Shard shard = {});
+                           Shard shard = {}, KnnPath path = KnnPath::kAuto);
+bool knn_loo_euclidean_by_searches(KnnPath path, int64_t n, int64_t m);
 
 #if defined(GIB_WITH_CUDA)
 // CUDA launchers (csrc/cuda), conventions in gib/cuda_utils.cuh: device buffers, label groups of
