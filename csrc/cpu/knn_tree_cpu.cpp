@@ -98,6 +98,9 @@ void with_dims(int64_t d, const F& f) {
 }
 static_assert(kTreeMaxDims == 8, "with_dims covers every dimension of the tree");
 
+// Points of a node up to which the build's split scratch is kept by each thread (about 6 MB).
+constexpr int64_t kKeptScratch = int64_t(1) << 16;
+
 // A point of a node being split: its coordinate along the split, original index and position.
 struct SplitEntry {
   double key;
@@ -164,15 +167,21 @@ void KdTree::build(int64_t begin, int64_t end, int depth, Fragment& out) {
   // of the data), found on contiguous (key, index, position) entries, then the rows follow.
   const int64_t size = end - begin, mid = begin + size / 2;
   int64_t* order = groups_.order.data();
-  // Scratch of the calling thread, kept between nodes and calls: fresh large buffers at every
-  // node would cost more in page faults than the build itself.
-  thread_local std::vector<SplitEntry> entries;
-  thread_local std::vector<double> moved;
+  // Scratch: for nodes of up to kKeptScratch points the calling thread's, kept between nodes
+  // and builds (fresh buffers at every node would cost more in page faults than the build);
+  // the few larger nodes near the root allocate their own.
+  thread_local std::vector<SplitEntry> kept_entries;
+  thread_local std::vector<double> kept_moved;
+  std::vector<SplitEntry> own_entries;
+  std::vector<double> own_moved;
+  const bool kept = size <= kKeptScratch;
+  std::vector<SplitEntry>& entries = kept ? kept_entries : own_entries;
+  std::vector<double>& moved = kept ? kept_moved : own_moved;
   entries.resize(static_cast<size_t>(size));
   moved.resize(static_cast<size_t>(size * d));
   for (int64_t p = begin; p < end; ++p)
     entries[p - begin] = {rows[p * d + widest], order[p], p};
-  std::nth_element(entries.begin(), entries.begin() + (mid - begin), entries.end(),
+  std::nth_element(entries.begin(), entries.begin() + (mid - begin), entries.begin() + size,
                    [](const SplitEntry& a, const SplitEntry& b) {
                      return a.key < b.key || (a.key == b.key && a.index < b.index);
                    });

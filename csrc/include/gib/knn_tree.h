@@ -6,7 +6,9 @@
 // each node holds the bounding box of its points; a node of more than kTreeLeaf points is split
 // at the median of its widest coordinate (a node whose points all coincide stays a leaf).
 // Memory: O(n d) for the copy, O(n / kTreeLeaf * d) for the boxes, and while building, scratch
-// of n (d + 3) values per thread, kept by the thread for later builds; no n x n matrix.
+// of (d + 3) values per point of the node being split (a thread keeps up to 2^16 points' worth,
+// about 6 MB, for later builds); no n x n matrix. Many coincident points form one leaf that
+// every one of them scans: O(c^2) for c copies of a point, as on the direct path.
 //
 // Exactness: the point-to-point reduced distances (common.h) are summed (or maxed) over the
 // coordinates in order, as the direct path does, so k-th distances are bit-equal and counts are
