@@ -136,9 +136,9 @@ def test_eligibility_predicate():
 
 def test_loo_eligibility_predicate():
     assert _cpu.knn_loo_by_searches(100000, 4, [0])
-    assert _cpu.knn_loo_by_searches(2048, 6, [2, 0])  # widest search z beside w: 8 columns
-    assert not _cpu.knn_loo_by_searches(2048, 7, [2])
-    assert not _cpu.knn_loo_by_searches(2047, 4, [0])  # small n: the fused pass wins
+    assert _cpu.knn_loo_by_searches(4096, 6, [2, 0])  # widest search z beside w: 8 columns
+    assert not _cpu.knn_loo_by_searches(4096, 7, [2])
+    assert not _cpu.knn_loo_by_searches(4095, 4, [0])  # small n: the fused pass wins
     assert not _cpu.knn_loo_by_searches(100000, 9, [0])
     assert _cpu.knn_loo_by_searches(10, 3, [1], "tree")
     assert not _cpu.knn_loo_by_searches(100000, 3, [1], "direct")
@@ -240,9 +240,9 @@ def test_loo_by_searches_shards(count):
 
 def test_loo_auto_path_at_large_n():
     rng = np.random.default_rng(10)
-    z = continuous(rng, 4000, 3)
-    assert _cpu.knn_loo_by_searches(4000, 3, [2])
-    w = continuous(rng, 4000, 2)
+    z = continuous(rng, 4100, 3)
+    assert _cpu.knn_loo_by_searches(4100, 3, [2])
+    w = continuous(rng, 4100, 2)
     np.testing.assert_array_equal(_cpu.knn_loo_maxnorm(z, None, w, 4),
                                   _cpu.knn_loo_maxnorm(z, None, w, 4, path="direct"))
 
@@ -287,9 +287,9 @@ def test_euclidean_loo_by_searches(n, m, k, kind):
 
 def test_euclidean_loo_shards_and_predicate():
     rng = np.random.default_rng(12)
-    z = continuous(rng, 3000, 3)
-    assert _cpu.knn_loo_euclidean_by_searches(3000, 3)
-    assert not _cpu.knn_loo_euclidean_by_searches(2047, 3)
+    z = continuous(rng, 4100, 3)
+    assert _cpu.knn_loo_euclidean_by_searches(4100, 3)
+    assert not _cpu.knn_loo_euclidean_by_searches(4095, 3)
     assert not _cpu.knn_loo_euclidean_by_searches(100000, 9)
     assert _cpu.knn_loo_euclidean_by_searches(10, 9 - 1, "tree")
     whole = _cpu.knn_loo_euclidean(z, 3)

@@ -33,6 +33,8 @@
 namespace gib {
 
 constexpr int64_t kTreeMaxDims = 8;
+// Measured crossover of the k-th neighbour search on 2 cores: about even with the brute force at
+// n = 4096 for d = 2..8, 1.2-2x faster at 8192, 1.5-4x at 32768 (benchmarks/bm_low_d.py).
 constexpr int64_t kTreeMinPoints = 4096;
 constexpr int64_t kTreeLeaf = 16;
 
