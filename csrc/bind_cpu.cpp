@@ -16,6 +16,7 @@
 #include "gib/kde.h"
 #include "gib/knn.h"
 #include "gib/knn_loo.h"
+#include "gib/knn_tree.h"
 
 namespace py = pybind11;
 
@@ -86,8 +87,17 @@ gib::Metric metric_of(int metric) {
   return static_cast<gib::Metric>(metric);
 }
 
+// path: "auto" (the eligibility predicate chooses), "direct" or "tree" (tests, benchmarks).
+gib::KnnPath path_of(const std::string& path) {
+  if (path == "auto") return gib::KnnPath::kAuto;
+  if (path == "direct") return gib::KnnPath::kDirect;
+  require(path == "tree", "path must be 'auto', 'direct' or 'tree', got '" + path + "'");
+  return gib::KnnPath::kTree;
+}
+
 py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64_t>> labels,
-                                          int64_t k, int metric, ShardArg shard) {
+                                          int64_t k, int metric, ShardArg shard,
+                                          const std::string& path) {
   const int64_t n = rows(z, 2, "z"), d = z.shape(1);
   check_k(k, n);
   const int64_t* lab = optional_labels(labels, n);
@@ -96,12 +106,14 @@ py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64
   py::array_t<double> out(n);
   double* o = out.mutable_data();
   const double* zp = z.data();
-  if (n > 0) run_kernel([&] { gib::kth_neighbor_distance_cpu(zp, n, d, lab, k, met, o, part); });
+  const gib::KnnPath how = path_of(path);
+  if (n > 0)
+    run_kernel([&] { gib::kth_neighbor_distance_cpu(zp, n, d, lab, k, met, o, part, how); });
   return out;
 }
 
 py::array_t<int64_t> count_within(Arr<double> z, Arr<double> radius, int metric,
-                                  ShardArg shard) {
+                                  ShardArg shard, const std::string& path) {
   const int64_t n = rows(z, 2, "z"), d = z.shape(1);
   require(rows(radius, 1, "radius") == n, "radius must have one entry per row of z");
   const gib::Metric met = metric_of(metric);
@@ -109,13 +121,15 @@ py::array_t<int64_t> count_within(Arr<double> z, Arr<double> radius, int metric,
   py::array_t<int64_t> out(n);
   int64_t* o = out.mutable_data();
   const double *zp = z.data(), *rp = radius.data();
-  if (n > 0) run_kernel([&] { gib::count_within_cpu(zp, n, d, rp, met, o, part); });
+  const gib::KnnPath how = path_of(path);
+  if (n > 0) run_kernel([&] { gib::count_within_cpu(zp, n, d, rp, met, o, part, how); });
   return out;
 }
 
 // targets: a list of (labels or None, w or None); returns (len(targets), 3, m + 1).
 py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int64_t k,
-                                            ShardArg shard, std::optional<Arr<double>> bound) {
+                                            ShardArg shard, std::optional<Arr<double>> bound,
+                                            const std::string& path) {
   const int64_t n = rows(z, 2, "z"), m = z.shape(1);
   require(m >= 1, "z must have at least one column");
   require(n >= 1, "z must have at least one row");
@@ -149,25 +163,27 @@ py::array_t<double> knn_loo_maxnorm_targets(Arr<double> z, py::list targets, int
     require(rows(*bound, 1, "bound") == n, "bound must have one entry per row of z");
     bp = bound->data();
   }
+  const gib::KnnPath how = path_of(path);
   py::array_t<double> out({n_targets, int64_t(3), m + 1});
   double* o = out.mutable_data();
   const double* zp = z.data();
   run_kernel(
-      [&] { gib::knn_loo_maxnorm_cpu(zp, n, m, specs.data(), n_targets, k, o, part, bp); });
+      [&] { gib::knn_loo_maxnorm_cpu(zp, n, m, specs.data(), n_targets, k, o, part, bp, how); });
   return out;
 }
 
 py::array_t<double> knn_loo_maxnorm(Arr<double> z, std::optional<Arr<int64_t>> labels,
                                     std::optional<Arr<double>> w, int64_t k, ShardArg shard,
-                                    std::optional<Arr<double>> bound) {
+                                    std::optional<Arr<double>> bound, const std::string& path) {
   py::list targets;
   targets.append(py::make_tuple(labels ? py::object(*labels) : py::none(),
                                 w ? py::object(*w) : py::none()));
-  auto out = knn_loo_maxnorm_targets(z, targets, k, shard, bound);
+  auto out = knn_loo_maxnorm_targets(z, targets, k, shard, bound, path);
   return out.reshape({out.shape(1), out.shape(2)});
 }
 
-py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k, ShardArg shard) {
+py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k, ShardArg shard,
+                                      const std::string& path) {
   const int64_t n = rows(z, 2, "z"), m = z.shape(1);
   require(m >= 1, "z must have at least one column");
   require(n >= 1, "z must have at least one row");
@@ -176,7 +192,8 @@ py::array_t<double> knn_loo_euclidean(Arr<double> z, int64_t k, ShardArg shard) 
   py::array_t<double> out(m + 1);
   double* o = out.mutable_data();
   const double* zp = z.data();
-  run_kernel([&] { gib::knn_loo_euclidean_cpu(zp, n, m, k, o, part); });
+  const gib::KnnPath how = path_of(path);
+  run_kernel([&] { gib::knn_loo_euclidean_cpu(zp, n, m, k, o, part, how); });
   return out;
 }
 
@@ -277,17 +294,37 @@ void set_num_threads(int n) {
 PYBIND11_MODULE(_cpu, m) {
   m.doc() = "gib_kernels C++ CPU kernels (OpenMP). Inputs are float64/int64 C-contiguous.";
   const auto shard = py::arg("shard") = py::none();
+  const auto path = py::arg("path") = "auto";
   m.def("kth_neighbor_distance", &kth_neighbor_distance, py::arg("z"), py::arg("labels"),
-        py::arg("k"), py::arg("metric"), shard);
-  m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"), shard);
+        py::arg("k"), py::arg("metric"), shard, path);
+  m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"), shard,
+        path);
+  // The k-d tree path of the k-NN kernels and its eligibility predicate (knn_tree.h).
+  m.def("knn_tree_eligible", &gib::knn_tree_eligible, py::arg("n"), py::arg("d"));
+  m.def("knn_uses_tree", [](Arr<double> z, const std::string& path) {
+    const int64_t n = rows(z, 2, "z"), d = z.shape(1);
+    return d >= 2 && gib::knn_use_tree(path_of(path), z.data(), n, d);
+  }, py::arg("z"), py::arg("path") = "auto");
+  // Whether knn_loo_maxnorm(_targets) runs as separate searches (knn_loo.h), per target the
+  // number of columns of its w (0: labels or nothing).
+  m.def("knn_loo_by_searches", [](int64_t n, int64_t m, const std::vector<int64_t>& w_columns,
+                                  const std::string& path) {
+    std::vector<gib::LooTarget> specs;
+    for (const int64_t q : w_columns) specs.push_back({nullptr, nullptr, q});
+    return gib::knn_loo_by_searches(path_of(path), n, m, specs.data(),
+                                    static_cast<int64_t>(specs.size()));
+  }, py::arg("n"), py::arg("m"), py::arg("w_columns"), py::arg("path") = "auto");
   const auto bound = py::arg("bound") = py::none();
   m.def("knn_loo_maxnorm", &knn_loo_maxnorm, py::arg("z"), py::arg("labels"), py::arg("w"),
-        py::arg("k"), shard, bound);
+        py::arg("k"), shard, bound, path);
   m.def("knn_loo_maxnorm_targets", &knn_loo_maxnorm_targets, py::arg("z"), py::arg("targets"),
-        py::arg("k"), shard, bound);
+        py::arg("k"), shard, bound, path);
   // Wider z prunes the fused max-norm pass with per-anchor radius bounds (knn_loo.h).
   m.attr("loo_pruned_above") = gib::kLooPrunedAbove;
-  m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"), shard);
+  m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"), shard, path);
+  m.def("knn_loo_euclidean_by_searches", [](int64_t n, int64_t m, const std::string& path) {
+    return gib::knn_loo_euclidean_by_searches(path_of(path), n, m);
+  }, py::arg("n"), py::arg("m"), py::arg("path") = "auto");
   m.def("kde_log_mean_kernel", &kde_log_mean_kernel, py::arg("t"), py::arg("labels"),
         py::arg("sigma2"), shard);
   m.def("kde_loo", &kde_loo, py::arg("t"), py::arg("labels"), py::arg("n_classes"),

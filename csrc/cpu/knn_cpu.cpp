@@ -9,13 +9,15 @@
 // candidates closer than the current k-th enter the top-k. d == 1 (the per-feature path): each
 // group is sorted, the k nearest points of a point are a window around it (two-pointer
 // expansion) and the points within a radius are a range (binary search). Both paths compare
-// the same reduced distances with the same predicates, so they agree exactly.
+// the same reduced distances with the same predicates, so they agree exactly. At low d and
+// large n a k-d tree (knn_tree.h) answers instead, with the same results.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
 
 #include "gib/knn.h"
+#include "gib/knn_tree.h"
 #include "gib/label_groups.h"
 #include "gib/loo_math.h"
 
@@ -273,9 +275,12 @@ void count_sorted(const double* v, int64_t n, const double* radius, Metric metri
 }  // namespace
 
 void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int64_t* labels,
-                               int64_t k, Metric metric, double* out, Shard shard) {
+                               int64_t k, Metric metric, double* out, Shard shard,
+                               KnnPath path) {
   if (!shard.whole()) std::fill(out, out + n, 0.0);
-  if (d <= 1) {
+  if (d >= 2 && knn_use_tree(path, z, n, d)) {
+    KdTree(z, n, d, labels).kth(k, metric, out, nullptr, shard, nullptr);
+  } else if (d <= 1) {
     const std::vector<double> zeros(d == 0 ? n : 0, 0.0);  // no coordinate: all distances are 0
     kth_sorted(d == 0 ? zeros.data() : z, n, labels, k, metric, shard, out);
   } else if (metric == Metric::kMax) {
@@ -286,9 +291,11 @@ void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int6
 }
 
 void count_within_cpu(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,
-                      int64_t* out, Shard shard) {
+                      int64_t* out, Shard shard, KnnPath path) {
   if (!shard.whole()) std::fill(out, out + n, int64_t(0));
-  if (d <= 1) {
+  if (d >= 2 && knn_use_tree(path, z, n, d)) {
+    KdTree(z, n, d, nullptr).count(radius, metric, out, shard, nullptr);
+  } else if (d <= 1) {
     const std::vector<double> zeros(d == 0 ? n : 0, 0.0);  // no coordinate: all distances are 0
     count_sorted(d == 0 ? zeros.data() : z, n, radius, metric, shard, out);
   } else if (metric == Metric::kMax) {

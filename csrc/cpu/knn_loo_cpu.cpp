@@ -22,12 +22,14 @@
 // anchor order, so the sums do not depend on the number of threads.
 #include "gib/knn.h"
 #include "gib/knn_loo.h"
+#include "gib/knn_tree.h"
 #include "gib/label_groups.h"
 #include "gib/loo_math.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <utility>
 #include <vector>
@@ -552,11 +554,162 @@ class MaxnormLoo {
   std::vector<double> bound_;
 };
 
+// The columns of z (n, m) but `dropped` (m: none) into x (n, m - 1 or m).
+void columns_but(const double* z, int64_t n, int64_t m, int64_t dropped, std::vector<double>& x) {
+  const int64_t d = dropped < m ? m - 1 : m;
+  x.resize(static_cast<size_t>(n * d));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0, o = 0; c < m; ++c)
+      if (c != dropped) x[i * d + o++] = z[i * m + c];
+}
+
+// The k-th neighbour distances and strict counts of one set of points, by the tree where it
+// runs (knn_tree.h), else by the direct kernels. wanted (nullable): the anchors needed.
+class Searches {
+ public:
+  Searches(const double* x, int64_t n, int64_t d, const int64_t* labels, KnnPath path,
+           Metric metric = Metric::kMax)
+      : x_(x), n_(n), d_(d), labels_(labels), metric_(metric) {
+    if (knn_use_tree(path, x, n, d))
+      tree_.emplace_back(x, n, d, labels);
+  }
+
+  void kth(int64_t k, double* r, int64_t* below, const uint8_t* wanted) const {
+    if (!tree_.empty()) return tree_[0].kth(k, metric_, r, below, {}, wanted);
+    kth_neighbor_distance_cpu(x_, n_, d_, labels_, k, metric_, r, {}, KnnPath::kDirect);
+    if (below) count(r, below, wanted);
+  }
+
+  void count(const double* r, int64_t* out, const uint8_t* wanted) const {
+    if (!tree_.empty()) return tree_[0].count(r, metric_, out, {}, wanted);
+    count_within_cpu(x_, n_, d_, r, metric_, out, {}, KnnPath::kDirect);
+  }
+
+ private:
+  const double* x_;
+  int64_t n_, d_;
+  const int64_t* labels_;
+  Metric metric_;
+  std::vector<KdTree> tree_;  // one, or none where the direct kernels run
+};
+
+// knn_loo_maxnorm_cpu by searches: for each column j (and all of z) the k-th neighbour and
+// count searches of the target over z without column j, each its own low-dimensional search.
+// The same per-anchor radii and counts as the fused pass (knn_loo.h), hence the same terms,
+// summed in the same anchor order.
+void loo_by_searches(const double* z, int64_t n, int64_t m, const LooTarget* targets,
+                     int64_t n_targets, int64_t k, double* out, Shard shard, KnnPath path) {
+  const int64_t width = m + 1;
+  std::fill(out, out + n_targets * 3 * width, 0.0);
+  const std::vector<double> psi = digamma_table(n);
+  const int64_t first = shard.begin(n), last = shard.end(n);
+  std::vector<uint8_t> owned(static_cast<size_t>(n), 0);
+  std::fill(owned.begin() + first, owned.begin() + last, uint8_t(1));
+  const uint8_t* wanted = shard.whole() ? nullptr : owned.data();
+
+  std::vector<double> x, joint, r(n);
+  std::vector<int64_t> count_z(n), count_w(n);
+  for (int64_t ti = 0; ti < n_targets; ++ti) {
+    const LooTarget& tg = targets[ti];
+    // Points whose label is unique take no part (knn_loo.h): the searches run over the others.
+    std::vector<int64_t> part;  // the points that take part, with labels only
+    std::vector<int64_t> part_labels;
+    std::vector<uint8_t> part_wanted;
+    if (tg.labels) {
+      const std::vector<int64_t> others = same_label_counts(tg.labels, n);
+      for (int64_t i = 0; i < n; ++i)
+        if (others[i] > 0) part.push_back(i);
+      for (const int64_t i : part) {
+        part_labels.push_back(tg.labels[i]);
+        part_wanted.push_back(owned[i]);
+      }
+    }
+    const int64_t n_part = tg.labels ? static_cast<int64_t>(part.size()) : n;
+    const std::unique_ptr<Searches> in_w(
+        tg.w ? new Searches(tg.w, n, tg.q, nullptr, path) : nullptr);
+    for (int64_t j = 0; j <= m; ++j) {
+      check_interrupt();
+      columns_but(z, n, m, j, x);
+      const int64_t d = j < m ? m - 1 : m;
+      std::fill(count_w.begin(), count_w.end(), 0);
+      if (tg.w) {
+        // KSG: the k-th joint distance max(D_z, D_w), then the counts in z and in w below it.
+        joint.resize(static_cast<size_t>(n * (d + tg.q)));
+        for (int64_t i = 0; i < n; ++i) {
+          std::copy(x.begin() + i * d, x.begin() + (i + 1) * d, joint.begin() + i * (d + tg.q));
+          std::copy(tg.w + i * tg.q, tg.w + (i + 1) * tg.q, joint.begin() + i * (d + tg.q) + d);
+        }
+        Searches(joint.data(), n, d + tg.q, nullptr, path).kth(k, r.data(), nullptr, wanted);
+        Searches(x.data(), n, d, nullptr, path).count(r.data(), count_z.data(), wanted);
+        in_w->count(r.data(), count_w.data(), wanted);
+      } else if (tg.labels) {
+        // Ross: the k-th among the same label, the counts among every point that takes part.
+        std::vector<double> xp(static_cast<size_t>(n_part * d));
+        for (int64_t s = 0; s < n_part; ++s)
+          std::copy(x.begin() + part[s] * d, x.begin() + (part[s] + 1) * d, xp.begin() + s * d);
+        const uint8_t* pw = shard.whole() ? nullptr : part_wanted.data();
+        Searches(xp.data(), n_part, d, part_labels.data(), path).kth(k, r.data(), nullptr, pw);
+        Searches(xp.data(), n_part, d, nullptr, path).count(r.data(), count_z.data(), pw);
+      } else {
+        // KL: the points closer than the k-th are among the k nearest.
+        Searches(x.data(), n, d, nullptr, path).kth(k, r.data(), count_z.data(), wanted);
+      }
+      double* log_r = out + ti * 3 * width;
+      double* psi_z = log_r + width;
+      double* psi_w = log_r + 2 * width;
+      double sum_log = 0.0, sum_z = 0.0, sum_w = 0.0;
+      // Anchors in order, as the fused pass adds them; a point that takes no part adds 0.
+      for (int64_t a = first, s = 0; a < last; ++a) {
+        if (tg.labels) {
+          while (s < n_part && part[s] < a) ++s;
+          if (s == n_part || part[s] != a) {
+            sum_log += 0.0;
+            sum_z += 0.0;
+            sum_w += 0.0;
+            continue;
+          }
+        }
+        const int64_t e = tg.labels ? s : a;
+        sum_log += std::log(r[e]);
+        sum_z += psi[count_z[e] + 1];
+        sum_w += psi[count_w[e] + 1];
+      }
+      log_r[j] = sum_log;
+      psi_z[j] = sum_z;
+      psi_w[j] = sum_w;
+    }
+  }
+}
+
 }  // namespace
+
+bool knn_loo_by_searches(KnnPath path, int64_t n, int64_t m, const LooTarget* targets,
+                         int64_t n_targets) {
+  if (path == KnnPath::kDirect) return false;
+  int64_t widest = m;  // the widest search: z, or z beside a w
+  for (int64_t t = 0; t < n_targets; ++t)
+    widest = std::max(widest, m + targets[t].q);
+  if (widest > kTreeMaxDims) return false;
+  return path == KnnPath::kTree || n >= kLooSearchMinPoints;
+}
+
+bool knn_loo_euclidean_by_searches(KnnPath path, int64_t n, int64_t m) {
+  if (path == KnnPath::kDirect || m > kTreeMaxDims) return false;
+  return path == KnnPath::kTree || n >= kLooSearchMinPoints;
+}
 
 void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
                          int64_t n_targets, int64_t k, double* out, Shard shard,
-                         const double* given_bound) {
+                         const double* given_bound, KnnPath path) {
+  if (knn_loo_by_searches(path, n, m, targets, n_targets)) {
+    for (int64_t i = 0; i < n * m; ++i)
+      if (!std::isfinite(z[i])) goto fused;  // the fused pass orders non-finite values
+    for (int64_t t = 0; t < n_targets; ++t)
+      for (int64_t i = 0; targets[t].w && i < n * targets[t].q; ++i)
+        if (!std::isfinite(targets[t].w[i])) goto fused;
+    return loo_by_searches(z, n, m, targets, n_targets, k, out, shard, path);
+  }
+fused:
   const MaxnormLoo loo(z, n, m, targets, n_targets, k, given_bound);
   std::vector<MaxnormWorkspace> workspaces;
   workspaces.reserve(max_threads());
@@ -594,7 +747,25 @@ int64_t downdate_block(double zaj, const double* zj, const double* sq, int64_t l
 }  // namespace
 
 void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out,
-                           Shard shard) {
+                           Shard shard, KnnPath path) {
+  if (knn_loo_euclidean_by_searches(path, n, m) && knn_use_tree(KnnPath::kTree, z, n, m)) {
+    // For each column j, the k-th Euclidean distances over z without j, summed directly.
+    std::fill(out, out + m + 1, 0.0);
+    const int64_t first = shard.begin(n), last = shard.end(n);
+    std::vector<uint8_t> owned(static_cast<size_t>(n), 0);
+    std::fill(owned.begin() + first, owned.begin() + last, uint8_t(1));
+    std::vector<double> x, r(n);
+    for (int64_t j = 0; j <= m; ++j) {
+      check_interrupt();
+      columns_but(z, n, m, j, x);
+      Searches(x.data(), n, j < m ? m - 1 : m, nullptr, path, Metric::kEuclidean)
+          .kth(k, r.data(), nullptr, shard.whole() ? nullptr : owned.data());
+      double sum = 0.0;
+      for (int64_t a = first; a < last; ++a) sum += std::log(r[a]);
+      out[j] = sum;
+    }
+    return;
+  }
   const std::vector<double> zt = transposed(z, n, m);
   std::vector<EuclideanWorkspace> workspaces(max_threads(), EuclideanWorkspace(n, k));
   const bool by_insertion = select_by_insertion(n, k);

@@ -5,7 +5,8 @@
 // Memory: O(n * (d + k)) per call; candidates are streamed in tiles, never an n x n matrix.
 // Determinism: results are per point and independent of the thread count.
 // Sharding (common.h): a shard owns every count-th run of anchors of the kernel's own order
-// (points grouped by label and sorted), and the entries of out of other anchors are 0.
+// (points grouped by label and sorted along a sweep, or, on the tree path, the tree's leaves:
+// knn_tree.h), and the entries of out of other anchors are 0.
 #pragma once
 
 #include "gib/common.h"
@@ -16,15 +17,22 @@
 
 namespace gib {
 
+// Which search a CPU k-NN entry point runs: the one its eligibility predicate picks (kAuto; the
+// k-d tree of knn_tree.h at low d and large n, else the pruned brute force), or a forced one
+// (tests, benchmarks). A forced tree on inputs it cannot take runs the direct path. Every path
+// gives the same results.
+enum class KnnPath : int { kAuto = 0, kDirect = 1, kTree = 2 };
+
 // out[i] = distance from point i to its k-th nearest other point. With labels, only points
 // with labels[j] == labels[i] are candidates and k is lowered to the number of candidates
 // (min(k, count - 1)); a point with no candidate gets +inf.
 void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int64_t* labels,
-                               int64_t k, Metric metric, double* out, Shard shard = {});
+                               int64_t k, Metric metric, double* out, Shard shard = {},
+                               KnnPath path = KnnPath::kAuto);
 
 // out[i] = #{j != i : dist(z_i, z_j) < radius[i]}  (strict, as in KSG and Ross).
 void count_within_cpu(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,
-                      int64_t* out, Shard shard = {});
+                      int64_t* out, Shard shard = {}, KnnPath path = KnnPath::kAuto);
 
 #if defined(GIB_WITH_CUDA)
 // CUDA launchers (csrc/cuda), conventions in gib/cuda_utils.cuh: device buffers, label groups of

@@ -29,6 +29,7 @@
 #pragma once
 
 #include "gib/common.h"
+#include "gib/knn.h"
 
 #if defined(GIB_WITH_CUDA)
 #include <cuda_runtime_api.h>
@@ -46,13 +47,32 @@ constexpr int64_t kLooPrunedAbove = 32;
 
 void knn_loo_maxnorm_cpu(const double* z, int64_t n, int64_t m, const LooTarget* targets,
                          int64_t n_targets, int64_t k, double* out, Shard shard = {},
-                         const double* bound = nullptr);
+                         const double* bound = nullptr, KnnPath path = KnnPath::kAuto);
+
+// At low d and large n the CPU kernel runs the m + 1 estimates as separate searches instead of
+// the fused pass: for each column j, the k-th neighbour and count searches over z without j
+// (and beside w), each by the k-d tree (knn_tree.h) where it is eligible. Same radii, counts
+// and terms, summed in the same anchor order, so the same results; bound is not needed.
+// Memory: O(n (m + q)) per search. Chosen when the widest search (m, or m + q with a w) has at
+// most kTreeMaxDims columns and n >= kLooSearchMinPoints (path kTree forces it, with the tree in
+// every search it can take; kDirect forces the fused pass).
+// Measured crossover at m = 4 on 2 cores: the searches lose at n = 2048 (0.6-0.8x the fused
+// pass), win at 4096 (1.4-1.7x) and far more beyond (50x at 100000).
+constexpr int64_t kLooSearchMinPoints = 4096;
+bool knn_loo_by_searches(KnnPath path, int64_t n, int64_t m, const LooTarget* targets,
+                         int64_t n_targets);
 
 // Euclidean KL entropy for every Z_-j: out (m + 1,) = sum_i log r_i with r_i the k-th
 // Euclidean distance in Z_-j (squared distances downdated by (z_aj - z_bj)^2); column m is z.
-// Sharded over anchors like the max-norm kernel.
+// Sharded over anchors like the max-norm kernel. At m <= kTreeMaxDims and n >=
+// kLooSearchMinPoints (knn_loo_euclidean_by_searches; finite z) the m + 1 k-th distances are
+// separate searches over z without column j, squared distances summed directly instead of
+// downdated: equal to the downdate to its rounding (about 1e-15 relative per distance; the
+// downdate's error is bounded in gib/loo_math.h), and k-th distances bit-equal to
+// kth_neighbor_distance_cpu on z without column j.
 void knn_loo_euclidean_cpu(const double* z, int64_t n, int64_t m, int64_t k, double* out,
-                           Shard shard = {});
+                           Shard shard = {}, KnnPath path = KnnPath::kAuto);
+bool knn_loo_euclidean_by_searches(KnnPath path, int64_t n, int64_t m);
 
 #if defined(GIB_WITH_CUDA)
 // CUDA launchers (csrc/cuda), conventions in gib/cuda_utils.cuh: device buffers, label groups of
