@@ -13,6 +13,7 @@
 #endif
 
 #include "gib/binning.h"
+#include "gib/gram.h"
 #include "gib/kde.h"
 #include "gib/knn.h"
 #include "gib/knn_loo.h"
@@ -86,6 +87,45 @@ gib::Metric metric_of(int metric) {
   return static_cast<gib::Metric>(metric);
 }
 
+// The Gram-form paths (gram.h) multiply blocks with scipy's BLAS dgemm, found once, on first
+// use; without scipy the kernels keep their direct paths. Called with the GIL held.
+bool install_blas() {
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    try {
+      py::dict api = py::module_::import("scipy.linalg.cython_blas").attr("__pyx_capi__");
+      PyObject* capsule = py::object(api["dgemm"]).ptr();
+      void* fn = PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
+      if (fn == nullptr) throw py::error_already_set();
+      gib::set_dgemm(reinterpret_cast<gib::Dgemm>(fn));
+    } catch (const py::error_already_set&) {
+      PyErr_Clear();
+    }
+  }
+  return gib::installed_dgemm() != nullptr;
+}
+
+// Whether kth_neighbor_distance takes the Gram form for n points of d coordinates (Euclidean).
+bool euclidean_gram_eligible(int64_t n, int64_t d) {
+  return gib::euclidean_gram_eligible(n, d, install_blas());
+}
+
+py::array_t<double> kth_neighbor_distance_direct(Arr<double> z,
+                                                 std::optional<Arr<int64_t>> labels, int64_t k,
+                                                 ShardArg shard) {
+  const int64_t n = rows(z, 2, "z"), d = z.shape(1);
+  check_k(k, n);
+  require(d >= 2, "the direct Euclidean path takes d >= 2");
+  const int64_t* lab = optional_labels(labels, n);
+  const gib::Shard part = shard_of(shard);
+  py::array_t<double> out(n);
+  double* o = out.mutable_data();
+  const double* zp = z.data();
+  if (n > 0) run_kernel([&] { gib::kth_neighbor_distance_direct_cpu(zp, n, d, lab, k, o, part); });
+  return out;
+}
+
 py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64_t>> labels,
                                           int64_t k, int metric, ShardArg shard) {
   const int64_t n = rows(z, 2, "z"), d = z.shape(1);
@@ -93,6 +133,7 @@ py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64
   const int64_t* lab = optional_labels(labels, n);
   const gib::Metric met = metric_of(metric);
   const gib::Shard part = shard_of(shard);
+  if (met == gib::Metric::kEuclidean) install_blas();
   py::array_t<double> out(n);
   double* o = out.mutable_data();
   const double* zp = z.data();
@@ -279,6 +320,9 @@ PYBIND11_MODULE(_cpu, m) {
   const auto shard = py::arg("shard") = py::none();
   m.def("kth_neighbor_distance", &kth_neighbor_distance, py::arg("z"), py::arg("labels"),
         py::arg("k"), py::arg("metric"), shard);
+  m.def("kth_neighbor_distance_direct", &kth_neighbor_distance_direct, py::arg("z"),
+        py::arg("labels"), py::arg("k"), shard);
+  m.def("euclidean_gram_eligible", &euclidean_gram_eligible, py::arg("n"), py::arg("d"));
   m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"), shard);
   const auto bound = py::arg("bound") = py::none();
   m.def("knn_loo_maxnorm", &knn_loo_maxnorm, py::arg("z"), py::arg("labels"), py::arg("w"),

@@ -15,6 +15,7 @@
 #include <numeric>
 #include <vector>
 
+#include "gib/gram.h"
 #include "gib/knn.h"
 #include "gib/label_groups.h"
 #include "gib/loo_math.h"
@@ -88,8 +89,14 @@ int64_t widest_coordinate(const double* z, int64_t n, int64_t d) {
   return std::max_element(spread.begin(), spread.end()) - spread.begin();
 }
 
-// The points of z (d >= 1) grouped by label, sorted within each group along the sweep
-// coordinate and copied coordinate-major.
+// The kernel's order: points grouped by label, sorted within each group along `sweep`.
+Groups swept_groups(const double* z, int64_t n, int64_t d, const int64_t* labels, int64_t sweep) {
+  Groups groups = group_by_label(labels, n);
+  sort_groups_by(z + sweep, d, groups);
+  return groups;
+}
+
+// The points of z (d >= 1) in the kernel's order, copied coordinate-major.
 struct SweptPoints {
   const double* z;
   int64_t n, d, sweep;
@@ -98,8 +105,7 @@ struct SweptPoints {
 
   SweptPoints(const double* z_, int64_t n_, int64_t d_, const int64_t* labels)
       : z(z_), n(n_), d(d_), sweep(widest_coordinate(z_, n_, d_)),
-        groups(group_by_label(labels, n_)), zt(static_cast<size_t>(n_ * d_)) {
-    sort_groups_by(z + sweep, d, groups);
+        groups(swept_groups(z_, n_, d_, labels, sweep)), zt(static_cast<size_t>(n_ * d_)) {
 #pragma omp parallel for schedule(static) if (worth_threads(n * d))
     for (int64_t c = 0; c < d; ++c)
       for (int64_t p = 0; p < n; ++p) zt[c * n + p] = z[groups.order[p] * d + c];
@@ -270,6 +276,22 @@ void count_sorted(const double* v, int64_t n, const double* radius, Metric metri
   });
 }
 
+// The Gram-form path (gram.h) over the kernel's order and the shard's runs of anchors; false
+// where it does not apply.
+bool kth_euclidean_gram(const double* z, int64_t n, int64_t d, const int64_t* labels, int64_t k,
+                        Shard shard, double* out) {
+  if (!euclidean_gram_eligible(n, d, installed_dgemm() != nullptr)) return false;
+  const Groups groups = swept_groups(z, n, d, labels, widest_coordinate(z, n, d));
+  const std::vector<int64_t> runs = anchor_runs(groups);
+  std::vector<int64_t> owned;
+  for (size_t r = 0; r + 1 < runs.size(); ++r)
+    if (shard.owns(static_cast<int64_t>(r)))
+      for (int64_t p = runs[r]; p < runs[r + 1]; ++p) owned.push_back(p);
+  return kth_euclidean_gram_cpu(z, n, d, groups.order.data(), groups.start.data(),
+                                static_cast<int64_t>(groups.start.size()) - 1, owned.data(),
+                                static_cast<int64_t>(owned.size()), k, shard.whole(), out);
+}
+
 }  // namespace
 
 void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int64_t* labels,
@@ -280,9 +302,16 @@ void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int6
     kth_sorted(d == 0 ? zeros.data() : z, n, labels, k, metric, shard, out);
   } else if (metric == Metric::kMax) {
     kth_brute_force<Metric::kMax>(SweptPoints(z, n, d, labels), k, shard, out);
-  } else {
+  } else if (!kth_euclidean_gram(z, n, d, labels, k, shard, out)) {
     kth_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, labels), k, shard, out);
   }
+}
+
+void kth_neighbor_distance_direct_cpu(const double* z, int64_t n, int64_t d,
+                                      const int64_t* labels, int64_t k, double* out,
+                                      Shard shard) {
+  if (!shard.whole()) std::fill(out, out + n, 0.0);
+  kth_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, labels), k, shard, out);
 }
 
 void count_within_cpu(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,

@@ -2,6 +2,7 @@
 //
 // Shapes and units: z is (n, d) float64, row-major. labels is (n,) int64 or nullptr.
 // Distances are max-norm or Euclidean (Metric). Neighbours never include the point itself.
+// Euclidean distances at wide d go through a matrix product (gram.h), with the same results.
 // Memory: O(n * (d + k)) per call; candidates are streamed in tiles, never an n x n matrix.
 // Determinism: results are per point and independent of the thread count.
 // Sharding (common.h): a shard owns every count-th run of anchors of the kernel's own order
@@ -21,6 +22,12 @@ namespace gib {
 // (min(k, count - 1)); a point with no candidate gets +inf.
 void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int64_t* labels,
                                int64_t k, Metric metric, double* out, Shard shard = {});
+
+// The same for the Euclidean metric at d >= 2, always on the direct (pruned brute-force) path,
+// never the Gram form of gram.h: the reference that the tests and benchmarks compare against.
+void kth_neighbor_distance_direct_cpu(const double* z, int64_t n, int64_t d,
+                                      const int64_t* labels, int64_t k, double* out,
+                                      Shard shard = {});
 
 // out[i] = #{j != i : dist(z_i, z_j) < radius[i]}  (strict, as in KSG and Ross).
 void count_within_cpu(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,
