@@ -126,6 +126,23 @@ py::array_t<double> kth_neighbor_distance_direct(Arr<double> z,
   return out;
 }
 
+// The Gram-form path whatever the size; None where it does not apply.
+py::object kth_neighbor_distance_gram(Arr<double> z, std::optional<Arr<int64_t>> labels,
+                                      int64_t k, ShardArg shard) {
+  const int64_t n = rows(z, 2, "z"), d = z.shape(1);
+  check_k(k, n);
+  const int64_t* lab = optional_labels(labels, n);
+  const gib::Shard part = shard_of(shard);
+  if (!install_blas()) return py::none();
+  py::array_t<double> out(n);
+  double* o = out.mutable_data();
+  const double* zp = z.data();
+  bool applied = n == 0;
+  if (n > 0)
+    run_kernel([&] { applied = gib::kth_neighbor_distance_gram_cpu(zp, n, d, lab, k, o, part); });
+  return applied ? py::object(out) : py::object(py::none());
+}
+
 py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64_t>> labels,
                                           int64_t k, int metric, ShardArg shard) {
   const int64_t n = rows(z, 2, "z"), d = z.shape(1);
@@ -321,6 +338,8 @@ PYBIND11_MODULE(_cpu, m) {
   m.def("kth_neighbor_distance", &kth_neighbor_distance, py::arg("z"), py::arg("labels"),
         py::arg("k"), py::arg("metric"), shard);
   m.def("kth_neighbor_distance_direct", &kth_neighbor_distance_direct, py::arg("z"),
+        py::arg("labels"), py::arg("k"), shard);
+  m.def("kth_neighbor_distance_gram", &kth_neighbor_distance_gram, py::arg("z"),
         py::arg("labels"), py::arg("k"), shard);
   m.def("euclidean_gram_eligible", &euclidean_gram_eligible, py::arg("n"), py::arg("d"));
   m.def("count_within", &count_within, py::arg("z"), py::arg("radius"), py::arg("metric"), shard);

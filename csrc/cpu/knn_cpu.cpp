@@ -276,22 +276,6 @@ void count_sorted(const double* v, int64_t n, const double* radius, Metric metri
   });
 }
 
-// The Gram-form path (gram.h) over the kernel's order and the shard's runs of anchors; false
-// where it does not apply.
-bool kth_euclidean_gram(const double* z, int64_t n, int64_t d, const int64_t* labels, int64_t k,
-                        Shard shard, double* out) {
-  if (!euclidean_gram_eligible(n, d, installed_dgemm() != nullptr)) return false;
-  const Groups groups = swept_groups(z, n, d, labels, widest_coordinate(z, n, d));
-  const std::vector<int64_t> runs = anchor_runs(groups);
-  std::vector<int64_t> owned;
-  for (size_t r = 0; r + 1 < runs.size(); ++r)
-    if (shard.owns(static_cast<int64_t>(r)))
-      for (int64_t p = runs[r]; p < runs[r + 1]; ++p) owned.push_back(p);
-  return kth_euclidean_gram_cpu(z, n, d, groups.order.data(), groups.start.data(),
-                                static_cast<int64_t>(groups.start.size()) - 1, owned.data(),
-                                static_cast<int64_t>(owned.size()), k, shard.whole(), out);
-}
-
 }  // namespace
 
 void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int64_t* labels,
@@ -302,9 +286,25 @@ void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int6
     kth_sorted(d == 0 ? zeros.data() : z, n, labels, k, metric, shard, out);
   } else if (metric == Metric::kMax) {
     kth_brute_force<Metric::kMax>(SweptPoints(z, n, d, labels), k, shard, out);
-  } else if (!kth_euclidean_gram(z, n, d, labels, k, shard, out)) {
+  } else if (!(euclidean_gram_eligible(n, d, installed_dgemm() != nullptr) &&
+                 kth_neighbor_distance_gram_cpu(z, n, d, labels, k, out, shard))) {
     kth_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, labels), k, shard, out);
   }
+}
+
+bool kth_neighbor_distance_gram_cpu(const double* z, int64_t n, int64_t d,
+                                    const int64_t* labels, int64_t k, double* out, Shard shard) {
+  if (d < 2) return false;
+  const Groups groups = swept_groups(z, n, d, labels, widest_coordinate(z, n, d));
+  const std::vector<int64_t> runs = anchor_runs(groups);
+  std::vector<int64_t> owned;
+  for (size_t r = 0; r + 1 < runs.size(); ++r)
+    if (shard.owns(static_cast<int64_t>(r)))
+      for (int64_t p = runs[r]; p < runs[r + 1]; ++p) owned.push_back(p);
+  if (!shard.whole()) std::fill(out, out + n, 0.0);
+  return kth_euclidean_gram_cpu(z, n, d, groups.order.data(), groups.start.data(),
+                                static_cast<int64_t>(groups.start.size()) - 1, owned.data(),
+                                static_cast<int64_t>(owned.size()), k, shard.whole(), out);
 }
 
 void kth_neighbor_distance_direct_cpu(const double* z, int64_t n, int64_t d,

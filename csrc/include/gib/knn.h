@@ -29,6 +29,13 @@ void kth_neighbor_distance_direct_cpu(const double* z, int64_t n, int64_t d,
                                       const int64_t* labels, int64_t k, double* out,
                                       Shard shard = {});
 
+// The same for the Euclidean metric at d >= 2 through the Gram form of gram.h whatever n and d
+// (kth_neighbor_distance_cpu takes it where euclidean_gram_eligible holds). Returns false
+// where it does not apply (d < 2, no BLAS installed, non-finite or huge coordinates); out then
+// holds nothing of use.
+bool kth_neighbor_distance_gram_cpu(const double* z, int64_t n, int64_t d, const int64_t* labels,
+                                    int64_t k, double* out, Shard shard = {});
+
 // out[i] = #{j != i : dist(z_i, z_j) < radius[i]}  (strict, as in KSG and Ross).
 void count_within_cpu(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,
                       int64_t* out, Shard shard = {});
