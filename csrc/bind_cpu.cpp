@@ -249,11 +249,41 @@ py::array_t<double> kde_log_mean_kernel(Arr<double> t, std::optional<Arr<int64_t
   require(sigma2 > 0, "sigma2 must be > 0");
   const int64_t* lab = optional_labels(labels, n);
   const gib::Shard part = shard_of(shard);
+  install_blas();
   py::array_t<double> out(n);
   double* o = out.mutable_data();
   const double* tp = t.data();
   if (n > 0) run_kernel([&] { gib::kde_log_mean_kernel_cpu(tp, n, d, lab, sigma2, o, part); });
   return out;
+}
+
+// kde_log_mean_kernel on one path: "direct", or "gram" (None where it does not apply).
+py::object kde_log_mean_kernel_path(Arr<double> t, std::optional<Arr<int64_t>> labels,
+                                    double sigma2, const std::string& path, ShardArg shard) {
+  const int64_t n = rows(t, 2, "t"), d = t.shape(1);
+  require(sigma2 > 0, "sigma2 must be > 0");
+  require(path == "direct" || path == "gram", "path must be 'direct' or 'gram'");
+  const int64_t* lab = optional_labels(labels, n);
+  const gib::Shard part = shard_of(shard);
+  if (path == "gram" && !install_blas()) return py::none();
+  py::array_t<double> out(n);
+  double* o = out.mutable_data();
+  const double* tp = t.data();
+  bool applied = true;
+  if (n > 0)
+    run_kernel([&] {
+      if (path == "direct")
+        gib::kde_log_mean_kernel_direct_cpu(tp, n, d, lab, sigma2, o, part);
+      else
+        applied = gib::kde_log_mean_kernel_gram_cpu(tp, n, d, lab, sigma2, o, part);
+    });
+  return applied ? py::object(out) : py::object(py::none());
+}
+
+bool kde_gram_eligible(Arr<double> t, double sigma2) {
+  const int64_t n = rows(t, 2, "t"), d = t.shape(1);
+  install_blas();
+  return gib::kde_log_mean_kernel_takes_gram(t.data(), n, d, sigma2);
 }
 
 py::array_t<double> kde_loo(Arr<double> t, std::optional<Arr<int64_t>> labels, int64_t n_classes,
@@ -353,6 +383,9 @@ PYBIND11_MODULE(_cpu, m) {
   m.def("knn_loo_euclidean", &knn_loo_euclidean, py::arg("z"), py::arg("k"), shard);
   m.def("kde_log_mean_kernel", &kde_log_mean_kernel, py::arg("t"), py::arg("labels"),
         py::arg("sigma2"), shard);
+  m.def("kde_log_mean_kernel_path", &kde_log_mean_kernel_path, py::arg("t"), py::arg("labels"),
+        py::arg("sigma2"), py::arg("path"), shard);
+  m.def("kde_gram_eligible", &kde_gram_eligible, py::arg("t"), py::arg("sigma2"));
   m.def("kde_loo", &kde_loo, py::arg("t"), py::arg("labels"), py::arg("n_classes"),
         py::arg("sigma2"), shard);
   m.def("pattern_counts", &pattern_counts, py::arg("codes"), py::arg("fixed"));

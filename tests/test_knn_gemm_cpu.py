@@ -143,3 +143,74 @@ def test_backend_takes_the_gram_form_where_eligible():
     np.testing.assert_array_equal(out, direct(z))
     reference = select("reference", False).kth_neighbor_distance(z, None, 3, EUCLIDEAN)
     assert_close(out, reference, rtol=1e-12, name="kth")
+
+
+# ----------------------------------------------------------------------------- KDE sums
+def kde_path(t, sigma2, path, labels=None, shard=None):
+    out = _cpu.kde_log_mean_kernel_path(t, labels, sigma2, path, shard)
+    assert out is not None, f"the {path} path declined finite data"
+    return out
+
+
+def kde_brute(t, sigma2, labels=None):
+    """L_a of kde.h from the full distance matrix (coordinates added in order)."""
+    from test_knn_kernels_cpu import reduced_distances
+    from scipy.special import logsumexp
+    sq = reduced_distances(t, EUCLIDEAN)
+    same = np.ones_like(sq, dtype=bool) if labels is None else labels[:, None] == labels[None, :]
+    return logsumexp(np.where(same, -sq / (2 * sigma2), -np.inf), axis=1) - np.log(same.sum(1))
+
+
+KDE_RTOL, KDE_ATOL = 1e-12, 1e-14
+
+
+@pytest.mark.parametrize("n,d", [(1, 9), (2, 31), (37, 64), (300, 257), (1100, 40)])
+@pytest.mark.parametrize("sigma2", [0.05, 1.0, 30.0])
+@pytest.mark.parametrize("data", ["layer", "ties"])
+def test_kde_gram_equals_direct_and_brute_force(n, d, sigma2, data):
+    rng = np.random.default_rng(n + d)
+    t = continuous(rng, n, d, ties=True) if data == "ties" else \
+        np.tanh(continuous(rng, n, d))
+    out = kde_path(t, sigma2, "gram")
+    assert_close(out, kde_path(t, sigma2, "direct"), rtol=KDE_RTOL, atol=KDE_ATOL, name="L")
+    if n <= 300:
+        assert_close(out, kde_brute(t, sigma2), rtol=1e-11, atol=1e-13, name="L")
+
+
+@pytest.mark.parametrize("lonely", [False, True])
+def test_kde_gram_labels_and_shards(lonely):
+    rng = np.random.default_rng(3)
+    t = np.tanh(continuous(rng, 700, 48))
+    labels = labels_of_three(rng, t, lonely=lonely)
+    out = kde_path(t, 2.0, "gram", labels)
+    assert_close(out, kde_path(t, 2.0, "direct", labels), rtol=KDE_RTOL, atol=KDE_ATOL, name="L")
+    parts = shard_parts(lambda shard: kde_path(t, 2.0, "gram", labels, shard), 3)
+    for part in parts:
+        assert 0 < np.count_nonzero(part) < t.shape[0]
+    assert_close(np.sum(parts, axis=0), out, rtol=KDE_RTOL, atol=KDE_ATOL, name="sharded L")
+    if lonely:
+        assert out[0] == 0.0  # alone in its class: the self term only
+
+
+def test_kde_cancellation_falls_back_to_direct_sums():
+    """Far clusters and a small sigma2: the error bound is wide, the affected anchors are summed
+    directly (bit-equal to the direct path)."""
+    rng = np.random.default_rng(8)
+    t = _cancelling(rng, 300, 64)
+    for sigma2 in (1e-6, 1e-4):
+        np.testing.assert_array_equal(kde_path(t, sigma2, "gram"),
+                                      kde_path(t, sigma2, "direct"))
+
+
+def test_kde_eligibility_predicate():
+    rng = np.random.default_rng(9)
+    t = np.tanh(continuous(rng, 600, 64))
+    spread = 2 * np.mean(np.sum((t - t.mean(0)) ** 2, axis=1))  # typical squared distance
+    # The direct scan drops pairs early once their exponent passes 750: below about
+    # spread / (16 * 1500) it stays on the direct path.
+    assert _cpu.kde_gram_eligible(t, spread / 1500)
+    assert not _cpu.kde_gram_eligible(t, spread / (1500 * 64))
+    assert not _cpu.kde_gram_eligible(t[:511], spread / 1500)  # too few points
+    assert not _cpu.kde_gram_eligible(np.ascontiguousarray(t[:, :16]), spread)  # narrow
+    out = _cpu.kde_log_mean_kernel(t, None, spread / 1500, None)
+    assert_close(out, kde_path(t, spread / 1500, "direct"), rtol=KDE_RTOL, atol=KDE_ATOL)
