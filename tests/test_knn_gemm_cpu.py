@@ -129,15 +129,15 @@ def test_non_finite_data_falls_back_to_the_direct_path():
 
 def test_eligibility_predicate():
     assert _cpu.euclidean_gram_eligible(10000, 1024)
-    assert _cpu.euclidean_gram_eligible(512, 24)
-    assert not _cpu.euclidean_gram_eligible(511, 1024)  # too few points for blocks
-    assert not _cpu.euclidean_gram_eligible(10000, 23)  # the pruned scan is faster
+    assert _cpu.euclidean_gram_eligible(1000, 32)
+    assert not _cpu.euclidean_gram_eligible(999, 1024)  # too few points for blocks
+    assert not _cpu.euclidean_gram_eligible(10000, 31)  # the pruned scan is faster
     assert not _cpu.euclidean_gram_eligible(10000, 1)
 
 
 def test_backend_takes_the_gram_form_where_eligible():
     rng = np.random.default_rng(4)
-    z = continuous(rng, 600, 40)
+    z = continuous(rng, 1000, 40)
     assert _cpu.euclidean_gram_eligible(*z.shape)
     out = select("cpu", False).kth_neighbor_distance(z, None, 3, EUCLIDEAN)
     np.testing.assert_array_equal(out, direct(z))
@@ -204,13 +204,13 @@ def test_kde_cancellation_falls_back_to_direct_sums():
 
 def test_kde_eligibility_predicate():
     rng = np.random.default_rng(9)
-    t = np.tanh(continuous(rng, 600, 64))
+    t = np.tanh(continuous(rng, 1000, 64))
     spread = 2 * np.mean(np.sum((t - t.mean(0)) ** 2, axis=1))  # typical squared distance
     # The direct scan drops pairs early once their exponent passes 750: below about
     # spread / (16 * 1500) it stays on the direct path.
     assert _cpu.kde_gram_eligible(t, spread / 1500)
     assert not _cpu.kde_gram_eligible(t, spread / (1500 * 64))
-    assert not _cpu.kde_gram_eligible(t[:511], spread / 1500)  # too few points
+    assert not _cpu.kde_gram_eligible(t[:999], spread / 1500)  # too few points
     assert not _cpu.kde_gram_eligible(np.ascontiguousarray(t[:, :16]), spread)  # narrow
     out = _cpu.kde_log_mean_kernel(t, None, spread / 1500, None)
     assert_close(out, kde_path(t, spread / 1500, "direct"), rtol=KDE_RTOL, atol=KDE_ATOL)

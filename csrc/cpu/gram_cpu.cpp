@@ -1,4 +1,4 @@
-// The Gram-form Euclidean k-th neighbour distance (contract: gram.h).
+// The Gram-form Euclidean k-th neighbour distance and KDE sums (contract: gram.h).
 //
 // Per label group, the centred rows are multiplied block by block (dgemm); without a shard the
 // products are symmetric, so only the blocks on and above the diagonal are formed and each one
@@ -9,6 +9,10 @@
 // running k-th can go below), so recomputing the list and taking the k-th gives the exact answer.
 // The list is compacted when full; if most of it survives (cancellation: the bound is wide
 // against the spread of the distances) it is recomputed at once, which bounds its memory.
+// The KDE sums add exp(-G / (2 sigma2)) per pair in candidate order, with a bound on each term's
+// error; the caller sums directly the anchors whose total bound is too wide.
+// BLAS runs its own threads, so these passes stay on the calling thread: OpenMP threads
+// spinning beside BLAS's on the same cores cost more than the passes themselves.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -159,7 +163,7 @@ void product_blocks(const CentredGroup& group, const int64_t* owned, int64_t cou
                     std::vector<double>& anchor_rows, const Row& row, const Column& column) {
   const int di = static_cast<int>(group.d);
   const double one = 1.0, zero = 0.0;
-  products.resize(kGramBlock * kGramBlock);
+  products.resize(std::min(kGramBlock, count) * std::min(kGramBlock, group.hi - group.lo));
   for (int64_t t0 = 0; t0 < count; t0 += kGramBlock) {
     const int64_t bi = std::min(kGramBlock, count - t0);
     const double* anchors;

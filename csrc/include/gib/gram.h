@@ -26,8 +26,8 @@ Dgemm installed_dgemm();
 // The Gram form pays off once a distance costs enough coordinates that a matrix product beats
 // the pruned direct scan, and once there are enough points for blocks (measured:
 // benchmarks/bm_wide_d.py). The choice never changes a result, only the time.
-constexpr int64_t kGramMinColumns = 24;
-constexpr int64_t kGramMinPoints = 512;
+constexpr int64_t kGramMinColumns = 32;
+constexpr int64_t kGramMinPoints = 1000;
 
 GIB_HD bool euclidean_gram_eligible(int64_t n, int64_t d, bool have_gemm) {
   return have_gemm && d >= kGramMinColumns && n >= kGramMinPoints;
