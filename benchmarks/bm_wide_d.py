@@ -235,6 +235,18 @@ def _write(results, before, path_md, path_csv, quick):
     Path(path_md).write_text("\n".join(lines) + "\n")
 
 
+def _read_rows(path):
+    numbers = {"n": int, "d": int, "gib_rounds": int, "peer_rounds": int, "gib_s": float,
+               "gib_peak_mib": float, "peer_s": float, "ratio": float, "max_rel_diff": float}
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r.pop("before_s", None)
+        for key, cast in numbers.items():
+            r[key] = cast(r[key])
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
@@ -245,6 +257,8 @@ def main(argv=None):
                         help="time gib_kernels only and write the CSV (for --before)")
     parser.add_argument("--before", help="CSV of --gib-only on another build")
     parser.add_argument("--csv", default=None)
+    parser.add_argument("--update", action="store_true",
+                        help="replace the rows run in the existing CSV and table, keep the rest")
     args = parser.parse_args(argv)
     if argv is None and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
         # A fixed threshold keeps large buffers in mappings returned on free, so that the peak
@@ -275,6 +289,11 @@ def main(argv=None):
         with open(args.before) as f:
             for r in csv.DictReader(f):
                 before[(r["task"], int(r["n"]), int(r["d"]))] = float(r["gib_s"])
+    csv_path = Path(args.csv) if args.csv else RESULTS / f"cpu_wide_d{suffix}.csv"
+    if args.update and csv_path.exists():
+        fresh = {(r["task"], r["n"], r["d"]): r for r in results}
+        results = [fresh.pop((r["task"], r["n"], r["d"]), r) for r in _read_rows(csv_path)]
+        results += list(fresh.values())
     _write(results, before, args.csv and Path(args.csv).with_suffix(".md")
            or RESULTS / f"cpu_wide_d{suffix}.md", args.csv or RESULTS / f"cpu_wide_d{suffix}.csv",
            args.quick)

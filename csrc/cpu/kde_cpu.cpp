@@ -37,12 +37,20 @@ struct GroupedPoints : Groups {
   std::vector<int64_t> runs;  // starts of runs of <= kAnchors positions in one group, then n
   std::vector<double> tt;     // tt[c * n + p]: coordinate c of the point at position p
 
-  GroupedPoints(const double* t_, int64_t n_, int64_t d_, const int64_t* labels)
-      : Groups(group_by_label(labels, n_)), t(t_), n(n_), d(d_),
-        tt(static_cast<size_t>(n_ * d_)) {
+  // Without `copy`, the coordinate-major copy waits for copy_columns() (the Gram form needs
+  // none, and holds its own copy of the rows meanwhile).
+  GroupedPoints(const double* t_, int64_t n_, int64_t d_, const int64_t* labels,
+                bool copy = true)
+      : Groups(group_by_label(labels, n_)), t(t_), n(n_), d(d_) {
     for (size_t g = 0; g + 1 < start.size(); ++g)
       for (int64_t p = start[g]; p < start[g + 1]; p += kAnchors) runs.push_back(p);
     runs.push_back(n);
+    if (copy) copy_columns();
+  }
+
+  void copy_columns() {
+    if (!tt.empty() || n * d == 0) return;
+    tt.resize(static_cast<size_t>(n * d));
 #pragma omp parallel for schedule(static) if (worth_threads(n * d))
     for (int64_t c = 0; c < d; ++c)
       for (int64_t p = 0; p < n; ++p) tt[c * n + p] = t[order[p] * d + c];
@@ -125,15 +133,15 @@ enum class KdePath { kAuto, kDirect, kGram };
 // directly, whole runs at a time.
 bool kde_log_mean_kernel(const double* t, int64_t n, int64_t d, const int64_t* labels,
                          double sigma2, double* out, Shard shard, KdePath path) {
-  const GroupedPoints pts(t, n, d, labels);
+  const bool gram = path == KdePath::kGram ||
+                    (path == KdePath::kAuto && kde_log_mean_kernel_takes_gram(t, n, d, sigma2));
+  GroupedPoints pts(t, n, d, labels, !gram);
   const double two_sigma2 = 2.0 * sigma2, negligible = kNegligibleExponent * two_sigma2;
   const int64_t n_runs = static_cast<int64_t>(pts.runs.size()) - 1;
   const int64_t runs_per_tile = std::max<int64_t>(1, anchors_per_tile(n, n * d) / kAnchors);
   if (!shard.whole()) std::fill(out, out + n, 0.0);
   const int64_t first_run = shard.begin(n_runs), last_run = shard.end(n_runs);
   std::vector<char> redo;  // per run, after the Gram form; empty: every run
-  const bool gram = path == KdePath::kGram ||
-                    (path == KdePath::kAuto && kde_log_mean_kernel_takes_gram(t, n, d, sigma2));
   if (gram) {
     std::vector<int64_t> owned(pts.runs[last_run] - pts.runs[first_run]);
     std::iota(owned.begin(), owned.end(), pts.runs[first_run]);
@@ -148,6 +156,7 @@ bool kde_log_mean_kernel(const double* t, int64_t n, int64_t d, const int64_t* l
     } else if (path == KdePath::kGram) {
       return false;
     }
+    if (redo.empty() || std::count(redo.begin(), redo.end(), 1) > 0) pts.copy_columns();
   }
   for (int64_t r0 = first_run; r0 < last_run; r0 += runs_per_tile) {
     const int64_t r1 = std::min(last_run, r0 + runs_per_tile);
