@@ -63,7 +63,7 @@ GIB_HD double gram_error_bound(double sq_sum, int64_t d) {
 // chunk sums, gamma_(chunk + d / chunk + 2), not gamma_d. The kernel's error is measured against
 // the true squared distance (the direct path's own sum carries gamma_d D): below
 // (2 (chunk + d / chunk) + 16) u (sq_a + sq_b), doubled for margin.
-constexpr int64_t kKdeDotChunk = 128;
+constexpr int64_t kKdeDotChunk = 256;
 
 GIB_HD double kde_gram_error_bound(double sq_sum, int64_t d) {
   const int64_t chunks = (d + kKdeDotChunk - 1) / kKdeDotChunk;
