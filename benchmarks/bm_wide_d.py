@@ -216,7 +216,8 @@ def _write(results, before, path_md, path_csv, quick):
         "on the build before the Gram-form paths. Leave-one-out peers: a loop over j of the same "
         "torch code on the other columns, timed on the first columns and scaled to m. peak: "
         "resident memory above that before the call. pair-coords/s: n (n - 1) d over the gib "
-        "time (pruning skips part of that work; the fused rows do more per pair).",
+        "time (pruning skips part of that work; the fused rows do more per pair). before '-': "
+        "that row's code did not change.",
         "",
         "| task | n x d | path | before | gib_kernels | pair-coords/s | peer | peer time | ratio | "
         "max rel diff | peak extra |",
