@@ -13,6 +13,7 @@
 #endif
 
 #include "gib/binning.h"
+#include "gib/gram.h"
 #include "gib/kde.h"
 #include "gib/knn.h"
 #include "gib/knn_loo.h"
@@ -95,6 +96,62 @@ gib::KnnPath path_of(const std::string& path) {
   return gib::KnnPath::kTree;
 }
 
+// The Gram-form paths (gram.h) multiply blocks with scipy's BLAS dgemm, found once, on first
+// use; without scipy the kernels keep their direct paths. Called with the GIL held.
+bool install_blas() {
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    try {
+      py::dict api = py::module_::import("scipy.linalg.cython_blas").attr("__pyx_capi__");
+      PyObject* capsule = py::object(api["dgemm"]).ptr();
+      void* fn = PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
+      if (fn == nullptr) throw py::error_already_set();
+      gib::set_dgemm(reinterpret_cast<gib::Dgemm>(fn));
+    } catch (const py::error_already_set&) {
+      PyErr_Clear();
+    }
+  }
+  return gib::installed_dgemm() != nullptr;
+}
+
+// Whether kth_neighbor_distance takes the Gram form for n points of d coordinates (Euclidean).
+bool euclidean_gram_eligible(int64_t n, int64_t d) {
+  return gib::euclidean_gram_eligible(n, d, install_blas());
+}
+
+py::array_t<double> kth_neighbor_distance_direct(Arr<double> z,
+                                                 std::optional<Arr<int64_t>> labels, int64_t k,
+                                                 ShardArg shard) {
+  const int64_t n = rows(z, 2, "z"), d = z.shape(1);
+  check_k(k, n);
+  require(d >= 2, "the direct Euclidean path takes d >= 2");
+  const int64_t* lab = optional_labels(labels, n);
+  const gib::Shard part = shard_of(shard);
+  py::array_t<double> out(n);
+  double* o = out.mutable_data();
+  const double* zp = z.data();
+  if (n > 0) run_kernel([&] { gib::kth_neighbor_distance_direct_cpu(zp, n, d, lab, k, o, part); });
+  return out;
+}
+
+// The Gram-form path whatever the size; None where it does not apply.
+py::object kth_neighbor_distance_gram(Arr<double> z, std::optional<Arr<int64_t>> labels,
+                                      int64_t k, ShardArg shard) {
+  const int64_t n = rows(z, 2, "z"), d = z.shape(1);
+  check_k(k, n);
+  const int64_t* lab = optional_labels(labels, n);
+  const gib::Shard part = shard_of(shard);
+  if (!install_blas()) return py::none();
+  py::array_t<double> out(n);
+  double* o = out.mutable_data();
+  const double* zp = z.data();
+  bool applied = n == 0;
+  if (n > 0)
+    run_kernel([&] { applied = gib::kth_neighbor_distance_gram_cpu(zp, n, d, lab, k, o, part); });
+  return applied ? py::object(out) : py::object(py::none());
+}
+
 py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64_t>> labels,
                                           int64_t k, int metric, ShardArg shard,
                                           const std::string& path) {
@@ -103,6 +160,7 @@ py::array_t<double> kth_neighbor_distance(Arr<double> z, std::optional<Arr<int64
   const int64_t* lab = optional_labels(labels, n);
   const gib::Metric met = metric_of(metric);
   const gib::Shard part = shard_of(shard);
+  if (met == gib::Metric::kEuclidean) install_blas();
   py::array_t<double> out(n);
   double* o = out.mutable_data();
   const double* zp = z.data();
@@ -208,11 +266,41 @@ py::array_t<double> kde_log_mean_kernel(Arr<double> t, std::optional<Arr<int64_t
   require(sigma2 > 0, "sigma2 must be > 0");
   const int64_t* lab = optional_labels(labels, n);
   const gib::Shard part = shard_of(shard);
+  install_blas();
   py::array_t<double> out(n);
   double* o = out.mutable_data();
   const double* tp = t.data();
   if (n > 0) run_kernel([&] { gib::kde_log_mean_kernel_cpu(tp, n, d, lab, sigma2, o, part); });
   return out;
+}
+
+// kde_log_mean_kernel on one path: "direct", or "gram" (None where it does not apply).
+py::object kde_log_mean_kernel_path(Arr<double> t, std::optional<Arr<int64_t>> labels,
+                                    double sigma2, const std::string& path, ShardArg shard) {
+  const int64_t n = rows(t, 2, "t"), d = t.shape(1);
+  require(sigma2 > 0, "sigma2 must be > 0");
+  require(path == "direct" || path == "gram", "path must be 'direct' or 'gram'");
+  const int64_t* lab = optional_labels(labels, n);
+  const gib::Shard part = shard_of(shard);
+  if (path == "gram" && !install_blas()) return py::none();
+  py::array_t<double> out(n);
+  double* o = out.mutable_data();
+  const double* tp = t.data();
+  bool applied = true;
+  if (n > 0)
+    run_kernel([&] {
+      if (path == "direct")
+        gib::kde_log_mean_kernel_direct_cpu(tp, n, d, lab, sigma2, o, part);
+      else
+        applied = gib::kde_log_mean_kernel_gram_cpu(tp, n, d, lab, sigma2, o, part);
+    });
+  return applied ? py::object(out) : py::object(py::none());
+}
+
+bool kde_gram_eligible(Arr<double> t, double sigma2) {
+  const int64_t n = rows(t, 2, "t"), d = t.shape(1);
+  install_blas();
+  return gib::kde_log_mean_kernel_takes_gram(t.data(), n, d, sigma2);
 }
 
 py::array_t<double> kde_loo(Arr<double> t, std::optional<Arr<int64_t>> labels, int64_t n_classes,
@@ -314,6 +402,11 @@ PYBIND11_MODULE(_cpu, m) {
     return gib::knn_loo_by_searches(path_of(path), n, m, specs.data(),
                                     static_cast<int64_t>(specs.size()));
   }, py::arg("n"), py::arg("m"), py::arg("w_columns"), py::arg("path") = "auto");
+  m.def("kth_neighbor_distance_direct", &kth_neighbor_distance_direct, py::arg("z"),
+        py::arg("labels"), py::arg("k"), shard);
+  m.def("kth_neighbor_distance_gram", &kth_neighbor_distance_gram, py::arg("z"),
+        py::arg("labels"), py::arg("k"), shard);
+  m.def("euclidean_gram_eligible", &euclidean_gram_eligible, py::arg("n"), py::arg("d"));
   const auto bound = py::arg("bound") = py::none();
   m.def("knn_loo_maxnorm", &knn_loo_maxnorm, py::arg("z"), py::arg("labels"), py::arg("w"),
         py::arg("k"), shard, bound, path);
@@ -327,6 +420,9 @@ PYBIND11_MODULE(_cpu, m) {
   }, py::arg("n"), py::arg("m"), py::arg("path") = "auto");
   m.def("kde_log_mean_kernel", &kde_log_mean_kernel, py::arg("t"), py::arg("labels"),
         py::arg("sigma2"), shard);
+  m.def("kde_log_mean_kernel_path", &kde_log_mean_kernel_path, py::arg("t"), py::arg("labels"),
+        py::arg("sigma2"), py::arg("path"), shard);
+  m.def("kde_gram_eligible", &kde_gram_eligible, py::arg("t"), py::arg("sigma2"));
   m.def("kde_loo", &kde_loo, py::arg("t"), py::arg("labels"), py::arg("n_classes"),
         py::arg("sigma2"), shard);
   m.def("pattern_counts", &pattern_counts, py::arg("codes"), py::arg("fixed"));

@@ -13,6 +13,7 @@
 #include <numeric>
 #include <vector>
 
+#include "gib/gram.h"
 #include "gib/kde.h"
 #include "gib/label_groups.h"
 #include "gib/loo_math.h"
@@ -26,8 +27,7 @@ namespace {
 constexpr int64_t kAnchors = 16;
 constexpr int64_t kBlock = 32;
 constexpr int64_t kChunk = 8;
-// Past this exponent exp(-x) rounds to 0, with a margin that covers rounding in the exponent.
-constexpr double kNegligibleExponent = 750.0;
+constexpr double kNegligibleExponent = kKdeNegligibleExponent;  // gram.h
 
 // The points of t grouped by label (label_groups.h; positions in original order within a
 // group), in runs of at most kAnchors positions of one group, and copied coordinate-major.
@@ -37,12 +37,20 @@ struct GroupedPoints : Groups {
   std::vector<int64_t> runs;  // starts of runs of <= kAnchors positions in one group, then n
   std::vector<double> tt;     // tt[c * n + p]: coordinate c of the point at position p
 
-  GroupedPoints(const double* t_, int64_t n_, int64_t d_, const int64_t* labels)
-      : Groups(group_by_label(labels, n_)), t(t_), n(n_), d(d_),
-        tt(static_cast<size_t>(n_ * d_)) {
+  // Without `copy`, the coordinate-major copy waits for copy_columns() (the Gram form needs
+  // none, and holds its own copy of the rows meanwhile).
+  GroupedPoints(const double* t_, int64_t n_, int64_t d_, const int64_t* labels,
+                bool copy = true)
+      : Groups(group_by_label(labels, n_)), t(t_), n(n_), d(d_) {
     for (size_t g = 0; g + 1 < start.size(); ++g)
       for (int64_t p = start[g]; p < start[g + 1]; p += kAnchors) runs.push_back(p);
     runs.push_back(n);
+    if (copy) copy_columns();
+  }
+
+  void copy_columns() {
+    if (!tt.empty() || n * d == 0) return;
+    tt.resize(static_cast<size_t>(n * d));
 #pragma omp parallel for schedule(static) if (worth_threads(n * d))
     for (int64_t c = 0; c < d; ++c)
       for (int64_t p = 0; p < n; ++p) tt[c * n + p] = t[order[p] * d + c];
@@ -106,20 +114,55 @@ int64_t block_distances(const GroupedPoints& pts, int64_t p0, int64_t p1, int64_
   return n_live;
 }
 
-}  // namespace
+// The mean squared distance of the rows of t to their mean.
+double mean_centred_square(const double* t, int64_t n, int64_t d) {
+  std::vector<double> mean(d, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < d; ++c) mean[c] += t[i * d + c];
+  for (int64_t c = 0; c < d; ++c) mean[c] /= static_cast<double>(n);
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < d; ++c) total += (t[i * d + c] - mean[c]) * (t[i * d + c] - mean[c]);
+  return total / static_cast<double>(n);
+}
 
-void kde_log_mean_kernel_cpu(const double* t, int64_t n, int64_t d, const int64_t* labels,
-                             double sigma2, double* out, Shard shard) {
-  const GroupedPoints pts(t, n, d, labels);
+enum class KdePath { kAuto, kDirect, kGram };
+
+// kde_log_mean_kernel_cpu on the given path; false (kGram only) where the Gram form does not
+// apply. On the Gram form, the anchors whose sums it cannot bound tightly enough are summed
+// directly, whole runs at a time.
+bool kde_log_mean_kernel(const double* t, int64_t n, int64_t d, const int64_t* labels,
+                         double sigma2, double* out, Shard shard, KdePath path) {
+  const bool gram = path == KdePath::kGram ||
+                    (path == KdePath::kAuto && kde_log_mean_kernel_takes_gram(t, n, d, sigma2));
+  GroupedPoints pts(t, n, d, labels, !gram);
   const double two_sigma2 = 2.0 * sigma2, negligible = kNegligibleExponent * two_sigma2;
   const int64_t n_runs = static_cast<int64_t>(pts.runs.size()) - 1;
   const int64_t runs_per_tile = std::max<int64_t>(1, anchors_per_tile(n, n * d) / kAnchors);
   if (!shard.whole()) std::fill(out, out + n, 0.0);
-  const int64_t last_run = shard.end(n_runs);
-  for (int64_t r0 = shard.begin(n_runs); r0 < last_run; r0 += runs_per_tile) {
+  const int64_t first_run = shard.begin(n_runs), last_run = shard.end(n_runs);
+  std::vector<char> redo;  // per run, after the Gram form; empty: every run
+  if (gram) {
+    std::vector<int64_t> owned(pts.runs[last_run] - pts.runs[first_run]);
+    std::iota(owned.begin(), owned.end(), pts.runs[first_run]);
+    std::vector<char> inexact(n, 0);
+    if (kde_gram_cpu(t, n, d, pts.order.data(), pts.start.data(),
+                     static_cast<int64_t>(pts.start.size()) - 1, owned.data(),
+                     static_cast<int64_t>(owned.size()), shard.whole(), sigma2, out,
+                     inexact.data())) {
+      redo.assign(n_runs, 0);
+      for (int64_t r = first_run; r < last_run; ++r)
+        for (int64_t p = pts.runs[r]; p < pts.runs[r + 1]; ++p) redo[r] |= inexact[p];
+    } else if (path == KdePath::kGram) {
+      return false;
+    }
+    if (redo.empty() || std::count(redo.begin(), redo.end(), 1) > 0) pts.copy_columns();
+  }
+  for (int64_t r0 = first_run; r0 < last_run; r0 += runs_per_tile) {
     const int64_t r1 = std::min(last_run, r0 + runs_per_tile);
 #pragma omp parallel for schedule(dynamic, 1) if (worth_threads((r1 - r0) * kAnchors * n * d))
     for (int64_t r = r0; r < r1; ++r) {
+      if (!redo.empty() && !redo[r]) continue;
       const int64_t p0 = pts.runs[r], p1 = pts.runs[r + 1];
       int64_t lo, hi;
       pts.group_of(p0, lo, hi);
@@ -141,6 +184,30 @@ void kde_log_mean_kernel_cpu(const double* t, int64_t n, int64_t d, const int64_
     }
     check_interrupt();
   }
+  return true;
+}
+
+}  // namespace
+
+bool kde_log_mean_kernel_takes_gram(const double* t, int64_t n, int64_t d, double sigma2) {
+  return euclidean_gram_eligible(n, d, installed_dgemm() != nullptr) &&
+         kde_gram_eligible(n, d, sigma2, mean_centred_square(t, n, d), true);
+}
+
+void kde_log_mean_kernel_cpu(const double* t, int64_t n, int64_t d, const int64_t* labels,
+                             double sigma2, double* out, Shard shard) {
+  kde_log_mean_kernel(t, n, d, labels, sigma2, out, shard, KdePath::kAuto);
+}
+
+void kde_log_mean_kernel_direct_cpu(const double* t, int64_t n, int64_t d,
+                                    const int64_t* labels, double sigma2, double* out,
+                                    Shard shard) {
+  kde_log_mean_kernel(t, n, d, labels, sigma2, out, shard, KdePath::kDirect);
+}
+
+bool kde_log_mean_kernel_gram_cpu(const double* t, int64_t n, int64_t d, const int64_t* labels,
+                                  double sigma2, double* out, Shard shard) {
+  return kde_log_mean_kernel(t, n, d, labels, sigma2, out, shard, KdePath::kGram);
 }
 
 void kde_loo_cpu(const double* t, int64_t n, int64_t m, const int64_t* labels, int64_t n_classes,

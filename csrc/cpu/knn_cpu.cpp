@@ -16,6 +16,7 @@
 #include <numeric>
 #include <vector>
 
+#include "gib/gram.h"
 #include "gib/knn.h"
 #include "gib/knn_tree.h"
 #include "gib/label_groups.h"
@@ -90,8 +91,14 @@ int64_t widest_coordinate(const double* z, int64_t n, int64_t d) {
   return std::max_element(spread.begin(), spread.end()) - spread.begin();
 }
 
-// The points of z (d >= 1) grouped by label, sorted within each group along the sweep
-// coordinate and copied coordinate-major.
+// The kernel's order: points grouped by label, sorted within each group along `sweep`.
+Groups swept_groups(const double* z, int64_t n, int64_t d, const int64_t* labels, int64_t sweep) {
+  Groups groups = group_by_label(labels, n);
+  sort_groups_by(z + sweep, d, groups);
+  return groups;
+}
+
+// The points of z (d >= 1) in the kernel's order, copied coordinate-major.
 struct SweptPoints {
   const double* z;
   int64_t n, d, sweep;
@@ -100,8 +107,7 @@ struct SweptPoints {
 
   SweptPoints(const double* z_, int64_t n_, int64_t d_, const int64_t* labels)
       : z(z_), n(n_), d(d_), sweep(widest_coordinate(z_, n_, d_)),
-        groups(group_by_label(labels, n_)), zt(static_cast<size_t>(n_ * d_)) {
-    sort_groups_by(z + sweep, d, groups);
+        groups(swept_groups(z_, n_, d_, labels, sweep)), zt(static_cast<size_t>(n_ * d_)) {
 #pragma omp parallel for schedule(static) if (worth_threads(n * d))
     for (int64_t c = 0; c < d; ++c)
       for (int64_t p = 0; p < n; ++p) zt[c * n + p] = z[groups.order[p] * d + c];
@@ -285,9 +291,33 @@ void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int6
     kth_sorted(d == 0 ? zeros.data() : z, n, labels, k, metric, shard, out);
   } else if (metric == Metric::kMax) {
     kth_brute_force<Metric::kMax>(SweptPoints(z, n, d, labels), k, shard, out);
-  } else {
+  } else if (!(path == KnnPath::kAuto &&
+                 euclidean_gram_eligible(n, d, installed_dgemm() != nullptr) &&
+                 kth_neighbor_distance_gram_cpu(z, n, d, labels, k, out, shard))) {
     kth_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, labels), k, shard, out);
   }
+}
+
+bool kth_neighbor_distance_gram_cpu(const double* z, int64_t n, int64_t d,
+                                    const int64_t* labels, int64_t k, double* out, Shard shard) {
+  if (d < 2) return false;
+  const Groups groups = swept_groups(z, n, d, labels, widest_coordinate(z, n, d));
+  const std::vector<int64_t> runs = anchor_runs(groups);
+  std::vector<int64_t> owned;
+  for (size_t r = 0; r + 1 < runs.size(); ++r)
+    if (shard.owns(static_cast<int64_t>(r)))
+      for (int64_t p = runs[r]; p < runs[r + 1]; ++p) owned.push_back(p);
+  if (!shard.whole()) std::fill(out, out + n, 0.0);
+  return kth_euclidean_gram_cpu(z, n, d, groups.order.data(), groups.start.data(),
+                                static_cast<int64_t>(groups.start.size()) - 1, owned.data(),
+                                static_cast<int64_t>(owned.size()), k, shard.whole(), out);
+}
+
+void kth_neighbor_distance_direct_cpu(const double* z, int64_t n, int64_t d,
+                                      const int64_t* labels, int64_t k, double* out,
+                                      Shard shard) {
+  if (!shard.whole()) std::fill(out, out + n, 0.0);
+  kth_brute_force<Metric::kEuclidean>(SweptPoints(z, n, d, labels), k, shard, out);
 }
 
 void count_within_cpu(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,

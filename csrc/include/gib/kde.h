@@ -20,6 +20,19 @@ namespace gib {
 void kde_log_mean_kernel_cpu(const double* t, int64_t n, int64_t d, const int64_t* labels,
                              double sigma2, double* out, Shard shard = {});
 
+// Where kde_log_mean_kernel_takes_gram holds (wide d, enough points, sigma2 large enough that
+// the direct scan cannot drop most pairs early), the sums go through a matrix product (gram.h);
+// anchors whose error bound is too wide for 1e-12 relative are summed directly. The same values
+// to 1e-12 relative; the direct path's bits where every anchor is summed directly.
+bool kde_log_mean_kernel_takes_gram(const double* t, int64_t n, int64_t d, double sigma2);
+// The same on the direct path only, and on the Gram form whatever the size (false, having
+// written nothing of use, where it does not apply: no BLAS, non-finite or huge coordinates).
+void kde_log_mean_kernel_direct_cpu(const double* t, int64_t n, int64_t d,
+                                    const int64_t* labels, double sigma2, double* out,
+                                    Shard shard = {});
+bool kde_log_mean_kernel_gram_cpu(const double* t, int64_t n, int64_t d, const int64_t* labels,
+                                  double sigma2, double* out, Shard shard = {});
+
 // Leave-one-feature-out: out (n_classes, m + 1), out[c][j] = sum_{a : label(a) == c} L_a over
 // T_-j (squared distance downdated by (t_aj - t_bj)^2); column m is all of t. Without labels
 // n_classes must be 1. Sums run in a fixed anchor order (bit-identical across thread counts).

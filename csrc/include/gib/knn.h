@@ -2,6 +2,7 @@
 //
 // Shapes and units: z is (n, d) float64, row-major. labels is (n,) int64 or nullptr.
 // Distances are max-norm or Euclidean (Metric). Neighbours never include the point itself.
+// Euclidean distances at wide d go through a matrix product (gram.h), with the same results.
 // Memory: O(n * (d + k)) per call; candidates are streamed in tiles, never an n x n matrix.
 // Determinism: results are per point and independent of the thread count.
 // Sharding (common.h): a shard owns every count-th run of anchors of the kernel's own order
@@ -18,9 +19,10 @@
 namespace gib {
 
 // Which search a CPU k-NN entry point runs: the one its eligibility predicate picks (kAuto; the
-// k-d tree of knn_tree.h at low d and large n, else the pruned brute force), or a forced one
-// (tests, benchmarks). A forced tree on inputs it cannot take runs the direct path. Every path
-// gives the same results.
+// k-d tree of knn_tree.h at low d and large n, the Gram form of gram.h for the Euclidean k-th
+// neighbour at wide d, else the pruned brute force), or a forced one (tests, benchmarks):
+// kDirect is the pruned brute force, kTree the tree (on inputs it cannot take, the direct path).
+// Every path gives the same results.
 enum class KnnPath : int { kAuto = 0, kDirect = 1, kTree = 2 };
 
 // out[i] = distance from point i to its k-th nearest other point. With labels, only points
@@ -29,6 +31,19 @@ enum class KnnPath : int { kAuto = 0, kDirect = 1, kTree = 2 };
 void kth_neighbor_distance_cpu(const double* z, int64_t n, int64_t d, const int64_t* labels,
                                int64_t k, Metric metric, double* out, Shard shard = {},
                                KnnPath path = KnnPath::kAuto);
+
+// The same for the Euclidean metric at d >= 2, always on the direct (pruned brute-force) path,
+// never the Gram form of gram.h: the reference that the tests and benchmarks compare against.
+void kth_neighbor_distance_direct_cpu(const double* z, int64_t n, int64_t d,
+                                      const int64_t* labels, int64_t k, double* out,
+                                      Shard shard = {});
+
+// The same for the Euclidean metric at d >= 2 through the Gram form of gram.h whatever n and d
+// (kth_neighbor_distance_cpu takes it where euclidean_gram_eligible holds). Returns false
+// where it does not apply (d < 2, no BLAS installed, non-finite or huge coordinates); out then
+// holds nothing of use.
+bool kth_neighbor_distance_gram_cpu(const double* z, int64_t n, int64_t d, const int64_t* labels,
+                                    int64_t k, double* out, Shard shard = {});
 
 // out[i] = #{j != i : dist(z_i, z_j) < radius[i]}  (strict, as in KSG and Ross).
 void count_within_cpu(const double* z, int64_t n, int64_t d, const double* radius, Metric metric,
