@@ -82,7 +82,7 @@ struct Query {
   }
 };
 
-// Calls f.template operator()<D>() with D = d (1..kTreeMaxDims).
+// Calls f(std::integral_constant<int, d>()) for d in 1..kTreeMaxDims.
 template <class F>
 void with_dims(int64_t d, const F& f) {
   switch (d) {
@@ -97,6 +97,17 @@ void with_dims(int64_t d, const F& f) {
   }
 }
 static_assert(kTreeMaxDims == 8, "with_dims covers every dimension of the tree");
+
+// Calls f(dims, metric_tag) with both as compile-time constants (integral_constant).
+template <class F>
+void with_dims_and_metric(int64_t d, Metric metric, const F& f) {
+  with_dims(d, [&](auto dims) {
+    if (metric == Metric::kMax)
+      f(dims, std::integral_constant<Metric, Metric::kMax>());
+    else
+      f(dims, std::integral_constant<Metric, Metric::kEuclidean>());
+  });
+}
 
 // Points of a node up to which the build's split scratch is kept by each thread (about 6 MB).
 constexpr int64_t kKeptScratch = int64_t(1) << 16;
@@ -269,12 +280,7 @@ void KdTree::kth(int64_t k, Metric metric, double* out, int64_t* below, Shard sh
       }
     });
   };
-  with_dims(d_, [&](auto dims) {
-    if (metric == Metric::kMax)
-      run(dims, std::integral_constant<Metric, Metric::kMax>());
-    else
-      run(dims, std::integral_constant<Metric, Metric::kEuclidean>());
-  });
+  with_dims_and_metric(d_, metric, run);
 }
 
 void KdTree::count(const double* radius, Metric metric, int64_t* out, Shard shard,
@@ -292,12 +298,7 @@ void KdTree::count(const double* radius, Metric metric, int64_t* out, Shard shar
       }
     });
   };
-  with_dims(d_, [&](auto dims) {
-    if (metric == Metric::kMax)
-      run(dims, std::integral_constant<Metric, Metric::kMax>());
-    else
-      run(dims, std::integral_constant<Metric, Metric::kEuclidean>());
-  });
+  with_dims_and_metric(d_, metric, run);
 }
 
 }  // namespace gib
