@@ -106,8 +106,9 @@ class Reduction:
         # Directions of no variance (a layer of lower rank than k, e.g. an embedding, affine in
         # one-hot tokens) would hold only rounding noise, which a rank transform would blow up
         # into unit-variance columns: they are dropped.
-        kept = int((s > RANK_TOLERANCE * s[0]).sum()) if len(s) and s[0] > 0 else 0
-        s, v = s[:min(self.components, max(kept, 1))], v[:, :min(self.components, max(kept, 1))]
+        ranked = int((s > RANK_TOLERANCE * s[0]).sum()) if len(s) and s[0] > 0 else 0
+        keep = min(self.components, max(ranked, 1))
+        s, v = s[:keep], v[:, :keep]
         total = float((centred ** 2).sum())
         self.mean, self.basis = mean, v.numpy()
         self.explained = float((s ** 2).sum()) / total if total > 0 else 1.0
@@ -142,7 +143,7 @@ class ActivationStore:
 
     def put(self, epoch: int, layer: str, array: np.ndarray) -> None:
         key = (int(epoch), layer)
-        if key not in self._arrays and key not in self._keys:
+        if key not in self._keys:
             self._keys.append(key)
         if self.folder is None:
             self._arrays[key] = array

@@ -530,9 +530,10 @@ class InformationTracker:
         hooks and returns all records of the run (sorted by layer, then epoch)."""
         self.close()
         for name, reduction in self.reductions.items():
-            if reduction is not None and reduction.needs_run and self._activations.epochs() \
-                    and reduction.applies_to(self._activations.of_layer(name)[0].shape[1]):
-                reduction.fit(self._activations.of_layer(name))
+            if reduction is not None and reduction.needs_run:
+                recorded = self._activations.of_layer(name)
+                if recorded and reduction.applies_to(recorded[0].shape[1]):
+                    reduction.fit(recorded)
         self._save_bases()
         todo = [(e, name) for name in self.layers for e in self._activations.epochs()
                 if (e, name) not in self._done]

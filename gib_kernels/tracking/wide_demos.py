@@ -38,7 +38,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import datasets
-from .demo import MIN_RELATIVE_DROP, Compression, _single_thread, _train_one_epoch, compression
+from .demo import (MIN_RELATIVE_DROP, _describe, _single_thread, _train_one_epoch,
+                   compression)
 from .plots import plot_ib_vs_gib, plot_robustness, plot_synergy_over_epochs, save_figure
 from .robustness import Attack, adversarial_accuracy
 from .tracker import InformationTracker, Run, log_spaced_epochs
@@ -275,16 +276,6 @@ def robustness_correlations(run: Run, rows: list[dict]) -> dict[tuple[str, str, 
                 out[(layer, quantity, attack)] = (float(result.statistic), float(result.pvalue),
                                                   len(keep))
     return out
-
-
-_NAMES = {"I_XT": "IB  complexity I(X;T)", "S_XT": "GIB complexity S(X->T)"}
-
-
-def _describe(c: Compression) -> str:
-    verdict = "compresses" if c.compresses else "does not compress"
-    return (f"{_NAMES[c.quantity]:<24} peak {c.peak:8.3f} bits at epoch {c.peak_epoch:>4}, "
-            f"final {c.final:8.3f} at epoch {c.final_epoch:>4} ({-100 * c.relative_drop:+.1f}%):"
-            f" {verdict}")
 
 
 def summarize_wide(task: Task, task_run: TaskRun) -> str:
