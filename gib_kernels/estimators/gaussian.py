@@ -30,6 +30,7 @@ CUDA), whatever the backend: the family needs no kernel of its own. Memory O(m^2
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -171,9 +172,15 @@ class _ClassKL:
     def _check(self, columns: int) -> None:
         for c, n_c in enumerate(self.mo.sizes):
             _check_samples(n_c, columns, f"class {c} of z", self.p.bias_correction)
-        if columns == self.mo.m:  # the factorisations of the whole covariances
-            self.factors = [_Factor(cov, f"class {c} of z") for c, cov in enumerate(self.mo.covs)]
-            self.precisions = [torch.cholesky_inverse(f.chol) for f in self.factors]
+
+    @functools.cached_property
+    def factors(self) -> list[_Factor]:
+        """The Cholesky factorisations of the whole class covariances (after ``_check``)."""
+        return [_Factor(cov, f"class {c} of z") for c, cov in enumerate(self.mo.covs)]
+
+    @functools.cached_property
+    def precisions(self) -> list[torch.Tensor]:
+        return [torch.cholesky_inverse(f.chol) for f in self.factors]
 
     def full(self) -> torch.Tensor:
         mo, m, p = self.mo, self.mo.m, self.p
