@@ -36,6 +36,12 @@ def _first_tile(begin, mask_a, n, BLOCK_B: tl.constexpr):
     return tl.min(tl.where(mask_a, begin, n)) // BLOCK_B * BLOCK_B
 
 
+@triton.jit
+def _group_kernel_sum(sq, member, neg_half_inv_sigma2):
+    """Per anchor row: sum_b exp(-sq_ab / (2 sigma2)) over the members b of its group."""
+    return tl.sum(tl.where(member, tl.exp(sq * neg_half_inv_sigma2), 0.0), axis=1)
+
+
 @triton.autotune(configs=tile_configs(), key=[])
 @triton.jit(do_not_specialize=["n", "d", "start", "stop"])
 def _gaussian_sums_kernel(t_ptr, begin_ptr, end_ptr, out_ptr, n, d, start, stop,
@@ -54,14 +60,14 @@ def _gaussian_sums_kernel(t_ptr, begin_ptr, end_ptr, out_ptr, n, d, start, stop,
         sq = reduced_distance_tile(t_ptr, rows, cols, mask_a, mask_b, d, stride_n, stride_d, 1,
                                     BLOCK_A, BLOCK_B)
         member = (cols[None, :] >= begin[:, None]) & (cols[None, :] < end[:, None])
-        acc += tl.sum(tl.where(member, tl.exp(sq * neg_half_inv_sigma2), 0.0), axis=1)
+        acc += _group_kernel_sum(sq, member, neg_half_inv_sigma2)
     tl.store(out_ptr + rows, acc, mask=mask_a)
 
 
 @triton.jit
 def _add_column(sums, sq, member, neg_half_inv_sigma2, mask_a):
     """sums[a] += sum_b exp(-sq_ab / (2 sigma2)) over the members b of a's group."""
-    part = tl.sum(tl.where(member, tl.exp(sq * neg_half_inv_sigma2), 0.0), axis=1)
+    part = _group_kernel_sum(sq, member, neg_half_inv_sigma2)
     tl.store(sums, tl.load(sums, mask=mask_a, other=0.0) + part, mask=mask_a)
 
 
