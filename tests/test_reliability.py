@@ -175,7 +175,7 @@ def _degenerate_cases():
             yield pytest.param(kind, *estimate, id=f"{kind}-{estimate[0]}")
 
 
-@pytest.mark.parametrize("kind,name,estimate,options", _degenerate_cases())
+@pytest.mark.parametrize("kind,name,estimate,options", list(_degenerate_cases()))
 def test_degenerate_input_never_gives_nan(rng, kind, name, estimate, options):
     z, y, w = _degenerate(kind, rng)
     if kind in DISCRETE_VALUED and name in KNN:

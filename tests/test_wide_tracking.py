@@ -144,9 +144,14 @@ def test_disk_store_and_batched_probe_give_the_same_records(tmp_path):
                                      reduction=("pca", 6), store=store, probe_batch_size=batch,
                                      estimator_options={"ridge": 1e-6})
         results.append(fit(tracker, model, x, y))
-    strip = [{k: v for k, v in r.items() if k != "metrics"} for r in results[0]]
-    assert strip == pytest.approx([{k: v for k, v in r.items() if k != "metrics"}
-                                   for r in results[1]], rel=1e-6, abs=1e-6)
+    assert len(results[0]) == len(results[1])
+    for memory, disk in zip(*results):
+        assert memory.keys() == disk.keys()
+        for key in memory.keys() - {"metrics"}:
+            if isinstance(memory[key], (float, list)):  # estimates and profiles
+                assert np.allclose(memory[key], disk[key], rtol=1e-6, atol=1e-6), key
+            else:
+                assert memory[key] == disk[key], key
     assert sorted(p.name for p in (tmp_path / "acts").iterdir())[0].endswith(".npy")
 
 
@@ -297,6 +302,8 @@ def test_cnn_is_the_documented_network():
 
 
 # ----------------------------------------------------------------------------- lightning
+# Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates: not this package's to fix.
+@pytest.mark.filterwarnings("ignore:.*LeafSpec")
 def test_lightning_callback_tracks_like_the_tracker(tmp_path):
     pl = pytest.importorskip("lightning.pytorch")
     from gib_kernels.tracking.lightning import InformationCallback
