@@ -4,15 +4,28 @@
 - k-NN estimates on discrete-valued data, where distance ties dominate ("auto" picks binning,
   k-NN estimators refuse, and no mixed estimate passes its bound without an error).
 - The KDE bound with a continuous target (refused; discrete targets are classes).
-- Binning leave-one-out terms on the grid of the whole array (documented; reproducible).
+- Binning leave-one-out terms on the grid of the whole array (documented; reproducible, and
+  the recipe bins a continuous target on its own grid).
+- Binning and KDE estimates that only count the samples (a SaturationWarning, and a flag in the
+  tracker's records).
+- The tracker on ordinary data: constant input columns, NaN activations, errors that name the
+  layer, the epoch and the tracker keyword, steps after finish().
+- Progress bars on quick calls and under a tracker with progress=False (none).
 """
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 import pytest
+import torch
 from scipy.special import digamma
+from torch import nn
 
 import gib_kernels as gk
+from gib_kernels._config import config_context
+from gib_kernels.exceptions import SaturationWarning
+from gib_kernels.reference import discretize
+from gib_kernels.tracking import InformationTracker
 from conftest import CPU_BACKENDS, assert_close
 from gib_kernels import _cpu
 from inputs import continuous, labels_for
@@ -255,3 +268,190 @@ def test_binning_leave_one_out_keeps_the_whole_arrays_grid():
         warnings.simplefilter("error")
         default_loop = gk.mutual_information(np.delete(z, 2, axis=1), y, estimator="binning")
     assert default_loop != pytest.approx(loo[2])  # the documented difference
+
+
+def test_binning_recipe_bins_a_continuous_target_on_its_own_grid():
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((400, 3))
+    w = z[:, :1] * 4 + rng.standard_normal((400, 1))  # a range of its own, wider than z's
+    loo = gk.leave_one_out_mutual_information(z, w, estimator="binning")
+    codes = discretize(w, 30)  # integers are used as they are
+    own = [gk.mutual_information(np.delete(z, j, axis=1), codes, estimator="binning",
+                                 bin_range=(z.min(), z.max())) for j in range(3)]
+    np.testing.assert_allclose(loo, own, rtol=1e-12)
+
+
+# --- E: estimates that count the samples --------------------------------------------------------
+
+
+def _saturation_warnings(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = call()
+    return value, [w for w in caught if issubclass(w.category, SaturationWarning)]
+
+
+INDEPENDENT = np.random.default_rng(7)
+Z5, W3 = INDEPENDENT.standard_normal((2000, 5)), INDEPENDENT.standard_normal((2000, 3))
+Y4 = INDEPENDENT.integers(0, 4, 2000)
+
+
+@pytest.mark.parametrize("name, call, value", [
+    ("binning-continuous-target", lambda: gk.mutual_information(Z5, W3, estimator="binning"),
+     "H(W)"),
+    ("binning-labels", lambda: gk.mutual_information(Z5, Y4, estimator="binning"), 2.0),
+    ("kde-labels", lambda: gk.mutual_information(Z5, Y4, estimator="kde"), 2.0),
+    ("binning-entropy", lambda: gk.entropy(Z5, estimator="binning"), np.log2(2000)),
+    ("binning-profile", lambda: gk.synergy_profile(Z5, Y4, estimator="binning").mean(), 0.0),
+    ("binning-leave-one-out", lambda: gk.leave_one_out_mutual_information(
+        Z5, Y4, estimator="binning").mean(), 2.0),
+    ("binning-conditional", lambda: gk.conditional_mutual_information(
+        Z5[:, :3], Y4, Z5[:, 3:], estimator="binning"), "H(Y|V)"),
+])
+def test_saturated_estimates_warn_and_come_back_as_computed(name, call, value):
+    got, caught = _saturation_warnings(call)
+    assert len(caught) == 1, name
+    if value == "H(W)":  # Z's rows all distinct: I(Z;W) = H(W) by construction
+        value = _saturation_warnings(lambda: gk.entropy(W3, estimator="binning"))[0]
+    if value == "H(Y|V)":  # (Z, V)'s rows all distinct: I(Z;Y|V) = H(Y|V) by construction
+        h = lambda *a: _saturation_warnings(lambda: gk.entropy(  # noqa: E731
+            np.column_stack(a), estimator="binning"))[0]
+        v = discretize(Z5[:, 3:], 30)
+        value = h(Y4, v) - h(v)
+    assert got == pytest.approx(value, abs=0.05)  # the value that counts samples, unchanged
+    message = str(caught[0].message)
+    assert "saturates" in message and "estimator='gaussian'" in message
+    assert caught[0].filename == __file__  # attributed to the caller's line
+
+
+@pytest.mark.parametrize("name, call", [
+    ("one-binned-column", lambda: gk.mutual_information(Z5[:, :1], Y4, estimator="binning")),
+    ("12-bit-inputs", lambda: gk.mutual_information(*gk.datasets.tishby_12bit(),
+                                                    estimator="binning")),
+    ("12-bit-auto", lambda: gk.synergy_profile(*gk.datasets.tishby_12bit())),
+    ("kde-wide-kernels", lambda: gk.mutual_information(Z5[:, :2], Y4, estimator="kde",
+                                                       sigma2=1.0)),
+])
+def test_estimates_that_measure_the_data_do_not_warn(name, call):
+    assert _saturation_warnings(call)[1] == [], name
+
+
+# --- F: the tracker on ordinary data ------------------------------------------------------------
+
+
+def _digits_mlp(hidden=32, activation=nn.ReLU):
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    probe = rng.permutation(len(x))[:540]
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict(fc1=nn.Linear(64, hidden), act1=activation(),
+                                      fc2=nn.Linear(hidden, 10)))
+    return model, (x[probe] / 16).astype(np.float32), y[probe].astype(np.int64)
+
+
+def _train(tracker, model, x, y, epochs=3):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    tracker.step(0)
+    for epoch in range(1, epochs + 1):
+        loss = nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        tracker.step(epoch, loss=loss.item())
+    return tracker.finish()
+
+
+def test_the_tracker_with_its_defaults_on_a_digits_mlp_gives_non_degenerate_records():
+    model, x, y = _digits_mlp()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SaturationWarning)
+        tracker = InformationTracker(model, ["act1"], x, y)
+        records = _train(tracker, model, x, y)
+    assert tracker.estimators == {"act1": "gaussian"}
+    columns = tracker.config["input_columns"]
+    assert columns["given"] == 64 and columns["dropped_constant"]  # the digits' empty corners
+    assert columns["used"] == 64 - len(columns["dropped_constant"]) - len(columns["dropped_duplicate"])
+    h_y = -sum(p * np.log2(p) for p in np.bincount(y) / len(y))
+    for r in records:
+        assert r["saturated"] == []
+        assert 0 < r["I_TY"] < h_y and r["I_XT"] < 32 * 5 + 1e-9  # the ridge's 5 bits a column
+        assert len(r["profile_XT"]) == columns["used"]
+
+
+def test_the_tracker_flags_saturated_binning_in_its_records_and_warns_once_per_layer():
+    model, x, y = _digits_mlp()
+    tracker = InformationTracker(model, ["fc1", "act1"], x, y, estimator="binning")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = _train(tracker, model, x, y, epochs=2)
+    flagged = [w for w in caught if issubclass(w.category, SaturationWarning)]
+    assert sorted(str(w.message).split("'")[1] for w in flagged) == ["act1", "fc1"]
+    assert all("I_XT" in r["saturated"] and "I_TY" in r["saturated"] for r in records)
+
+
+def test_nan_activations_raise_at_step_with_the_layer_and_the_epoch():
+    model, x, y = _digits_mlp(activation=nn.Tanh)
+    tracker = InformationTracker(model, ["act1"], x, y, estimator="binning",
+                                 bin_ranges={"act1": (-1, 1)})
+    tracker.step(0)
+    with torch.no_grad():
+        model.fc1.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match=r"layer 'act1' at epoch 1: 17280 of 17280"):
+        tracker.step(1)
+    assert [r["epoch"] for r in tracker.finish()] == [0]  # nothing recorded as 0 for epoch 1
+
+
+def test_step_after_finish_says_the_tracker_is_finished():
+    model, x, y = _digits_mlp()
+    tracker = InformationTracker(model, ["act1"], x, y)
+    _train(tracker, model, x, y, epochs=1)
+    with pytest.raises(RuntimeError, match="the tracker is finished"):
+        tracker.step(2)
+
+
+def test_estimator_errors_in_the_tracker_name_the_layer_epoch_and_keyword():
+    model, x, y = _digits_mlp()
+    with torch.no_grad():
+        model.fc1.bias[3] = -1e3  # a dead ReLU unit: constant
+    tracker = InformationTracker(model, ["act1"], x, y, estimator="gaussian",
+                                 estimator_options={"ridge": 0})
+    with pytest.raises(ValueError, match=r"layer 'act1' at epoch 0 \(gaussian\): .*"
+                                         r"estimator_options=\{'ridge': 1e-6\}"):
+        tracker.step(0)
+    bits, labels = gk.datasets.tishby_12bit()
+    model = nn.Sequential(OrderedDict(fc=nn.Linear(12, 4), act=nn.Tanh()))
+    tracker = InformationTracker(model, ["act"], bits[:600], labels[:600], estimator="knn")
+    with pytest.raises(ValueError, match=r"layer 'act' at epoch 0 \(knn\): .*"
+                                         r"estimator_options=\{'noise': 1e-10\}"):
+        tracker.step(0)
+
+
+# --- G: quiet by default --------------------------------------------------------------------------
+
+
+def test_quick_per_feature_loops_show_no_progress_bar(capfd):
+    z = np.random.default_rng(0).standard_normal((200, 80))
+    y = (z[:, 0] > 0).astype(np.int64)
+    gk.per_feature_mutual_information(z, y, estimator="kde")  # a loop of 80 quick estimates
+    assert capfd.readouterr().err == ""
+
+
+def test_config_context_turns_progress_bars_off(monkeypatch, capfd):
+    monkeypatch.setattr("gib_kernels._config.PROGRESS_DELAY", 0.0)
+    z = np.random.default_rng(0).standard_normal((100, 5))
+    y = (z[:, 0] > 0).astype(np.int64)
+    gk.per_feature_mutual_information(z, y, estimator="kde")
+    assert "per-feature MI" in capfd.readouterr().err
+    with config_context(progress=False):
+        gk.per_feature_mutual_information(z, y, estimator="kde")
+    assert capfd.readouterr().err == ""
+
+
+def test_a_tracker_without_progress_shows_no_library_bar(monkeypatch, capfd):
+    monkeypatch.setattr("gib_kernels._config.PROGRESS_DELAY", 0.0)
+    model, x, y = _digits_mlp(hidden=6)
+    tracker = InformationTracker(model, ["act1"], x, y, estimator="kde", progress=False)
+    _train(tracker, model, x, y, epochs=1)
+    assert "per-feature MI" not in capfd.readouterr().err

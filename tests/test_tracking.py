@@ -24,6 +24,7 @@ from gib_kernels.tracking.demo import MIN_RELATIVE_DROP, compression
 from gib_kernels.tracking.plots import plot_ib_vs_gib, plot_synergy_over_epochs, save_figure
 
 RECORD_FIELDS = {"kind", "run", "epoch", "layer", "units", "features", "estimator", "bin_range",
+                 "saturated",
                  "explained_variance", "I_XT", "I_TY", "S_XT",
                  "S_TY", "profile_XT", "profile_TY", "metrics"}
 LAYERS = ["hidden1", "hidden2"]
@@ -68,6 +69,7 @@ def train(tracker, model, x, y, epochs, lr=0.05):
 def track(path, activation="tanh", epochs=2, seed=0, **options):
     x, y = make_probe(seed)
     model = make_model(activation, seed=seed)
+    options.setdefault("estimator", "binning")  # the classic estimator, as these tests check it
     tracker = InformationTracker(model, LAYERS, x, y, path=path, run=activation,
                                  every=options.pop("every", range(epochs + 1)), **options)
     train(tracker, model, x, y, epochs)
@@ -221,7 +223,8 @@ def test_resumed_relu_run_keeps_its_range(tmp_path):
     # A resumed run that sees smaller activations (another seed) must not move the range.
     x, y = make_probe(0)
     model = make_model("relu", seed=5)
-    tracker = InformationTracker(model, LAYERS, x, y, path=path, run="relu", every=range(3))
+    tracker = InformationTracker(model, LAYERS, x, y, path=path, run="relu", every=range(3),
+                                 estimator="binning")
     assert [tracker.run_range(n) for n in LAYERS] == \
         [tuple(next(r["bin_range"] for r in first if r["layer"] == n)) for n in LAYERS]
     tracker.close()

@@ -11,6 +11,7 @@ from torch import nn
 
 import gib_kernels as gk
 from gib_kernels.tracking import InformationTracker, read_runs
+from gib_kernels.tracking.tracker import GAUSSIAN_RIDGE
 from gib_kernels.tracking.activations import ActivationStore, Reduction, as_units
 from gib_kernels.tracking.robustness import Attack, adversarial_accuracy, fgsm, pgd
 from gib_kernels.tracking.wide_demos import TokenTransformer, build_cnn, robustness_correlations
@@ -171,13 +172,25 @@ def test_auto_bins_narrow_layers_and_uses_the_copula_on_wide_ones(tmp_path):
     model, x, y = conv_problem(5)
     tracker = InformationTracker(model, ["relu", "act"], x, y, estimator="auto",
                                  reduction={"relu": ("pca", 20)}, path=tmp_path / "run.jsonl",
-                                 estimator_options={"ridge": 1e-6})
+                                 estimator_options={"ridge": 1e-6}, binning_max_units=6)
     records = fit(tracker, model, x, y)
     assert tracker.estimators == {"relu": "gaussian", "act": "binning"}
     header = json.loads((tmp_path / "run.jsonl").read_text().splitlines()[0])
     assert header["config"]["estimators"] == {"relu": "gaussian", "act": "binning"}
     assert header["config"]["bin_ranges"] == {"act": [-1.0, 1.0]}
     assert {r["estimator"] for r in records if r["layer"] == "act"} == {"binning"}
+
+
+@pytest.mark.parametrize("n, bins, binned", [(150, 30, 1), (900, 30, 2), (150, 4, 3)])
+def test_auto_bins_a_layer_only_where_the_grid_has_no_more_cells_than_samples(n, bins, binned):
+    model, x, y = conv_problem(5, n=n)
+    tracker = InformationTracker(model, ["act"], x, y, bins=bins, estimator="auto",
+                                 view={"act": "flatten"}, reduction={"act": ("random", binned)})
+    assert tracker.estimators == {"act": "binning"}
+    wider = InformationTracker(model, ["act"], x, y, bins=bins, estimator="auto",
+                               reduction={"act": ("random", binned + 1)})
+    assert wider.estimators == {"act": "gaussian"}
+    assert wider.estimator_options == {"ridge": GAUSSIAN_RIDGE}
 
 
 def test_integer_inputs_reach_the_model_as_ids_and_x_is_the_given_features():

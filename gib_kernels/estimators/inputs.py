@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import backends
+from .._config import progress_bar
 from .._validation import (
     ESTIMATORS,
     MAX_BINS,
@@ -142,14 +142,10 @@ def column(x, j: int):
     return x[:, j:j + 1]
 
 
-PROGRESS_MIN_FEATURES = 64  # per-feature loops longer than this show a progress bar
-
-
 def per_feature_loop(d: Inputs) -> np.ndarray:
     """[mutual_information(d, column j) for every j]: the family's estimate column by column."""
     m = d.z.shape[1]
-    columns = tqdm(range(m), desc="per-feature MI", leave=False,
-                   disable=m < PROGRESS_MIN_FEATURES)
+    columns = progress_bar(range(m), desc="per-feature MI")
     return np.array([d.family.mutual_information(d, column(d.z, j)) for j in columns])
 
 

@@ -4,6 +4,10 @@ for T plus Gaussian noise of variance sigma2. Mutual information with a discrete
 or the distinct rows of discrete inputs) is H(T) - sum_w p(w) H(T | w). Where every class holds one
 row (T a deterministic function of distinct inputs), H(T | w) is the noise entropy
 (d/2)(log(2 pi sigma2) + 1), and the estimate is Saxe et al.'s I(X;T) = H(T) - H(noise).
+
+Saturation: H(T) - H(noise) = -<log (1/n) sum_j exp(...)> is at most log n, reached when the
+noise kernels do not overlap; within 2% of it the bound counts the samples (I = the entropy of
+the discrete side by construction), and a ``SaturationWarning`` says so.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import math
 import numpy as np
 
 from .._validation import as_row_classes
+from ..exceptions import warn
 from . import knn
 from .inputs import cat, leave_one_out_loop, per_feature_loop
 
@@ -20,10 +25,23 @@ def _upper_bound(d, mean_log_kernel, sigma2):
     return 0.5 * d + 0.5 * d * (math.log(2 * math.pi) + math.log(sigma2)) - mean_log_kernel
 
 
+SATURATION = 0.98  # -<log mean kernel> at or above this fraction of log n: kernels apart
+
+
+def _check_saturation(mean_log_kernel, n: int) -> None:
+    # Not deduplicated per estimate: the default warning filter shows it once per call site.
+    if n > 1 and np.any(-np.asarray(mean_log_kernel) >= SATURATION * math.log(n)):
+        warn("the KDE bound saturates: the noise kernels of the layer hardly overlap, so the "
+             "estimate counts the samples (I = the entropy of the discrete argument, by "
+             "construction) rather than measures the data; use a larger sigma2 or "
+             "estimator='gaussian'")
+
+
 def _entropy(be, t, sigma2: float) -> float:
     d = t.shape[1]
-    log_kernel = be.kde_log_mean_kernel(be.floats(t), None, sigma2)
-    return float(_upper_bound(d, np.mean(log_kernel), sigma2))
+    mean_log_kernel = np.mean(be.kde_log_mean_kernel(be.floats(t), None, sigma2))
+    _check_saturation(mean_log_kernel, t.shape[0])
+    return float(_upper_bound(d, mean_log_kernel, sigma2))
 
 
 def _mutual_information(be, t, sigma2: float, labels: np.ndarray) -> float:
@@ -39,6 +57,7 @@ def _entropy_loo(be, t, sigma2: float) -> np.ndarray:
     if m == 1:
         return np.zeros(1)
     sums = be.kde_loo(be.floats(t), None, 1, sigma2)[0, :m]
+    _check_saturation(sums / n, n)
     return _upper_bound(m - 1, sums / n, sigma2)
 
 

@@ -9,7 +9,19 @@ Per layer T, with X the probe inputs and Y their labels (docs/science.md, "The q
   its synergy profile, stored beside it (``profile_XT``, one value per input feature;
   ``profile_TY``, one per unit).
 
-Binning (the default, as in the classic figures) needs one range per layer that stays fixed
+Estimators: ``estimator="auto"`` (default) bins a layer only where binning measures something:
+where the grid of ``bins`` per column has no more cells than the probe set has samples
+(``bins ** columns <= n``, e.g. 2 columns of 30 bins for 4096 samples); every other layer gets
+the Gaussian copula, with a ridge of ``GAUSSIAN_RIDGE`` (1e-3 of each copula-normalised column,
+read as the variance of a noise that gives a deterministic layer a finite I(X;T); see
+``docs/science.md``) unless ``estimator_options`` names one. Binning elsewhere (the classic
+12-bit figures ask for it by name) counts the probe samples once nearly every binned row is
+distinct: each record lists such estimates in ``saturated``, and the tracker warns once per
+layer. Input columns that are constant, or copies of an earlier column, carry nothing of their
+own; they are dropped from X once, before any estimate, and the header lists them
+(``input_columns``).
+
+Binning needs one range per layer that stays fixed
 over the run, or the planes of different epochs are not comparable. The range follows the
 activation: tanh [-1, 1], sigmoid [0, 1], ReLU [0, max over the run], anything else
 [min, max] over the run. An end taken "over the run" is unknown until training ends, so such
@@ -18,9 +30,8 @@ memory; layers with a known range are estimated as soon as their epoch is record
 
 Wide and structured layers (conv maps, token sequences) go through a view and, optionally, a
 reduction (``activations.py``): ``view="channel"`` pools a conv map per channel,
-``reduction=("pca", 64)`` keeps 64 principal directions fitted over the run. With
-``estimator="auto"`` each layer gets binning up to ``binning_max_units`` columns and the Gaussian
-copula beyond; the header names the estimator, view and reduction of every layer. Each record
+``reduction=("pca", 64)`` keeps 64 principal directions fitted over the run. The header names
+the estimator, view and reduction of every layer. Each record
 carries ``units``, the layer's width before any view or reduction, and ``features``, the columns
 the estimates saw.
 
@@ -41,13 +52,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import re
+
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .. import functional as F
+from .._config import config_context
 from ..estimators.binning import discretize
+from ..exceptions import SaturationWarning
 from .._validation import as_labels, check_choice, check_int, log_base
 from .activations import VIEWS, ActivationStore, Reduction, as_units, parse_reduction
 
@@ -63,8 +78,11 @@ __all__ = [
 
 FORMAT = "gib_kernels.tracking/1"
 ESTIMATORS = ("binning", "knn", "kde", "gaussian")
-# "auto": binning up to this many columns (the widest 12-bit layer has 10), the copula beyond.
-BINNING_MAX_UNITS = 12
+# The Gaussian ridge where estimator_options gives none, read as the variance of a noise added
+# to every copula-normalised (unit variance) column. A deterministic layer is a function of X,
+# so without noise I(X;T) has no finite value; this caps each column's share at
+# 0.5 log2(1 + 1/variance) = 5 bits, and keeps constant (dead) and duplicated units regular.
+GAUSSIAN_RIDGE = 1e-3
 QUANTITIES = ("I_XT", "I_TY", "S_XT", "S_TY")
 # Modules whose output range is known in advance; None ends are taken over the run.
 _KNOWN_RANGES = ((nn.Tanh, (-1.0, 1.0)), (nn.Sigmoid, (0.0, 1.0)), (nn.ReLU, (0.0, None)))
@@ -190,6 +208,28 @@ def _digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
+def _informative_columns(features: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The columns of X that are neither constant nor a copy of an earlier column, and what
+    was dropped (column indices of the given features)."""
+    constant = [j for j in range(features.shape[1]) if np.all(features[:, j] == features[0, j])]
+    varying = [j for j in range(features.shape[1]) if j not in set(constant)]
+    _, first = np.unique(features[:, varying].T, axis=0, return_index=True)
+    kept = sorted(varying[i] for i in first)
+    duplicate = sorted(set(varying) - set(kept))
+    return np.array(kept, dtype=np.int64), {
+        "given": int(features.shape[1]), "used": len(kept),
+        "dropped_constant": constant, "dropped_duplicate": duplicate}
+
+
+_OPTION_HINT = re.compile(r"\b[Pp]ass (ridge|noise)=([0-9.e+-]+)")
+
+
+def _tracker_hint(message: str) -> str:
+    """An estimator's advice in the tracker's terms: its options go in estimator_options."""
+    return _OPTION_HINT.sub(lambda m: f"pass estimator_options={{'{m[1]}': {m[2]}}} to the "
+                                      "tracker", message)
+
+
 def _input_codes(inputs: np.ndarray, bins: int) -> np.ndarray:
     """Discrete inputs as they are (the 12-bit task); continuous ones in per-column bins."""
     if np.array_equal(inputs, np.round(inputs)):
@@ -212,16 +252,16 @@ class InformationTracker:
     labels : array (n,) of integer class labels Y
     input_features : array (n, d), optional. X as the estimators see it (default: ``inputs``
         flattened to (n, d)); e.g. one-hot tokens for a sequence model.
-    estimator : {"binning", "knn", "kde", "gaussian", "auto"} or dict {layer: name}, default
-        "binning". Binning estimates on int64 codes of each layer in its fixed range (``bins``
-        equal-width bins); the others take the raw float activations and ``estimator_options``
-        (e.g. ``{"noise": 1e-10}`` for k-NN on discrete inputs). The KDE bound holds each layer
-        against discrete inputs: integral inputs as they are, continuous ones in ``bins`` bins
-        per column, their distinct rows the classes of I(X;T). The Gaussian copula takes the raw
-        activations and inputs (pass ``{"ridge": 1e-6}`` where units can be constant, e.g. dead
-        ReLUs). "auto": binning for layers of at most ``binning_max_units`` columns (after the
-        view and reduction), "gaussian" for wider ones, where binned rows are all distinct and
-        binning only counts the probe set.
+    estimator : {"auto", "binning", "knn", "kde", "gaussian"} or dict {layer: name}, default
+        "auto". Binning estimates each layer in ``bins`` equal-width bins over its fixed range;
+        the others take the raw float activations and ``estimator_options`` (e.g.
+        ``{"noise": 1e-10, "random_state": 0}`` for k-NN on discrete inputs). The KDE bound
+        holds each layer against discrete inputs: integral inputs as they are, continuous ones
+        in ``bins`` bins per column, their distinct rows the classes of I(X;T). The Gaussian
+        copula takes the raw activations and inputs, with ``ridge=GAUSSIAN_RIDGE`` unless
+        ``estimator_options`` gives one. "auto": binning where ``bins ** columns`` (after the
+        view and reduction) is at most the probe size, or for layers of at most
+        ``binning_max_units`` columns when that is given; "gaussian" elsewhere.
     every : int or iterable of int, default 1. Measure every ``every`` epochs, or at exactly
         these epochs (``log_spaced_epochs(last, count)`` gives the classic log-spaced grid).
     path : str or Path, optional. The JSON-lines file; None keeps records in memory only.
@@ -237,22 +277,24 @@ class InformationTracker:
     store : str or Path, optional. A folder for the recorded activations (``.npy`` files) when
         they do not fit in memory; default: memory.
     probe_batch_size : int, optional. Rows per forward pass over the probe set (default: all).
-    binning_max_units : int, default 12. The widest layer "auto" bins.
+    binning_max_units : int, optional. The widest layer "auto" bins; default: the widest whose
+        grid has no more cells than the probe set has samples.
     seed : int, default 0. Seed of the random projections and of the PCA fit.
     config : dict, optional. Extra configuration (seed, learning rate, ...) stored in the
         header and compared on resume.
     base : 2 or "e", default 2 (bits).
-    progress : bool, default False. A progress bar over the estimates done in ``finish()``.
+    progress : bool, default False. A progress bar over the estimates done in ``finish()``;
+        with False, the library calls the tracker makes show none either.
 
     Use ``step(epoch, **metrics)`` after each epoch (epoch 0: before training), then
     ``finish()``; or the tracker as a context manager, which removes the hooks on exit.
     """
 
     def __init__(self, model: nn.Module, layers: Iterable[str], inputs, labels, *,
-                 input_features=None, estimator="binning", every=1, path=None,
+                 input_features=None, estimator="auto", every=1, path=None,
                  run: str = "run", bins: int = 30, bin_ranges: dict | None = None,
                  view="flatten", reduction=None, store=None, probe_batch_size: int | None = None,
-                 binning_max_units: int = BINNING_MAX_UNITS, seed: int = 0,
+                 binning_max_units: int | None = None, seed: int = 0,
                  estimator_options: dict | None = None, config: dict | None = None,
                  base=2, progress: bool = False):
         self.model = model
@@ -266,7 +308,8 @@ class InformationTracker:
             raise ValueError(f"no submodule named {', '.join(map(repr, unknown))} in the model; "
                              f"its submodules are {available}")
         self.bins = check_int(bins, "bins", 1)
-        self.binning_max_units = check_int(binning_max_units, "binning_max_units", 1)
+        self.binning_max_units = None if binning_max_units is None else \
+            check_int(binning_max_units, "binning_max_units", 1)
         log_base(base)  # checked now rather than at the first estimate, after training began
         self.base = base
         self.estimator_options = dict(estimator_options or {})
@@ -295,7 +338,9 @@ class InformationTracker:
             raise ValueError(f"'inputs' must be (n, ...), 'input_features' (n, d) and 'labels' "
                              f"(n,); got shapes {tuple(self._inputs.shape)}, {features.shape} "
                              f"and {self._labels.shape}")
-        self._features = features.astype(np.float32)
+        digest = _digest(self._inputs.numpy(), features.astype(np.float32), self._labels)
+        kept, self.input_columns = _informative_columns(features)
+        self._features = features[:, kept].astype(np.float32)
         # Binning and the KDE bound take a discrete X: the input features as codes.
         self._x = {"discrete": _input_codes(self._features, self.bins),
                    "continuous": self._features.astype(np.float64)}
@@ -310,6 +355,8 @@ class InformationTracker:
         self._shapes = self._output_shapes()
         self.units = self._layer_widths()
         self.estimators = {name: self._resolve_estimator(name) for name in self.layers}
+        if "gaussian" in self.estimators.values():
+            self.estimator_options.setdefault("ridge", GAUSSIAN_RIDGE)
         self._check_gaussian_samples()
         binned = [name for name in self.layers if self.estimators[name] == "binning"]
         for name in binned:
@@ -320,7 +367,8 @@ class InformationTracker:
             "model": repr(model),
             "probe": {"n": len(self._labels), "input_shape": list(self._inputs.shape[1:]),
                       "d": self._features.shape[1],
-                      "digest": _digest(self._inputs.numpy(), self._features, self._labels)},
+                      "digest": digest},
+            "input_columns": self.input_columns,
             "estimator": estimator if isinstance(estimator, str) else "per layer",
             "estimators": self.estimators,
             "estimator_options": self.estimator_options,
@@ -343,6 +391,8 @@ class InformationTracker:
         self._done = {(r["epoch"], r["layer"]) for r in self.records}
         self._activations = ActivationStore(store)
         self._metrics: dict[int, dict] = {}
+        self._finished = False
+        self._warned_saturated: set[str] = set()
 
     def _per_layer(self, value, what: str, check) -> dict:
         """{layer: checked value} from one value for all layers or a dict naming some."""
@@ -352,7 +402,7 @@ class InformationTracker:
                 raise ValueError(f"'{what}' names {', '.join(map(repr, unknown))}, which "
                                  "are not tracked layers")
             default = "flatten" if what == "view" else None if what == "reduction" else \
-                "binning"
+                "auto"
             return {name: check(value.get(name, default)) for name in self.layers}
         checked = check(value)
         return {name: checked for name in self.layers}
@@ -398,7 +448,10 @@ class InformationTracker:
         requested = self._requested[name]
         if requested != "auto":
             return requested
-        return "binning" if self._columns(name) <= self.binning_max_units else "gaussian"
+        columns = self._columns(name)
+        if self.binning_max_units is not None:
+            return "binning" if columns <= self.binning_max_units else "gaussian"
+        return "binning" if self.bins ** columns <= len(self._labels) else "gaussian"
 
     # --- the file -----------------------------------------------------------------------------
 
@@ -501,9 +554,19 @@ class InformationTracker:
         """Records the probe activations if ``epoch`` is on the schedule, and estimates the
         layers whose range and reduction are known. ``metrics`` (loss, accuracy, ...) go into
         its records. Returns whether the epoch was recorded."""
+        if self._finished:
+            raise RuntimeError("the tracker is finished: step() after finish() records nothing; "
+                               "create a new InformationTracker (the same path and run resume "
+                               "the file)")
         if not self.is_scheduled(epoch) or self._activations.has_epoch(epoch):
             return False
         for name, output in self._forward(self._inputs).items():
+            if not bool(torch.isfinite(output).all()):
+                bad = int((~torch.isfinite(output)).sum())
+                raise FloatingPointError(
+                    f"layer {name!r} at epoch {epoch}: {bad} of {output.numel()} activations on "
+                    "the probe set are NaN or infinite (the training diverged?); nothing was "
+                    "recorded for this epoch")
             t = as_units(output, self.views[name]).numpy()
             reduction = self.reductions[name]
             if reduction is not None and reduction.method == "random":
@@ -529,6 +592,7 @@ class InformationTracker:
         """Fixes the ranges and bases taken over the run, estimates what is left, removes the
         hooks and returns all records of the run (sorted by layer, then epoch)."""
         self.close()
+        self._finished = True
         for name, reduction in self.reductions.items():
             if reduction is not None and reduction.needs_run:
                 recorded = self._activations.of_layer(name)
@@ -570,28 +634,50 @@ class InformationTracker:
         if (epoch, name) in self._done:
             return
         t = self._reduced(epoch, name)
-        estimator, bin_range = self.estimators[name], None
-        if estimator == "binning":
-            bin_range = self.run_range(name)
-            t = discretize(t, self.bins, bin_range).numpy()
-        x = self._x["discrete" if estimator in ("binning", "kde") else "continuous"]
+        estimator = self.estimators[name]
         options = {"estimator": estimator, "base": self.base, **self.estimator_options}
-        profile_xt = F.synergy_profile(x, t, **options)
-        profile_ty = F.synergy_profile(t, self._labels, **options)
+        bin_range = None
+        if estimator == "binning":  # the library bins t, and says when that saturates
+            bin_range = self.run_range(name)
+            options.update(bins=self.bins, bin_range=bin_range)
+        x = self._x["discrete" if estimator in ("binning", "kde") else "continuous"]
+        estimates, saturated = {}, []
+        calls = {  # T first in I_XT: the KDE bound treats its first argument as the layer.
+            "I_XT": lambda: F.mutual_information(t, x, **options),
+            "I_TY": lambda: F.mutual_information(t, self._labels, **options),
+            "profile_XT": lambda: F.synergy_profile(x, t, **options),
+            "profile_TY": lambda: F.synergy_profile(t, self._labels, **options),
+        }
+        try:
+            with config_context(progress=self.progress):
+                for quantity, call in calls.items():
+                    estimates[quantity], flagged = _with_saturation_flag(call)
+                    if flagged:
+                        saturated.append(quantity.replace("profile_", "S_"))
+        except ValueError as error:
+            raise ValueError(f"layer {name!r} at epoch {epoch} ({estimator}): "
+                             f"{_tracker_hint(str(error))}") from error
+        if saturated and name not in self._warned_saturated:
+            self._warned_saturated.add(name)
+            warnings.warn(f"layer {name!r}: {estimator} saturates ({', '.join(saturated)} at "
+                          f"epoch {epoch}, and the records say where else in 'saturated'): "
+                          "the estimate counts the probe samples; use estimator='auto' or "
+                          "'gaussian' for this layer", SaturationWarning, stacklevel=3)
         reduction = self.reductions[name]
+        profile_xt, profile_ty = estimates["profile_XT"], estimates["profile_TY"]
         record = {
             "kind": "record", "run": self.run, "epoch": int(epoch), "layer": name,
             "units": self.units[name], "features": int(t.shape[1]), "estimator": estimator,
             "bin_range": None if bin_range is None else list(bin_range),
             "explained_variance": None if reduction is None else reduction.explained,
-            # T first: the KDE bound treats its first argument as the noisy layer.
-            "I_XT": F.mutual_information(t, x, **options),
-            "I_TY": F.mutual_information(t, self._labels, **options),
+            "I_XT": estimates["I_XT"],
+            "I_TY": estimates["I_TY"],
             # S is the plain mean of the profile, as gib_kernels.synergy computes it.
             "S_XT": float(np.mean(profile_xt)),
             "S_TY": float(np.mean(profile_ty)),
             "profile_XT": [float(v) for v in profile_xt],
             "profile_TY": [float(v) for v in profile_ty],
+            "saturated": saturated,
             "metrics": self._metrics.get(epoch, {}),
         }
         if not all(math.isfinite(record[q]) for q in QUANTITIES):
@@ -627,6 +713,20 @@ class InformationTracker:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def _with_saturation_flag(call):
+    """(call(), whether it raised a SaturationWarning); other warnings pass through."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SaturationWarning)
+        value = call()
+    flagged = False
+    for w in caught:
+        if issubclass(w.category, SaturationWarning):
+            flagged = True
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return value, flagged
 
 
 @dataclass(frozen=True)
