@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import textwrap
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import datasets
+from ..exceptions import SaturationWarning
 from .plots import plot_ib_vs_gib, plot_synergy_over_epochs, save_figure
 from .tracker import InformationTracker, Run, log_spaced_epochs
 
@@ -124,7 +126,9 @@ def train_and_track(activation: str, *, epochs: int, points: int, seed: int = 0,
         return {"train_loss": loss, "train_accuracy": correct[train].float().mean().item(),
                 "test_accuracy": correct[test].float().mean().item()}
 
-    with tracker, _single_thread():
+    # Saturated records are flagged in the file and counted in the summary, not warned about.
+    with tracker, _single_thread(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", SaturationWarning)
         bar = tqdm(range(epochs + 1), desc=f"{activation}: training", unit="epoch",
                    disable=not progress)
         for epoch in bar:
@@ -134,12 +138,17 @@ def train_and_track(activation: str, *, epochs: int, points: int, seed: int = 0,
             if tracker.is_scheduled(epoch):
                 measured = metrics(loss)
                 tracker.step(epoch, **measured)
-                bar.set_postfix(loss=f"{loss:.3f}", test_acc=f"{measured['test_accuracy']:.3f}")
+                bar.set_postfix(loss=loss_text(loss), test_acc=f"{measured['test_accuracy']:.3f}")
         bar.close()
         records = tracker.finish()
         if activations_path is not None:
             tracker.save_activations(activations_path)
     return Run(activation, tracker.config, records)
+
+
+def loss_text(loss: float) -> str:
+    """The training loss for a progress bar: "-" before the first epoch has one."""
+    return "-" if math.isnan(loss) else f"{loss:.3f}"
 
 
 def _train_one_epoch(model, optimizer, x, y, train, shuffle, batch_size=BATCH_SIZE) -> float:
@@ -205,6 +214,21 @@ def _plane_verdict(verdicts: list[Compression]) -> str:
         f"partly ({count} of {len(verdicts)} layers)"
 
 
+def saturation_lines(run: Run) -> list[str]:
+    """One line naming the layers whose estimates counted the probe samples (the records'
+    ``saturated`` flags), with how many of their measurements did; none where no record did."""
+    counts: dict[str, int] = {}
+    for r in run.records:
+        if r.get("saturated"):
+            counts[r["layer"]] = counts.get(r["layer"], 0) + 1
+    if not counts:
+        return []
+    measured = {layer: sum(r["layer"] == layer for r in run.records) for layer in counts}
+    return ["  saturated (nearly every binned row distinct: I(X;T) = log2(n) and I(T;Y) = H(Y) "
+            "by construction) in " + ", ".join(f"{layer} {counts[layer]} of {measured[layer]}"
+                                               for layer in counts) + " measurements"]
+
+
 def summarize(runs: dict[str, Run]) -> str:
     """The summary text: configuration, then per activation whether the IB and the GIB
     complexity of the last hidden layers decrease after their peak, with the figures."""
@@ -232,6 +256,7 @@ def summarize(runs: dict[str, Run]) -> str:
             ranges = {r["layer"]: r["bin_range"] for r in run.records}
             lines.append("  binning ranges (fixed over the run): " + ", ".join(
                 f"{layer} [{lo:.3g}, {hi:.3g}]" for layer, (lo, hi) in ranges.items()))
+        lines += saturation_lines(run)
         planes = {"I_XT": [], "S_XT": []}
         for layer in run.layers[-LAST_LAYERS:]:
             units = next(r["units"] for r in run.records if r["layer"] == layer)

@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import SymLogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .tracker import Run
 
@@ -132,6 +133,9 @@ def plot_robustness(run: Run, rows: list[dict], title: str | None = None,
             if key == "I_XT":
                 ax.set_title(_layer_label(run, layer), fontsize="small")
             ax.tick_params(labelsize="x-small")
+            # Few, short ticks: a narrow range far from 0 otherwise gives labels that collide.
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+            ax.ticklabel_format(axis="x", useOffset=True, style="sci", scilimits=(-3, 4))
             ax.grid(True, linewidth=0.3, alpha=0.5)
     ax = axes["accuracy"]
     clean = sorted({(r["epoch"], r["clean_accuracy"]) for r in rows})
