@@ -18,6 +18,11 @@ from . import __version__
 
 USAGE_ERROR = 2
 DEMO_TASKS = ("tishby", "cnn", "transformer")
+# The demos' (epochs, points) for the help text, which imports no torch: each task's default run
+# and the tishby paper-length run. tracking.demo and tracking.wide_demos define them (a test
+# checks that these match).
+DEMO_SCHEDULES = {"tishby": (3000, 40), "cnn": (200, 30), "transformer": (150, 30)}
+FULL_SCHEDULE = (10_000, 100)
 
 DESCRIPTION = """\
 Entropy, mutual information and synergy (the Generalized Information Bottleneck) of activation
@@ -59,8 +64,8 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .tracking import demo, wide_demos
-
+    epochs = {task: schedule[0] for task, schedule in DEMO_SCHEDULES.items()}
+    points = {task: schedule[1] for task, schedule in DEMO_SCHEDULES.items()}
     parser = _Parser(prog="gib-kernels", description=DESCRIPTION, epilog=EXAMPLES,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -91,16 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "./gib-demo-transformer/)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int, default=None,
-                        help=f"training epochs per network (default: {demo.DEFAULT_EPOCHS} "
-                             f"for tishby, {wide_demos.TASKS['cnn'].epochs} for cnn, "
-                             f"{wide_demos.TASKS['transformer'].epochs} for transformer)")
+                        help=f"training epochs per network (default: {epochs['tishby']} "
+                             f"for tishby, {epochs['cnn']} for cnn, {epochs['transformer']} "
+                             "for transformer)")
     length.add_argument("--full", action="store_true",
-                        help=f"tishby only: the paper-length schedule, {demo.FULL_EPOCHS} "
-                             f"epochs, {demo.FULL_POINTS} measurements (tens of minutes)")
+                        help=f"tishby only: the paper-length schedule, {FULL_SCHEDULE[0]} "
+                             f"epochs, {FULL_SCHEDULE[1]} measurements (tens of minutes)")
     p.add_argument("--points", type=_positive_int, default=None,
                    help=f"log-spaced measurement epochs besides epoch 0 (default: "
-                        f"{demo.DEFAULT_POINTS} for tishby, {wide_demos.TASKS['cnn'].points} "
-                        "for the others)")
+                        f"{points['tishby']} for tishby, {points['cnn']} for cnn, "
+                        f"{points['transformer']} for transformer)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, weights and batches")
     p.add_argument("--estimator", choices=("auto", "binning", "knn", "kde", "gaussian"),
                    default=None,

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import gib_kernels as gk
-from gib_kernels.cli import main
-from gib_kernels.tracking import log_spaced_epochs, read_runs
+from gib_kernels.cli import DEMO_SCHEDULES, FULL_SCHEDULE, main
+from gib_kernels.tracking import demo, log_spaced_epochs, read_runs
 from gib_kernels.tracking.wide_demos import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +50,35 @@ def test_each_command_has_help(capsys, command):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert f"gib-kernels {command}" in capsys.readouterr().out
+
+
+NO_TORCH_SCRIPT = """
+import contextlib, io, sys
+from gib_kernels.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    try:
+        main(sys.argv[1:])
+    except SystemExit as done:
+        assert done.code == 0, done.code
+assert "usage: gib-kernels" in out.getvalue()
+loaded = sorted(m for m in sys.modules if m.split(".")[0] == "torch" or m.endswith("._cpu"))
+assert not loaded, loaded[:5]
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["estimate", "--help"],
+                                  ["info", "--help"]], ids=["main", "demo", "estimate", "info"])
+def test_help_imports_no_torch(argv):
+    done = subprocess.run([sys.executable, "-c", NO_TORCH_SCRIPT, *argv], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_demo_schedules_in_the_help_match_the_demos():
+    assert DEMO_SCHEDULES == {"tishby": (demo.DEFAULT_EPOCHS, demo.DEFAULT_POINTS),
+                              **{task: (TASKS[task].epochs, TASKS[task].points)
+                                 for task in ("cnn", "transformer")}}
+    assert FULL_SCHEDULE == (demo.FULL_EPOCHS, demo.FULL_POINTS)
 
 
 def test_info_table(capsys):
