@@ -111,17 +111,19 @@ def _save(path, arrays, names):
     return path
 
 
-@pytest.mark.parametrize("file_name, names, z, w", [
-    ("acts.npz", ["layer", "labels"], "layer", "labels"),
-    ("acts.npz", ["codes", "labels", "other"], "codes", "labels"),
-    ("acts.npz", ["layer", "other"], "layer", "other"),
-    ("acts.pt", ["codes", "labels"], "codes", "labels"),
-    ("codes.npy", ["codes"], None, None),
-    ("codes.pt", ["codes"], None, None),
+@pytest.mark.parametrize("file_name, names, z, w, used", [
+    ("acts.npz", ["layer", "labels"], "layer", "labels", "mixed"),
+    ("acts.npz", ["codes", "labels", "other"], "codes", "labels", "binning"),
+    ("acts.npz", ["layer", "other"], "layer", "other", "knn"),
+    ("acts.pt", ["codes", "labels"], "codes", "labels", "binning"),
+    ("codes.npy", ["codes"], None, None, "binning"),
+    ("codes.pt", ["codes"], None, None, "binning"),
 ], ids=["npz-float-labels", "npz-codes-labels", "npz-float-matrix", "pt-dict", "npy-alone",
         "pt-tensor"])
-def test_estimate_json_matches_the_library(tmp_path, capsys, arrays, file_name, names, z, w):
-    """The default estimator ("auto") resolves as in the library: mixed, binning, k-NN."""
+def test_estimate_json_matches_the_library(tmp_path, capsys, arrays, file_name, names, z, w,
+                                           used):
+    """The default estimator ("auto") resolves as in the library: mixed, binning, k-NN; the
+    mixed estimator gives no H(Z)."""
     path = _save(tmp_path / file_name, arrays, names)
     argv = ["estimate", path, "--json"] + (["--z", z] if z else []) + (["--w", w] if w else [])
     code, out, _ = run_cli(capsys, *argv)
@@ -130,7 +132,12 @@ def test_estimate_json_matches_the_library(tmp_path, capsys, arrays, file_name, 
     assert code == 0
     assert result["z"] == {"name": z or path.stem, "shape": list(z_array.shape),
                            "dtype": str(z_array.dtype)}
-    assert result["entropy"] == pytest.approx(gk.entropy(z_array), abs=1e-9)
+    assert result["estimator"]["requested"] == "auto" and result["estimator"]["used"] == used
+    assert result["unit"] == "bits"
+    if used == "mixed":
+        assert "entropy" not in result and "mixed" in result["not_computed"]["entropy"]
+    else:
+        assert result["entropy"] == pytest.approx(gk.entropy(z_array), abs=1e-9)
     if w is not None:
         w_array = arrays[w]
         assert result["mutual_information"] == pytest.approx(
