@@ -1,6 +1,7 @@
 """The gib-kernels command line: every sub-command runs, and user mistakes exit with code 2
 and a one-line message, never a traceback."""
 import csv
+import inspect
 import json
 import re
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 import gib_kernels as gk
-from gib_kernels.cli import DEMO_SCHEDULES, FULL_SCHEDULE, main
+from gib_kernels.cli import DEMO_SCHEDULES, FULL_SCHEDULE, build_parser, main
 from gib_kernels.tracking import demo, log_spaced_epochs, read_runs
 from gib_kernels.tracking.wide_demos import TASKS
 
@@ -160,6 +161,150 @@ def test_estimate_table(tmp_path, capsys, arrays):
     assert len(rows["profile"].split()) == 1 + 5  # "s_j" and one value per feature
 
 
+def _table(out: str) -> dict:
+    return dict(line.split(None, 1) for line in out.splitlines())
+
+
+def _estimate_json(capsys, path, *argv):
+    code, out, err = run_cli(capsys, "estimate", path, "--json", *argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_estimate_mixed_on_integer_labels(tmp_path, capsys, arrays):
+    """The mixed estimator on int64 labels gives I(Z;W) and the synergy, and says it has no
+    H(Z) instead of failing on it."""
+    path = _save(tmp_path / "acts.npz", arrays, ["layer", "labels"])
+    code, out, err = run_cli(capsys, "estimate", path, "--z", "layer", "--w", "labels",
+                             "--estimator", "mixed")
+    rows = _table(out)
+    assert code == 0, err
+    assert rows["estimator"] == "mixed" and rows["parameters"] == "k=3"
+    assert rows["H(Z)"].startswith("not computed: the mixed estimator has no entropy")
+    z, w = arrays["layer"], arrays["labels"]
+    assert float(rows["I(Z;W)"].split()[0]) == pytest.approx(
+        gk.mutual_information(z, w, estimator="mixed"), rel=1e-5)
+    assert float(rows["S(Z->W)"].split()[0]) == pytest.approx(
+        gk.synergy(z, w, estimator="mixed"), rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("z, w, used, reason", [
+    ("layer", "labels", "mixed", "continuous Z, integer class labels as the target"),
+    ("codes", "labels", "binning", "discrete-valued Z: each distinct value its own bin"),
+    ("layer", "other", "knn", "continuous Z, a target other than class labels"),
+    ("layer", None, "knn", "continuous Z, no target"),
+], ids=["mixed", "binning", "knn-matrix-target", "knn-alone"])
+def test_estimate_says_what_auto_chose_and_why(tmp_path, capsys, arrays, z, w, used, reason):
+    path = _save(tmp_path / "acts.npz", arrays, ["layer", "codes", "labels", "other"])
+    argv = ["--z", z] + (["--w", w] if w else [])
+    code, out, _ = run_cli(capsys, "estimate", path, *argv)
+    assert code == 0
+    assert _table(out)["estimator"] == f"auto -> {used} ({reason})"
+    chosen = _estimate_json(capsys, path, *argv)["estimator"]
+    assert (chosen["requested"], chosen["used"], chosen["reason"]) == ("auto", used, reason)
+
+
+@pytest.mark.parametrize("argv, parameters, entropy_of", [
+    (["--estimator", "binning"], {"bins": 30, "bin_range": None},
+     "discrete plug-in entropy of the (binned) rows"),
+    (["--estimator", "knn"], {"k": 3, "metric": "max"},
+     "differential entropy, Kozachenko-Leonenko"),
+    (["--estimator", "kde"], {"sigma2": 1e-3},
+     "upper bound (KDE) on the differential entropy of Z + N(0, 0.001 I)"),
+    (["--estimator", "gaussian"], {"copula": True, "bias_correction": True, "ridge": 0.0},
+     "entropy of the copula-normalised data (each column ranked and mapped to a standard "
+     "normal), not comparable with k-NN or binning H(Z)"),
+    (["--estimator", "gaussian", "--no-copula"],
+     {"copula": False, "bias_correction": True, "ridge": 0.0},
+     "differential entropy of a Gaussian with the covariance of Z"),
+], ids=["binning", "knn", "kde", "gaussian-copula", "gaussian-plain"])
+def test_estimate_names_the_parameters_and_what_its_entropy_is(tmp_path, capsys, arrays, argv,
+                                                               parameters, entropy_of):
+    path = _save(tmp_path / "layer.npy", arrays, ["layer"])
+    result = _estimate_json(capsys, path, *argv)
+    assert result["estimator"]["parameters"] == parameters
+    assert result["entropy_of"] == entropy_of
+    code, out, _ = run_cli(capsys, "estimate", path, *argv)
+    rows = _table(out)
+    assert code == 0
+    assert rows["H(Z)"] == f"{result['entropy']:.6g} bits: {entropy_of}"
+    assert rows["parameters"] == ", ".join(
+        f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+        for name, value in parameters.items())
+
+
+def _duplicated(arrays):
+    return np.concatenate([arrays["layer"], arrays["layer"][:, :1]], axis=1)
+
+
+@pytest.mark.parametrize("z, w, argv, options", [
+    ("duplicated", None, ["--estimator", "gaussian", "--ridge", "1e-6"],
+     {"estimator": "gaussian", "ridge": 1e-6}),
+    ("codes", "labels", ["--estimator", "knn", "--noise", "1e-10", "--random-state", "0"],
+     {"estimator": "knn", "noise": 1e-10, "random_state": 0}),
+    ("layer", None, ["--estimator", "knn", "--metric", "euclidean", "--k", "5"],
+     {"estimator": "knn", "metric": "euclidean", "k": 5}),
+    ("layer", "labels", ["--estimator", "kde", "--sigma2", "0.05"],
+     {"estimator": "kde", "sigma2": 0.05}),
+    ("layer", "other", ["--estimator", "gaussian", "--no-copula", "--no-bias-correction"],
+     {"estimator": "gaussian", "copula": False, "bias_correction": False}),
+    ("layer", "labels", ["--noise", "1e-10", "--random-state", "3"],
+     {"noise": 1e-10, "random_state": 3}),
+    ("layer", "labels", ["--estimator", "binning", "--bins", "7", "--base", "e"],
+     {"estimator": "binning", "bins": 7, "base": "e"}),
+], ids=["ridge", "noise-on-discrete", "metric-k", "sigma2", "no-copula", "mixed-noise",
+        "bins-nats"])
+def test_estimate_passes_the_options_to_the_library(tmp_path, capsys, arrays, z, w, argv,
+                                                    options):
+    data = {**arrays, "duplicated": _duplicated(arrays)}
+    path = _save(tmp_path / "acts.npz", data, [z] + ([w] if w else []))
+    result = _estimate_json(capsys, path, "--z", z, *(["--w", w] if w else []), *argv)
+    assert result["unit"] == ("nats" if options.get("base") == "e" else "bits")
+    for name, value in options.items():
+        if name not in ("estimator", "base"):
+            assert result["estimator"]["parameters"][name] == value
+    if "entropy" in result:
+        assert result["entropy"] == pytest.approx(gk.entropy(data[z], **options), rel=1e-9)
+    if w is not None:
+        assert result["mutual_information"] == pytest.approx(
+            gk.mutual_information(data[z], data[w], **options), rel=1e-9, abs=1e-12)
+        np.testing.assert_allclose(result["synergy_profile"],
+                                   gk.synergy_profile(data[z], data[w], **options),
+                                   rtol=1e-9, atol=1e-12)
+
+
+def test_estimate_without_the_options_that_make_it_run(tmp_path, capsys, arrays):
+    """What --ridge and --noise are for: a duplicated unit and discrete data are refused
+    without them, with the option to pass named."""
+    path = _save(tmp_path / "acts.npz", {**arrays, "duplicated": _duplicated(arrays)},
+                 ["duplicated", "codes", "labels"])
+    code, _, err = run_cli(capsys, "estimate", path, "--z", "duplicated", "--estimator",
+                           "gaussian")
+    assert code == 2 and "pass --ridge 1e-6 or larger" in err
+    code, _, err = run_cli(capsys, "estimate", path, "--z", "codes", "--w", "labels",
+                           "--estimator", "knn")
+    assert code == 2 and "pass --noise 1e-10 (with --random-state)" in err
+
+
+def test_estimate_help_states_the_library_defaults():
+    """The help of each estimator option says the default of the functional API."""
+    commands = next(a for a in build_parser()._actions if a.dest == "command")
+    helps = {action.dest: action.help for action in commands.choices["estimate"]._actions}
+    defaults = {name: p.default for name, p in
+                inspect.signature(gk.mutual_information).parameters.items()
+                if p.kind is p.KEYWORD_ONLY and name not in ("estimator", "backend")}
+    for name, value in defaults.items():
+        shown = re.search(r"\(default: ([^;)]+)", helps[name])[1]
+        if isinstance(value, bool):
+            assert shown == "--" + ("" if value else "no-") + name.replace("_", "-"), name
+        elif value is None:
+            assert shown in ("none", "the data's range"), name
+        elif isinstance(value, str):
+            assert shown == value, name
+        else:
+            assert float(shown) == value, name
+
+
 def _broken_files(tmp_path, arrays):
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
     (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
@@ -184,6 +329,33 @@ def _broken_files(tmp_path, arrays):
     (["estimate", "acts.npz", "--z", "text"], "real numbers"),
     (["estimate", "acts.npz", "--z", "layer", "--bins", "0"], "expected a number >= 1"),
     (["estimate", "acts.npz", "--z", "layer", "--estimator", "magic"], "invalid choice"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "mixed"],
+     r"the mixed estimator gives I\(Z;W\) and the synergy .* name the labels with --w"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "knn", "--bins", "10"],
+     "--bins is not an option of the knn estimator; it takes --k, --metric, --noise, "
+     "--random-state$"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "gaussian", "--noise", "1e-10"],
+     "--noise is not an option of the gaussian estimator; it takes --copula/--no-copula"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "binning", "--no-copula"],
+     "--copula/--no-copula is not an option of the binning estimator; it takes --bins, "
+     "--bin-range"),
+    (["estimate", "acts.npz", "--z", "layer", "--w", "labels", "--sigma2", "0.1"],
+     r"--sigma2 is not an option of the mixed estimator, which auto chose \(continuous Z, "
+     r"integer class labels as the target\); it takes --k, --noise, --random-state; name "
+     "another with --estimator"),
+    (["estimate", "acts.npz", "--z", "layer", "--noise", "-1"],
+     r"--noise must be a finite number >= 0\. Got -1\.0 instead\."),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "gaussian", "--ridge", "-1"],
+     "--ridge must be a finite number >= 0"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "kde", "--sigma2", "0"],
+     "--sigma2 must be a positive finite number"),
+    (["estimate", "acts.npz", "--z", "layer", "--ridge", "abc"], "expected a number, got 'abc'"),
+    (["estimate", "acts.npz", "--z", "layer", "--random-state", "1.5"],
+     "expected a whole number, got '1.5'"),
+    (["estimate", "acts.npz", "--z", "layer", "--base", "1"], "--base must be 2, 'e'"),
+    (["estimate", "acts.npz", "--z", "layer", "--base", "two"],
+     "expected 2, e or another positive number"),
+    (["estimate", "acts.npz", "--z", "layer", "--metric", "manhattan"], "invalid choice"),
     (["estimate"], "required: FILE"),
     (["frobnicate"], "invalid choice"),
     ([], "choose a command"),
@@ -197,7 +369,10 @@ def _broken_files(tmp_path, arrays):
     (["demo", "--estimator", "auto"], "--estimator auto is for --task cnn and transformer"),
 ], ids=["missing", "suffix", "corrupt-npz", "pickled-npy", "junk-pt", "pt-without-tensors",
         "ambiguous-z", "unknown-z", "unknown-w", "row-mismatch", "string-array", "bins-zero",
-        "estimator", "no-file", "unknown-command", "no-command", "demo-epochs-zero",
+        "estimator", "mixed-without-w", "bins-for-knn", "noise-for-gaussian",
+        "copula-for-binning", "sigma2-for-auto-mixed", "noise-negative", "ridge-negative",
+        "sigma2-zero", "ridge-text", "random-state-fraction", "base-one", "base-text",
+        "metric", "no-file", "unknown-command", "no-command", "demo-epochs-zero",
         "demo-full-and-epochs", "demo-device", "demo-task", "demo-wide-full",
         "demo-wide-save", "demo-tishby-store", "demo-tishby-auto"])
 def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, monkeypatch, arrays, argv,
