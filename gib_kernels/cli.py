@@ -1,7 +1,9 @@
 """The ``gib-kernels`` command line (also ``python -m gib_kernels``).
 
-Exit codes: 0 success, 2 a usage error (bad option, unreadable file, unknown array name,
-inputs the estimators reject), always with a one-line message and no traceback.
+Exit codes: 0 success, 2 a usage error (bad option, an option the estimator used does not take,
+unreadable file, unknown array name, inputs the estimators reject), always with a one-line
+message and no traceback. The parser imports neither torch nor the kernels (``--help`` stays
+quick); each command imports what it needs when it runs.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ examples:
   gib-kernels demo --task transformer --epochs 5
   gib-kernels estimate activations.npz --z hidden5/epoch100 --w labels
   gib-kernels estimate layer.npy --json
+  gib-kernels estimate wide.npy --estimator gaussian --ridge 1e-6
   gib-kernels info"""
 
 
