@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -373,24 +374,15 @@ def _estimate(args) -> int:
     result = {"file": str(args.file), "z": _describe(z_name, z)}
     if w is not None:
         result["w"] = _describe(w_name, w)
-    try:
-        chosen = _choose_estimator(options, given, z, w)
-        result.update(estimator=chosen, backend=args.backend, unit=_unit(options["base"]))
-        entropy_of = _entropy_of(chosen)
-        if entropy_of is None:
-            result["not_computed"] = {
-                "entropy": f"the {chosen['used']} estimator has no entropy (--estimator knn "
-                           "gives the Kozachenko-Leonenko H(Z))"}
-        else:
-            result["entropy"] = F.entropy(z, **options)
-            result["entropy_of"] = entropy_of
-        if w is not None:
-            result["mutual_information"] = F.mutual_information(z, w, **options)
-            profile = F.synergy_profile(z, w, **options)
-            result["synergy"] = float(np.mean(profile))
-            result["synergy_profile"] = [float(v) for v in profile]
-    except (ValueError, TypeError) as error:
-        raise UsageError(_in_options(str(error))) from None
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            chosen = _choose_estimator(options, given, z, w)
+            result.update(estimator=chosen, backend=args.backend, unit=_unit(options["base"]))
+            result.update(_quantities(F, options, chosen, z, w))
+        except (ValueError, TypeError) as error:
+            raise UsageError(_in_options(str(error))) from None
+    for message in dict.fromkeys(str(warning.message) for warning in caught):
+        print(f"gib-kernels: warning: {_in_options(message)}", file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -411,6 +403,26 @@ def _estimate(args) -> int:
             rows.append(("profile s_j", " ".join(f"{v:.4g}" for v in result["synergy_profile"])))
     _print_table(rows)
     return 0
+
+
+def _quantities(F, options: dict, chosen: dict, z, w) -> dict:
+    """H(Z) where the estimator used has one (and what it is), and with a target W also I(Z;W)
+    and the synergy profile and its mean."""
+    quantities = {}
+    entropy_of = _entropy_of(chosen)
+    if entropy_of is None:
+        quantities["not_computed"] = {
+            "entropy": f"the {chosen['used']} estimator has no entropy (--estimator knn gives "
+                       "the Kozachenko-Leonenko H(Z))"}
+    else:
+        quantities["entropy"] = F.entropy(z, **options)
+        quantities["entropy_of"] = entropy_of
+    if w is not None:
+        quantities["mutual_information"] = F.mutual_information(z, w, **options)
+        profile = F.synergy_profile(z, w, **options)
+        quantities["synergy"] = float(np.mean(profile))
+        quantities["synergy_profile"] = [float(v) for v in profile]
+    return quantities
 
 
 def _library_defaults(F) -> dict:

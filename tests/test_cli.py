@@ -286,6 +286,21 @@ def test_estimate_without_the_options_that_make_it_run(tmp_path, capsys, arrays)
     assert code == 2 and "pass --noise 1e-10 (with --random-state)" in err
 
 
+def test_estimate_warnings_are_one_line_each_in_options(tmp_path, capsys, arrays):
+    """A library warning (here duplicate rows for k-NN, raised by H(Z), I(Z;W) and the profile
+    alike) is printed once, as one line that names this command's options."""
+    layer = arrays["layer"].copy()
+    layer[1] = layer[0]
+    path = _save(tmp_path / "acts.npz", {"layer": layer, "other": arrays["other"]},
+                 ["layer", "other"])
+    code, out, err = run_cli(capsys, "estimate", path, "--z", "layer", "--w", "other")
+    assert code == 0 and "S(Z->W)" in out
+    assert err.splitlines() == [
+        "gib-kernels: warning: 'z' has 1 duplicate rows: k-NN estimators assume distinct points "
+        "(zero distances bias them). Pass --noise 1e-10 (with --random-state) to break ties, or "
+        "use --estimator binning for discrete data."]
+
+
 def test_estimate_help_states_the_library_defaults():
     """The help of each estimator option says the default of the functional API."""
     commands = next(a for a in build_parser()._actions if a.dest == "command")
