@@ -11,35 +11,47 @@ the GIB paper (``co_information`` is McGill's negative); estimates are never cli
 >>> X, y = gk.datasets.tishby_12bit()
 >>> round(gk.mutual_information(X, y, estimator="binning"), 5)
 0.99916
-"""
-from . import datasets
-from ._version import __version__
-from .backends import build_info
-from .functional import (
-    co_information,
-    conditional_mutual_information,
-    entropy,
-    interaction_information,
-    leave_one_out_entropy,
-    leave_one_out_mutual_information,
-    mutual_information,
-    per_feature_mutual_information,
-    synergy,
-    synergy_profile,
-)
 
-__all__ = [
-    "__version__",
-    "build_info",
-    "datasets",
-    "entropy",
-    "mutual_information",
-    "conditional_mutual_information",
-    "interaction_information",
-    "co_information",
-    "per_feature_mutual_information",
-    "leave_one_out_entropy",
-    "leave_one_out_mutual_information",
-    "synergy_profile",
-    "synergy",
-]
+The public names load on first use (PEP 562), so that ``import gib_kernels`` (and the command
+line's ``--help``) does not import torch and the kernels until an estimate needs them.
+"""
+import importlib
+
+from ._version import __version__
+
+# Each public name and the module it comes from; "datasets" is the module itself.
+_PUBLIC = {
+    "build_info": ".backends",
+    "datasets": None,
+    "entropy": ".functional",
+    "mutual_information": ".functional",
+    "conditional_mutual_information": ".functional",
+    "interaction_information": ".functional",
+    "co_information": ".functional",
+    "per_feature_mutual_information": ".functional",
+    "leave_one_out_entropy": ".functional",
+    "leave_one_out_mutual_information": ".functional",
+    "synergy_profile": ".functional",
+    "synergy": ".functional",
+    "config_context": "._config",
+    "get_config": "._config",
+    "SaturationWarning": ".exceptions",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    source = _PUBLIC[name]
+    if source is None:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(source, __name__), name)
+    globals()[name] = value  # later lookups find it without this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

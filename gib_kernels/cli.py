@@ -1,16 +1,22 @@
 """The ``gib-kernels`` command line (also ``python -m gib_kernels``).
 
-Exit codes: 0 success, 2 a usage error (bad option, unreadable file, unknown array name,
-inputs the estimators reject), always with a one-line message and no traceback.
+Exit codes: 0 success, 2 a usage error (bad option, an option the estimator used does not take,
+unreadable file, unknown array name, inputs the estimators reject), always with a one-line
+message and no traceback. The parser imports neither torch nor the kernels (``--help`` stays
+quick); each command imports what it needs when it runs.
 """
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
+import re
 import sys
+import warnings
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,6 +24,11 @@ from . import __version__
 
 USAGE_ERROR = 2
 DEMO_TASKS = ("tishby", "cnn", "transformer")
+# The demos' (epochs, points) for the help text, which imports no torch: each task's default run
+# and the tishby paper-length run. tracking.demo and tracking.wide_demos define them (a test
+# checks that these match).
+DEMO_SCHEDULES = {"tishby": (3000, 40), "cnn": (200, 30), "transformer": (150, 30)}
+FULL_SCHEDULE = (10_000, 100)
 
 DESCRIPTION = """\
 Entropy, mutual information and synergy (the Generalized Information Bottleneck) of activation
@@ -34,6 +45,7 @@ examples:
   gib-kernels demo --task transformer --epochs 5
   gib-kernels estimate activations.npz --z hidden5/epoch100 --w labels
   gib-kernels estimate layer.npy --json
+  gib-kernels estimate wide.npy --estimator gaussian --ridge 1e-6
   gib-kernels info"""
 
 
@@ -49,18 +61,40 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .tracking import demo, wide_demos
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _base(text: str) -> float | str:
+    if text == "e":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 2, e or another positive number, got "
+                                         f"{text!r}") from None
+    return int(value) if value.is_integer() else value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    epochs = {task: schedule[0] for task, schedule in DEMO_SCHEDULES.items()}
+    points = {task: schedule[1] for task, schedule in DEMO_SCHEDULES.items()}
     parser = _Parser(prog="gib-kernels", description=DESCRIPTION, epilog=EXAMPLES,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -91,16 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "./gib-demo-transformer/)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int, default=None,
-                        help=f"training epochs per network (default: {demo.DEFAULT_EPOCHS} "
-                             f"for tishby, {wide_demos.TASKS['cnn'].epochs} for cnn, "
-                             f"{wide_demos.TASKS['transformer'].epochs} for transformer)")
+                        help=f"training epochs per network (default: {epochs['tishby']} "
+                             f"for tishby, {epochs['cnn']} for cnn, {epochs['transformer']} "
+                             "for transformer)")
     length.add_argument("--full", action="store_true",
-                        help=f"tishby only: the paper-length schedule, {demo.FULL_EPOCHS} "
-                             f"epochs, {demo.FULL_POINTS} measurements (tens of minutes)")
+                        help=f"tishby only: the paper-length schedule, {FULL_SCHEDULE[0]} "
+                             f"epochs, {FULL_SCHEDULE[1]} measurements (tens of minutes)")
     p.add_argument("--points", type=_positive_int, default=None,
                    help=f"log-spaced measurement epochs besides epoch 0 (default: "
-                        f"{demo.DEFAULT_POINTS} for tishby, {wide_demos.TASKS['cnn'].points} "
-                        "for the others)")
+                        f"{points['tishby']} for tishby, {points['cnn']} for cnn, "
+                        f"{points['transformer']} for transformer)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, weights and batches")
     p.add_argument("--estimator", choices=("auto", "binning", "knn", "kde", "gaussian"),
                    default=None,
@@ -122,11 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
                          ".npz, .npy or .pt file",
         description="Reads arrays from FILE and prints H(Z), and with a target W also "
                     "I(Z;W) and the synergy S(Z->W) (the mean of the feature-wise synergy "
-                    "profile, printed with --profile). Z is an (n samples, d features) array; "
-                    "W holds n integer class labels or an (n, q) array. Results in bits.",
+                    "profile, printed with --profile), each where the estimator has it (mixed: "
+                    "I(Z;W) and S only), with the estimator used and its parameters. Z is an "
+                    "(n samples, d features) array; W holds n integer class labels or an (n, q) "
+                    "array. Results in bits unless --base says otherwise.",
         epilog="Arrays are found by name: the keys of a .npz or of a dict saved with "
                "torch.save (.pt); a .npy or a single saved tensor is one array named after "
-               "the file. Integer arrays are treated as already discrete (binning).")
+               "the file. Integer arrays are treated as already discrete (binning). An option "
+               "of another estimator than the one used (the one auto chose) is an error.")
     p.add_argument("file", type=Path, metavar="FILE", help="a .npz, .npy or .pt file")
     p.add_argument("--z", metavar="NAME", help="the array holding Z (default: the only array)")
     p.add_argument("--w", metavar="NAME", help="the array holding the target W (optional)")
@@ -134,10 +171,37 @@ def build_parser() -> argparse.ArgumentParser:
                    default="auto", help="auto: binning for discrete Z, mixed (Ross) for float Z "
                                         "against labels, knn (KSG) otherwise; gaussian: the "
                                         "Gaussian copula, for wide Z")
-    p.add_argument("--bins", type=_positive_int, default=30, help="bins of the binning estimator")
-    p.add_argument("--bin-range", nargs=2, type=float, metavar=("LOW", "HIGH"),
-                   help="one fixed binning range, e.g. -1 1 for tanh (default: the data's range)")
-    p.add_argument("--k", type=_positive_int, default=3, help="neighbours of the k-NN estimators")
+    # Estimator options default to None: given or not, the library's defaults apply, and one
+    # that the estimator used does not take is refused only when given.
+    options = p.add_argument_group("estimator options (each for the estimators named)")
+    options.add_argument("--bins", type=_positive_int,
+                         help="binning: equal-width bins (default: 30)")
+    options.add_argument("--bin-range", nargs=2, type=_number, metavar=("LOW", "HIGH"),
+                         help="binning: one fixed range, e.g. -1 1 for tanh (default: the "
+                              "data's range)")
+    options.add_argument("--k", type=_positive_int,
+                         help="knn, mixed: neighbours (default: 3)")
+    options.add_argument("--metric", choices=("max", "euclidean"),
+                         help="knn: norm of the Kozachenko-Leonenko entropy (default: max; KSG "
+                              "mutual information is max-norm)")
+    options.add_argument("--sigma2", type=_number,
+                         help="kde: noise variance of the bound (default: 0.001)")
+    options.add_argument("--noise", type=_number,
+                         help="knn, mixed, kde: relative jitter that breaks distance ties, for "
+                              "discrete-valued data, e.g. 1e-10 (default: 0)")
+    options.add_argument("--random-state", type=_whole_number, metavar="SEED",
+                         help="knn, mixed, kde: seed of --noise (default: none)")
+    options.add_argument("--copula", action=argparse.BooleanOptionalAction,
+                         help="gaussian: rank-normalise every column to standard normal "
+                              "margins first (default: --copula)")
+    options.add_argument("--bias-correction", action=argparse.BooleanOptionalAction,
+                         help="gaussian: subtract the analytic bias of each Gaussian entropy "
+                              "(default: --bias-correction)")
+    options.add_argument("--ridge", type=_number,
+                         help="gaussian: added to the diagonal of every covariance, for "
+                              "singular ones (constant or duplicated units) (default: 0)")
+    p.add_argument("--base", type=_base, help="unit of the results: 2 (bits), e (nats) or "
+                                               "another positive number (default: 2)")
     p.add_argument("--backend", choices=("auto", "cpu", "cuda", "triton", "reference"),
                    default="auto")
     p.add_argument("--profile", action="store_true", help="also print the synergy profile")
@@ -272,6 +336,29 @@ def _describe(name: str, array: np.ndarray) -> dict:
     return {"name": name, "shape": list(array.shape), "dtype": str(array.dtype)}
 
 
+class _Family(NamedTuple):
+    options: tuple[str, ...]  # the options it takes, by the library's names
+    entropy: str | None  # what its H(Z) is, formatted with its parameters; None: it has none
+
+
+# What each estimator family computes here, and from which options. The mixed estimator is
+# I(Z;W) against class labels only: it gives I(Z;W) and the synergy, and no H(Z).
+FAMILIES = {
+    "binning": _Family(("bins", "bin_range"), "discrete plug-in entropy of the (binned) rows"),
+    "knn": _Family(("k", "metric", "noise", "random_state"),
+                   "differential entropy, Kozachenko-Leonenko"),
+    "mixed": _Family(("k", "noise", "random_state"), None),
+    "kde": _Family(("sigma2", "noise", "random_state"),
+                   "upper bound (KDE) on the differential entropy of Z + N(0, {sigma2:g} I)"),
+    "gaussian": _Family(("copula", "bias_correction", "ridge"),
+                        "differential entropy of a Gaussian with the covariance of Z"),
+}
+COPULA_ENTROPY = ("entropy of the copula-normalised data (each column ranked and mapped to a "
+                  "standard normal), not comparable with k-NN or binning H(Z)")
+ESTIMATOR_OPTIONS = tuple(dict.fromkeys(name for f in FAMILIES.values() for name in f.options))
+REPORTED_WHEN_GIVEN = ("noise", "random_state")  # listed among the parameters only when given
+
+
 def _estimate(args) -> int:
     from . import functional as F
 
@@ -279,41 +366,162 @@ def _estimate(args) -> int:
     z_name = _pick(arrays, args.z, "--z", args.file)
     w_name = None if args.w is None else _pick(arrays, args.w, "--w", args.file)
     z = arrays[z_name]
-    options = {"estimator": args.estimator, "bins": args.bins, "k": args.k,
-               "bin_range": args.bin_range, "backend": args.backend}
-    result = {"file": str(args.file), "z": _describe(z_name, z), "unit": "bits", **options}
-    try:
-        result["entropy"] = F.entropy(z, **options)
-        if w_name is not None:
-            w = arrays[w_name]
-            result["w"] = _describe(w_name, w)
-            result["mutual_information"] = F.mutual_information(z, w, **options)
-            profile = F.synergy_profile(z, w, **options)
-            result["synergy"] = float(np.mean(profile))
-            result["synergy_profile"] = [float(v) for v in profile]
-    except (ValueError, TypeError) as error:
-        raise UsageError(str(error)) from None
+    w = None if w_name is None else arrays[w_name]
+    given = {name: getattr(args, name) for name in (*ESTIMATOR_OPTIONS, "base")
+             if getattr(args, name) is not None}
+    options = {**_library_defaults(F), **given, "estimator": args.estimator,
+               "backend": args.backend}
+    result = {"file": str(args.file), "z": _describe(z_name, z)}
+    if w is not None:
+        result["w"] = _describe(w_name, w)
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            chosen = _choose_estimator(options, given, z, w)
+            result.update(estimator=chosen, backend=args.backend, unit=_unit(options["base"]))
+            result.update(_quantities(F, options, chosen, z, w))
+        except (ValueError, TypeError) as error:
+            raise UsageError(_in_options(str(error))) from None
+    for message in dict.fromkeys(str(warning.message) for warning in caught):
+        print(f"gib-kernels: warning: {_in_options(message)}", file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    unit = result["unit"]
     rows = [("file", result["file"]), ("Z", _shape_text(result["z"]))]
-    if w_name is not None:
+    if w is not None:
         rows.append(("W", _shape_text(result["w"])))
-    rows += [("estimator", _estimator_text(args)), ("H(Z)", f"{result['entropy']:.6g} bits")]
-    if w_name is not None:
-        rows += [("I(Z;W)", f"{result['mutual_information']:.6g} bits"),
-                 ("S(Z->W)", f"{result['synergy']:.6g} bits")]
+    rows += [("estimator", _estimator_text(chosen)),
+             ("parameters", _parameters_text(chosen["parameters"]))]
+    if "entropy" in result:
+        rows.append(("H(Z)", f"{result['entropy']:.6g} {unit}: {result['entropy_of']}"))
+    else:
+        rows.append(("H(Z)", f"not computed: {result['not_computed']['entropy']}"))
+    if w is not None:
+        rows += [("I(Z;W)", f"{result['mutual_information']:.6g} {unit}"),
+                 ("S(Z->W)", f"{result['synergy']:.6g} {unit}")]
         if args.profile:
             rows.append(("profile s_j", " ".join(f"{v:.4g}" for v in result["synergy_profile"])))
     _print_table(rows)
     return 0
 
 
-def _estimator_text(args) -> str:
-    settings = {"auto": f"bins={args.bins}, k={args.k}", "binning": f"bins={args.bins}",
-                "knn": f"k={args.k}", "mixed": f"k={args.k}", "kde": "sigma2=1e-3",
-                "gaussian": "copula, bias-corrected"}
-    return f"{args.estimator} ({settings[args.estimator]})"
+def _quantities(F, options: dict, chosen: dict, z, w) -> dict:
+    """H(Z) where the estimator used has one (and what it is), and with a target W also I(Z;W)
+    and the synergy profile and its mean."""
+    quantities = {}
+    entropy_of = _entropy_of(chosen)
+    if entropy_of is None:
+        quantities["not_computed"] = {
+            "entropy": f"the {chosen['used']} estimator has no entropy (--estimator knn gives "
+                       "the Kozachenko-Leonenko H(Z))"}
+    else:
+        quantities["entropy"] = F.entropy(z, **options)
+        quantities["entropy_of"] = entropy_of
+    if w is not None:
+        quantities["mutual_information"] = F.mutual_information(z, w, **options)
+        profile = F.synergy_profile(z, w, **options)
+        quantities["synergy"] = float(np.mean(profile))
+        quantities["synergy_profile"] = [float(v) for v in profile]
+    return quantities
+
+
+def _library_defaults(F) -> dict:
+    """The keyword options of the functional API with their defaults, where they are set."""
+    signature = inspect.signature(F.mutual_information)
+    return {name: parameter.default for name, parameter in signature.parameters.items()
+            if parameter.kind is parameter.KEYWORD_ONLY}
+
+
+def _choose_estimator(options: dict, given: dict, z, w) -> dict:
+    """The estimator used ("auto" resolved by the library's rule), why, and the parameters it
+    takes. UsageError where it cannot run on these arrays or an option given is not its own;
+    ValueError or TypeError for an invalid option."""
+    from ._validation import as_matrix, is_discrete_valued, is_integer
+    from .estimators.inputs import params, resolve_estimator
+
+    p = params(**options)  # the library's checks of every option
+    z = as_matrix(z, "z")[0]
+    w = None if w is None else as_matrix(w, "w")[0]
+    requested = options["estimator"]
+    auto = requested == "auto"
+    used = resolve_estimator(p, z, w)
+    takes = FAMILIES[used].options
+    reason = None
+    if auto:
+        reason = {"binning": "discrete-valued Z: each distinct value its own bin",
+                  "mixed": "continuous Z, integer class labels as the target",
+                  "knn": "continuous Z, " + ("no target" if w is None
+                                             else "a target other than class labels")}[used]
+    if used == "binning":
+        binned = [x for x in (z, w) if x is not None
+                  and not (is_discrete_valued(x) if auto else is_integer(x))]
+        if not binned:
+            takes = ()
+            reason = reason or "integer arrays as they are: nothing to bin"
+        elif auto:
+            reason += "; W in equal-width bins"
+    if FAMILIES[used].entropy is None and w is None:
+        raise UsageError(f"the {used} estimator gives I(Z;W) and the synergy against class "
+                         "labels, and no H(Z): name the labels with --w (or choose "
+                         "--estimator knn for H(Z))")
+    for name in given:
+        if name != "base" and name not in takes:
+            its = ", ".join(map(_flag, takes)) or "none here"
+            if auto:
+                raise UsageError(f"{_flag(name)} is not an option of the {used} estimator, which "
+                                 f"auto chose ({reason}); it takes {its}; name another with "
+                                 "--estimator")
+            raise UsageError(f"{_flag(name)} is not an option of the {used} estimator; it "
+                             f"takes {its}" + (f" ({reason})" if reason else ""))
+    parameters = {name: options[name] for name in takes
+                  if name not in REPORTED_WHEN_GIVEN or name in given}
+    return {"requested": requested, "used": used, "reason": reason, "parameters": parameters}
+
+
+def _entropy_of(chosen: dict) -> str | None:
+    """What the H(Z) of the estimator used is, or None where it has none."""
+    used, parameters = chosen["used"], chosen["parameters"]
+    if used == "gaussian" and parameters["copula"]:
+        return COPULA_ENTROPY
+    text = FAMILIES[used].entropy
+    return None if text is None else text.format(**parameters)
+
+
+def _in_options(message: str) -> str:
+    """A library message with its parameters written as this command's options:
+    "The 'noise' parameter" -> "--noise", "pass ridge=1e-6" -> "pass --ridge 1e-6"."""
+    names = "|".join(("estimator", "base", *ESTIMATOR_OPTIONS))
+    message = re.sub(rf"[Tt]he '({names})' parameter", lambda m: _flag(m[1]), message)
+    message = re.sub(rf"\b({names})='?([\w.+-]+)'?", lambda m: f"{_flag(m[1])} {m[2]}", message)
+    return re.sub(r"\b(random_state|bin_range|bias_correction)\b", lambda m: _flag(m[1]), message)
+
+
+def _flag(name: str) -> str:
+    flag = name.replace("_", "-")
+    return f"--{flag}/--no-{flag}" if name in ("copula", "bias_correction") else f"--{flag}"
+
+
+def _unit(base) -> str:
+    return {2: "bits", "e": "nats"}.get(base) or f"log-{base:g} units"
+
+
+def _estimator_text(chosen: dict) -> str:
+    text = chosen["requested"]
+    if chosen["requested"] != chosen["used"]:
+        text += f" -> {chosen['used']}"
+    return text + (f" ({chosen['reason']})" if chosen["reason"] else "")
+
+
+def _parameters_text(parameters: dict) -> str:
+    def value_text(value):
+        if isinstance(value, float):
+            return f"{value:g}"
+        if isinstance(value, (list, tuple)):
+            return "(" + ", ".join(map(value_text, value)) + ")"
+        return str(value)
+
+    return ", ".join(f"{name}={value_text(value)}" for name, value in parameters.items()) \
+        or "none"
 
 
 def _shape_text(described: dict) -> str:

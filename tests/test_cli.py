@@ -1,6 +1,7 @@
 """The gib-kernels command line: every sub-command runs, and user mistakes exit with code 2
 and a one-line message, never a traceback."""
 import csv
+import inspect
 import json
 import re
 import subprocess
@@ -12,8 +13,8 @@ import pytest
 import torch
 
 import gib_kernels as gk
-from gib_kernels.cli import main
-from gib_kernels.tracking import log_spaced_epochs, read_runs
+from gib_kernels.cli import DEMO_SCHEDULES, FULL_SCHEDULE, build_parser, main
+from gib_kernels.tracking import demo, log_spaced_epochs, read_runs
 from gib_kernels.tracking.wide_demos import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,35 @@ def test_each_command_has_help(capsys, command):
     assert f"gib-kernels {command}" in capsys.readouterr().out
 
 
+NO_TORCH_SCRIPT = """
+import contextlib, io, sys
+from gib_kernels.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    try:
+        main(sys.argv[1:])
+    except SystemExit as done:
+        assert done.code == 0, done.code
+assert "usage: gib-kernels" in out.getvalue()
+loaded = sorted(m for m in sys.modules if m.split(".")[0] == "torch" or m.endswith("._cpu"))
+assert not loaded, loaded[:5]
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["estimate", "--help"],
+                                  ["info", "--help"]], ids=["main", "demo", "estimate", "info"])
+def test_help_imports_no_torch(argv):
+    done = subprocess.run([sys.executable, "-c", NO_TORCH_SCRIPT, *argv], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_demo_schedules_in_the_help_match_the_demos():
+    assert DEMO_SCHEDULES == {"tishby": (demo.DEFAULT_EPOCHS, demo.DEFAULT_POINTS),
+                              **{task: (TASKS[task].epochs, TASKS[task].points)
+                                 for task in ("cnn", "transformer")}}
+    assert FULL_SCHEDULE == (demo.FULL_EPOCHS, demo.FULL_POINTS)
+
+
 def test_info_table(capsys):
     code, out, _ = run_cli(capsys, "info")
     assert code == 0
@@ -82,17 +112,19 @@ def _save(path, arrays, names):
     return path
 
 
-@pytest.mark.parametrize("file_name, names, z, w", [
-    ("acts.npz", ["layer", "labels"], "layer", "labels"),
-    ("acts.npz", ["codes", "labels", "other"], "codes", "labels"),
-    ("acts.npz", ["layer", "other"], "layer", "other"),
-    ("acts.pt", ["codes", "labels"], "codes", "labels"),
-    ("codes.npy", ["codes"], None, None),
-    ("codes.pt", ["codes"], None, None),
+@pytest.mark.parametrize("file_name, names, z, w, used", [
+    ("acts.npz", ["layer", "labels"], "layer", "labels", "mixed"),
+    ("acts.npz", ["codes", "labels", "other"], "codes", "labels", "binning"),
+    ("acts.npz", ["layer", "other"], "layer", "other", "knn"),
+    ("acts.pt", ["codes", "labels"], "codes", "labels", "binning"),
+    ("codes.npy", ["codes"], None, None, "binning"),
+    ("codes.pt", ["codes"], None, None, "binning"),
 ], ids=["npz-float-labels", "npz-codes-labels", "npz-float-matrix", "pt-dict", "npy-alone",
         "pt-tensor"])
-def test_estimate_json_matches_the_library(tmp_path, capsys, arrays, file_name, names, z, w):
-    """The default estimator ("auto") resolves as in the library: mixed, binning, k-NN."""
+def test_estimate_json_matches_the_library(tmp_path, capsys, arrays, file_name, names, z, w,
+                                           used):
+    """The default estimator ("auto") resolves as in the library: mixed, binning, k-NN; the
+    mixed estimator gives no H(Z)."""
     path = _save(tmp_path / file_name, arrays, names)
     argv = ["estimate", path, "--json"] + (["--z", z] if z else []) + (["--w", w] if w else [])
     code, out, _ = run_cli(capsys, *argv)
@@ -101,7 +133,12 @@ def test_estimate_json_matches_the_library(tmp_path, capsys, arrays, file_name, 
     assert code == 0
     assert result["z"] == {"name": z or path.stem, "shape": list(z_array.shape),
                            "dtype": str(z_array.dtype)}
-    assert result["entropy"] == pytest.approx(gk.entropy(z_array), abs=1e-9)
+    assert result["estimator"]["requested"] == "auto" and result["estimator"]["used"] == used
+    assert result["unit"] == "bits"
+    if used == "mixed":
+        assert "entropy" not in result and "mixed" in result["not_computed"]["entropy"]
+    else:
+        assert result["entropy"] == pytest.approx(gk.entropy(z_array), abs=1e-9)
     if w is not None:
         w_array = arrays[w]
         assert result["mutual_information"] == pytest.approx(
@@ -122,6 +159,165 @@ def test_estimate_table(tmp_path, capsys, arrays):
     assert float(rows["I(Z;W)"].split()[0]) == pytest.approx(
         gk.mutual_information(arrays["layer"], arrays["labels"], **options), rel=1e-5)
     assert len(rows["profile"].split()) == 1 + 5  # "s_j" and one value per feature
+
+
+def _table(out: str) -> dict:
+    return dict(line.split(None, 1) for line in out.splitlines())
+
+
+def _estimate_json(capsys, path, *argv):
+    code, out, err = run_cli(capsys, "estimate", path, "--json", *argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_estimate_mixed_on_integer_labels(tmp_path, capsys, arrays):
+    """The mixed estimator on int64 labels gives I(Z;W) and the synergy, and says it has no
+    H(Z) instead of failing on it."""
+    path = _save(tmp_path / "acts.npz", arrays, ["layer", "labels"])
+    code, out, err = run_cli(capsys, "estimate", path, "--z", "layer", "--w", "labels",
+                             "--estimator", "mixed")
+    rows = _table(out)
+    assert code == 0, err
+    assert rows["estimator"] == "mixed" and rows["parameters"] == "k=3"
+    assert rows["H(Z)"].startswith("not computed: the mixed estimator has no entropy")
+    z, w = arrays["layer"], arrays["labels"]
+    assert float(rows["I(Z;W)"].split()[0]) == pytest.approx(
+        gk.mutual_information(z, w, estimator="mixed"), rel=1e-5)
+    assert float(rows["S(Z->W)"].split()[0]) == pytest.approx(
+        gk.synergy(z, w, estimator="mixed"), rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("z, w, used, reason", [
+    ("layer", "labels", "mixed", "continuous Z, integer class labels as the target"),
+    ("codes", "labels", "binning", "discrete-valued Z: each distinct value its own bin"),
+    ("layer", "other", "knn", "continuous Z, a target other than class labels"),
+    ("layer", None, "knn", "continuous Z, no target"),
+], ids=["mixed", "binning", "knn-matrix-target", "knn-alone"])
+def test_estimate_says_what_auto_chose_and_why(tmp_path, capsys, arrays, z, w, used, reason):
+    path = _save(tmp_path / "acts.npz", arrays, ["layer", "codes", "labels", "other"])
+    argv = ["--z", z] + (["--w", w] if w else [])
+    code, out, _ = run_cli(capsys, "estimate", path, *argv)
+    assert code == 0
+    assert _table(out)["estimator"] == f"auto -> {used} ({reason})"
+    chosen = _estimate_json(capsys, path, *argv)["estimator"]
+    assert (chosen["requested"], chosen["used"], chosen["reason"]) == ("auto", used, reason)
+
+
+@pytest.mark.parametrize("argv, parameters, entropy_of", [
+    (["--estimator", "binning"], {"bins": 30, "bin_range": None},
+     "discrete plug-in entropy of the (binned) rows"),
+    (["--estimator", "knn"], {"k": 3, "metric": "max"},
+     "differential entropy, Kozachenko-Leonenko"),
+    (["--estimator", "kde"], {"sigma2": 1e-3},
+     "upper bound (KDE) on the differential entropy of Z + N(0, 0.001 I)"),
+    (["--estimator", "gaussian"], {"copula": True, "bias_correction": True, "ridge": 0.0},
+     "entropy of the copula-normalised data (each column ranked and mapped to a standard "
+     "normal), not comparable with k-NN or binning H(Z)"),
+    (["--estimator", "gaussian", "--no-copula"],
+     {"copula": False, "bias_correction": True, "ridge": 0.0},
+     "differential entropy of a Gaussian with the covariance of Z"),
+], ids=["binning", "knn", "kde", "gaussian-copula", "gaussian-plain"])
+def test_estimate_names_the_parameters_and_what_its_entropy_is(tmp_path, capsys, arrays, argv,
+                                                               parameters, entropy_of):
+    path = _save(tmp_path / "layer.npy", arrays, ["layer"])
+    result = _estimate_json(capsys, path, *argv)
+    assert result["estimator"]["parameters"] == parameters
+    assert result["entropy_of"] == entropy_of
+    code, out, _ = run_cli(capsys, "estimate", path, *argv)
+    rows = _table(out)
+    assert code == 0
+    assert rows["H(Z)"] == f"{result['entropy']:.6g} bits: {entropy_of}"
+    assert rows["parameters"] == ", ".join(
+        f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+        for name, value in parameters.items())
+
+
+def _duplicated(arrays):
+    return np.concatenate([arrays["layer"], arrays["layer"][:, :1]], axis=1)
+
+
+@pytest.mark.parametrize("z, w, argv, options", [
+    ("duplicated", None, ["--estimator", "gaussian", "--ridge", "1e-6"],
+     {"estimator": "gaussian", "ridge": 1e-6}),
+    ("codes", "labels", ["--estimator", "knn", "--noise", "1e-10", "--random-state", "0"],
+     {"estimator": "knn", "noise": 1e-10, "random_state": 0}),
+    ("layer", None, ["--estimator", "knn", "--metric", "euclidean", "--k", "5"],
+     {"estimator": "knn", "metric": "euclidean", "k": 5}),
+    ("layer", "labels", ["--estimator", "kde", "--sigma2", "0.05"],
+     {"estimator": "kde", "sigma2": 0.05}),
+    ("layer", "other", ["--estimator", "gaussian", "--no-copula", "--no-bias-correction"],
+     {"estimator": "gaussian", "copula": False, "bias_correction": False}),
+    ("layer", "labels", ["--noise", "1e-10", "--random-state", "3"],
+     {"noise": 1e-10, "random_state": 3}),
+    ("layer", "labels", ["--estimator", "binning", "--bins", "7", "--base", "e"],
+     {"estimator": "binning", "bins": 7, "base": "e"}),
+], ids=["ridge", "noise-on-discrete", "metric-k", "sigma2", "no-copula", "mixed-noise",
+        "bins-nats"])
+def test_estimate_passes_the_options_to_the_library(tmp_path, capsys, arrays, z, w, argv,
+                                                    options):
+    data = {**arrays, "duplicated": _duplicated(arrays)}
+    path = _save(tmp_path / "acts.npz", data, [z] + ([w] if w else []))
+    result = _estimate_json(capsys, path, "--z", z, *(["--w", w] if w else []), *argv)
+    assert result["unit"] == ("nats" if options.get("base") == "e" else "bits")
+    for name, value in options.items():
+        if name not in ("estimator", "base"):
+            assert result["estimator"]["parameters"][name] == value
+    if "entropy" in result:
+        assert result["entropy"] == pytest.approx(gk.entropy(data[z], **options), rel=1e-9)
+    if w is not None:
+        assert result["mutual_information"] == pytest.approx(
+            gk.mutual_information(data[z], data[w], **options), rel=1e-9, abs=1e-12)
+        np.testing.assert_allclose(result["synergy_profile"],
+                                   gk.synergy_profile(data[z], data[w], **options),
+                                   rtol=1e-9, atol=1e-12)
+
+
+def test_estimate_without_the_options_that_make_it_run(tmp_path, capsys, arrays):
+    """What --ridge and --noise are for: a duplicated unit and discrete data are refused
+    without them, with the option to pass named."""
+    path = _save(tmp_path / "acts.npz", {**arrays, "duplicated": _duplicated(arrays)},
+                 ["duplicated", "codes", "labels"])
+    code, _, err = run_cli(capsys, "estimate", path, "--z", "duplicated", "--estimator",
+                           "gaussian")
+    assert code == 2 and "pass --ridge 1e-6 or larger" in err
+    code, _, err = run_cli(capsys, "estimate", path, "--z", "codes", "--w", "labels",
+                           "--estimator", "knn")
+    assert code == 2 and "pass --noise 1e-10 (with --random-state)" in err
+
+
+def test_estimate_warnings_are_one_line_each_in_options(tmp_path, capsys, arrays):
+    """A library warning (here duplicate rows for k-NN, raised by H(Z), I(Z;W) and the profile
+    alike) is printed once, as one line that names this command's options."""
+    layer = arrays["layer"].copy()
+    layer[1] = layer[0]
+    path = _save(tmp_path / "acts.npz", {"layer": layer, "other": arrays["other"]},
+                 ["layer", "other"])
+    code, out, err = run_cli(capsys, "estimate", path, "--z", "layer", "--w", "other")
+    assert code == 0 and "S(Z->W)" in out
+    assert err.splitlines() == [
+        "gib-kernels: warning: 'z' has 1 duplicate rows: k-NN estimators assume distinct points "
+        "(zero distances bias them). Pass --noise 1e-10 (with --random-state) to break ties, or "
+        "use --estimator binning for discrete data."]
+
+
+def test_estimate_help_states_the_library_defaults():
+    """The help of each estimator option says the default of the functional API."""
+    commands = next(a for a in build_parser()._actions if a.dest == "command")
+    helps = {action.dest: action.help for action in commands.choices["estimate"]._actions}
+    defaults = {name: p.default for name, p in
+                inspect.signature(gk.mutual_information).parameters.items()
+                if p.kind is p.KEYWORD_ONLY and name not in ("estimator", "backend")}
+    for name, value in defaults.items():
+        shown = re.search(r"\(default: ([^;)]+)", helps[name])[1]
+        if isinstance(value, bool):
+            assert shown == "--" + ("" if value else "no-") + name.replace("_", "-"), name
+        elif value is None:
+            assert shown in ("none", "the data's range"), name
+        elif isinstance(value, str):
+            assert shown == value, name
+        else:
+            assert float(shown) == value, name
 
 
 def _broken_files(tmp_path, arrays):
@@ -148,6 +344,33 @@ def _broken_files(tmp_path, arrays):
     (["estimate", "acts.npz", "--z", "text"], "real numbers"),
     (["estimate", "acts.npz", "--z", "layer", "--bins", "0"], "expected a number >= 1"),
     (["estimate", "acts.npz", "--z", "layer", "--estimator", "magic"], "invalid choice"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "mixed"],
+     r"the mixed estimator gives I\(Z;W\) and the synergy .* name the labels with --w"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "knn", "--bins", "10"],
+     "--bins is not an option of the knn estimator; it takes --k, --metric, --noise, "
+     "--random-state$"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "gaussian", "--noise", "1e-10"],
+     "--noise is not an option of the gaussian estimator; it takes --copula/--no-copula"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "binning", "--no-copula"],
+     "--copula/--no-copula is not an option of the binning estimator; it takes --bins, "
+     "--bin-range"),
+    (["estimate", "acts.npz", "--z", "layer", "--w", "labels", "--sigma2", "0.1"],
+     r"--sigma2 is not an option of the mixed estimator, which auto chose \(continuous Z, "
+     r"integer class labels as the target\); it takes --k, --noise, --random-state; name "
+     "another with --estimator"),
+    (["estimate", "acts.npz", "--z", "layer", "--noise", "-1"],
+     r"--noise must be a finite number >= 0\. Got -1\.0 instead\."),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "gaussian", "--ridge", "-1"],
+     "--ridge must be a finite number >= 0"),
+    (["estimate", "acts.npz", "--z", "layer", "--estimator", "kde", "--sigma2", "0"],
+     "--sigma2 must be a positive finite number"),
+    (["estimate", "acts.npz", "--z", "layer", "--ridge", "abc"], "expected a number, got 'abc'"),
+    (["estimate", "acts.npz", "--z", "layer", "--random-state", "1.5"],
+     "expected a whole number, got '1.5'"),
+    (["estimate", "acts.npz", "--z", "layer", "--base", "1"], "--base must be 2, 'e'"),
+    (["estimate", "acts.npz", "--z", "layer", "--base", "two"],
+     "expected 2, e or another positive number"),
+    (["estimate", "acts.npz", "--z", "layer", "--metric", "manhattan"], "invalid choice"),
     (["estimate"], "required: FILE"),
     (["frobnicate"], "invalid choice"),
     ([], "choose a command"),
@@ -161,7 +384,10 @@ def _broken_files(tmp_path, arrays):
     (["demo", "--estimator", "auto"], "--estimator auto is for --task cnn and transformer"),
 ], ids=["missing", "suffix", "corrupt-npz", "pickled-npy", "junk-pt", "pt-without-tensors",
         "ambiguous-z", "unknown-z", "unknown-w", "row-mismatch", "string-array", "bins-zero",
-        "estimator", "no-file", "unknown-command", "no-command", "demo-epochs-zero",
+        "estimator", "mixed-without-w", "bins-for-knn", "noise-for-gaussian",
+        "copula-for-binning", "sigma2-for-auto-mixed", "noise-negative", "ridge-negative",
+        "sigma2-zero", "ridge-text", "random-state-fraction", "base-one", "base-text",
+        "metric", "no-file", "unknown-command", "no-command", "demo-epochs-zero",
         "demo-full-and-epochs", "demo-device", "demo-task", "demo-wide-full",
         "demo-wide-save", "demo-tishby-store", "demo-tishby-auto"])
 def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, monkeypatch, arrays, argv,

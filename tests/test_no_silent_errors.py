@@ -11,7 +11,11 @@
 - The tracker on ordinary data: constant input columns, NaN activations, errors that name the
   layer, the epoch and the tracker keyword, steps after finish().
 - Progress bars on quick calls and under a tracker with progress=False (none).
+- The command line's estimate under "auto" against class labels: H(Z) came from k-NN and I(Z;W)
+  from the mixed estimator under one unnamed choice, and "--estimator mixed" failed on H(Z)
+  (now every printed value comes from the estimator it names, and mixed gives no H(Z)).
 """
+import json
 import warnings
 from collections import OrderedDict
 
@@ -28,6 +32,7 @@ from gib_kernels.reference import discretize
 from gib_kernels.tracking import InformationTracker
 from conftest import CPU_BACKENDS, assert_close
 from gib_kernels import _cpu
+from gib_kernels.cli import main
 from inputs import continuous, labels_for
 
 # --- A: the KDE downdate of a dominant column -------------------------------------------------
@@ -455,3 +460,25 @@ def test_a_tracker_without_progress_shows_no_library_bar(monkeypatch, capfd):
     tracker = InformationTracker(model, ["act1"], x, y, estimator="kde", progress=False)
     _train(tracker, model, x, y, epochs=1)
     assert "per-feature MI" not in capfd.readouterr().err
+
+
+# --- H: the command line's estimate on class labels -------------------------------------------
+
+
+@pytest.mark.parametrize("estimator", ["auto", "mixed"])
+def test_command_line_estimates_on_labels_come_from_the_estimator_named(tmp_path, capsys,
+                                                                        estimator):
+    rng = np.random.default_rng(5)
+    z = continuous(rng, 301, 4)
+    y = labels_for(rng, z)
+    np.savez(tmp_path / "acts.npz", layer=z, labels=y)
+    code = main(["estimate", str(tmp_path / "acts.npz"), "--z", "layer", "--w", "labels",
+                 "--estimator", estimator, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["estimator"]["used"] == "mixed" and "entropy" not in result
+    assert result["mutual_information"] == pytest.approx(
+        gk.mutual_information(z, y, estimator="mixed"), rel=1e-9)
+    assert result["synergy"] == pytest.approx(gk.synergy(z, y, estimator="mixed"), rel=1e-9,
+                                              abs=1e-12)

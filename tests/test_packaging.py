@@ -99,3 +99,29 @@ def test_imports_and_estimates_without_optional_packages():
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["triton"].startswith("not installed")
     assert abs(out["binning"] - 0.99916) < 1e-4
+
+
+LAZY_SCRIPT = """
+import json, sys
+import gib_kernels as gk
+loaded_at_import = sorted(m for m in ("torch", "gib_kernels.functional", "gib_kernels._cpu")
+                          if m in sys.modules)
+names = {name: type(getattr(gk, name)).__name__ for name in gk.__all__}
+print(json.dumps({"loaded_at_import": loaded_at_import, "names": names,
+                  "listed": all(name in dir(gk) for name in gk.__all__)}))
+"""
+
+
+def test_import_loads_the_api_on_first_use():
+    """`import gib_kernels` imports neither torch nor the kernels; every name of __all__ then
+    resolves (PEP 562), and dir() lists them."""
+    result = subprocess.run([sys.executable, "-c", LAZY_SCRIPT], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["loaded_at_import"] == []
+    assert out["names"]["datasets"] == "module" and out["names"]["__version__"] == "str"
+    assert out["names"]["SaturationWarning"] == "type"
+    assert {kind for name, kind in out["names"].items()
+            if name not in ("datasets", "__version__", "SaturationWarning")} == {"function"}
+    assert out["listed"]
