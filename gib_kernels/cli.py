@@ -253,6 +253,8 @@ def _demo(args) -> int:
     out = args.out or Path("gib-demo" if tishby else f"gib-demo-{args.task}")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
+    records = out / "information.jsonl"
+    resumed = records.exists()
     try:
         if tishby:
             if args.estimator == "auto":
@@ -271,6 +273,10 @@ def _demo(args) -> int:
                                               store=args.store, progress=not args.quiet)
     except (RunMismatchError, TrackingFileError) as error:
         raise UsageError(str(error)) from None
+    if resumed:
+        print(f"gib-kernels: resumed from {records}: its finished runs were read back, not "
+              "trained again (delete the folder or pass another --out to start afresh)",
+              file=sys.stderr)
     print(result.summary)
     print("wrote " + ", ".join(str(path) for path in result.files))
     return 0

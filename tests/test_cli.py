@@ -445,8 +445,9 @@ def test_demo_writes_the_planes_and_the_summary(demo_out):
 
 def test_demo_rerun_resumes_without_new_records(demo_out, capsys):
     before = (demo_out / "information.jsonl").read_text()
-    code, out, _ = run_cli(capsys, "demo", "--epochs", "3", "--out", demo_out, "--quiet")
+    code, out, err = run_cli(capsys, "demo", "--epochs", "3", "--out", demo_out, "--quiet")
     assert code == 0
+    assert "resumed from" in err and "start afresh" in err
     assert (demo_out / "information.jsonl").read_text() == before
     assert out.startswith((demo_out / "summary.txt").read_text())
 
