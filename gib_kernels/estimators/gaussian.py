@@ -69,11 +69,14 @@ def copula_normalise(x: torch.Tensor) -> torch.Tensor:
         # A run of equal values spans sorted positions [first, last]; its rank is their mean + 1.
         starts = torch.ones_like(ordered, dtype=torch.bool)
         starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-        ends = torch.ones_like(starts)
-        ends[:, :-1] = starts[:, 1:]
-        first = torch.where(starts, position, 0).cummax(dim=1).values
-        last = torch.where(ends, position, n - 1).flip(1).cummin(dim=1).values.flip(1)
-        twice_rank = first + last + 2  # 2 r, r = (first + last) / 2 + 1
+        if bool(starts.all()):  # no ties: every run is one value, r = its position + 1
+            twice_rank = (2 * position + 2).expand_as(order)
+        else:
+            ends = torch.ones_like(starts)
+            ends[:, :-1] = starts[:, 1:]
+            first = torch.where(starts, position, 0).cummax(dim=1).values
+            last = torch.where(ends, position, n - 1).flip(1).cummin(dim=1).values.flip(1)
+            twice_rank = first + last + 2  # 2 r, r = (first + last) / 2 + 1
         ranked = torch.empty_like(twice_rank).scatter_(1, order, twice_rank)
         out[:, c0:c0 + step] = scores[ranked].T
     return out
@@ -227,15 +230,17 @@ _LOG_2PI = math.log(2 * math.pi)
 _CLASS_BLOCK = 1 << 21  # values (rows x columns) per block of rows of the class model
 
 
-def _log_sum_exp(terms: list) -> torch.Tensor:
-    """log sum_c exp(terms[c]), elementwise over a list of tensors of one shape."""
-    top = terms[0]
-    for t in terms[1:]:
-        top = torch.maximum(top, t)
+def _own_log_posterior_sum(joint: list, own: int) -> torch.Tensor:
+    """sum over the rows of joint[own] - log sum_c exp(joint[c]), for a list of (b, k) log joint
+    densities: (k,)."""
+    top = joint[0].clone()
+    for term in joint[1:]:
+        torch.maximum(top, term, out=top)
     total = torch.zeros_like(top)
-    for t in terms:
-        total += torch.exp(t - top)
-    return top + torch.log(total)
+    scratch = torch.empty_like(top)
+    for term in joint:
+        total += torch.sub(term, top, out=scratch).exp_()
+    return joint[own].sum(0) - top.sum(0) - total.log_().sum(0)
 
 
 class _ClassModel:
@@ -282,43 +287,71 @@ class _ClassModel:
     def _block_rows(self, k: int) -> int:
         return max(1, _CLASS_BLOCK // max(1, k * (self.classes + 1)))
 
-    def _sums(self, maha: list, logdet: torch.Tensor, dims: int, own: int):
+    def _rows(self, z: torch.Tensor, k: int, step: int = 0):
+        """(class, block of its rows of z) over every class, rows in blocks of ``step`` or
+        _block_rows(k)."""
+        step = max(1, step) if step else self._block_rows(k)
+        for own, rows in enumerate(self.mo.rows):
+            for r0 in range(0, rows.numel(), step):
+                yield own, z[rows[r0:r0 + step]]
+
+    def _sums(self, base: list, square: list, sign: float, logdet: torch.Tensor, dims: int,
+              own: int):
         """sum over a block of rows of class ``own`` of log q(own | z_i), for k sets of ``dims``
-        columns at once: ``maha[c]`` (b, k) the rows' Mahalanobis terms to class c, ``logdet``
-        (C, k) the classes' log det S_c. Returns (resubstitution sums, leave-one-out sums or
-        None), each (k,)."""
+        columns at once. The Mahalanobis terms of the rows to class c are base[c] + sign *
+        square[c]^2 ((b, 1) or 0, and (b, k) or None), ``logdet`` (C, k) the classes' log det
+        S_c. Returns (resubstitution sums, leave-one-out sums or None), each (k,)."""
         n, sizes = self.n, self.mo.sizes
         constant = dims * _LOG_2PI
-        joint = [math.log(n_c / n) - 0.5 * (constant + logdet[c] + maha[c])
-                 for c, n_c in enumerate(sizes)]
-        resub = (joint[own] - _log_sum_exp(joint)).sum(0)
+
+        def joint(c, prior, logdet_c, scale=1.0, offset=0.0):
+            """log prior - (constant + logdet_c + scale * Mahalanobis + offset) / 2."""
+            out = (math.log(prior) - 0.5 * (constant + offset)) - 0.5 * logdet_c
+            if torch.is_tensor(base[c]):
+                out = out - (0.5 * scale) * base[c]
+            if square[c] is None:
+                return out
+            if out.shape == square[c].shape:
+                return out.addcmul_(square[c], square[c], value=-0.5 * scale * sign)
+            return torch.addcmul(out, square[c], square[c], value=-0.5 * scale * sign)
+
+        resub = _own_log_posterior_sum(
+            [joint(c, n_c / n, logdet[c]) for c, n_c in enumerate(sizes)], own)
         if not self.p.bias_correction:
             return resub, None
-        joint = []
+        terms = []
         for c, n_c in enumerate(sizes):
-            if c == own:
-                # without the row: n_f = n_c - 1 samples, mean mu - a / (n_c - 1), scatter
-                # W - kappa a a^T (a = z - mu, W = (n_c - 1) S, kappa = n_c / (n_c - 1)); with
-                # t = a^T W^-1 a its Mahalanobis term is kappa^2 (n_f - 1) t / (1 - kappa t) and
-                # log det S_f = log det S + dims log((n_c - 1) / (n_c - 2)) + log(1 - kappa t).
-                n_f, kappa = n_c - 1, n_c / (n_c - 1)
-                t = maha[c] / (n_c - 1)
-                shrink = 1.0 - kappa * t
-                tolerance = _PIVOT_TOLERANCE * math.sqrt(n_c) * torch.finfo(shrink.dtype).eps
-                if bool((shrink < tolerance).any()):
-                    raise ValueError(
-                        f"the covariance of class {c} of z without one of its samples is singular "
-                        "(a column that varies within the class only at that sample): pass "
-                        "ridge=1e-6 or larger to regularise it, or drop that column")
-                fit_logdet = (logdet[c] + dims * math.log((n_c - 1) / (n_c - 2))
-                              + torch.log(shrink))
-                fit_maha = kappa * kappa * t * (n_f - dims - 2) / shrink - dims / n_f
+            if c != own:  # fitted without the row anyway: only bias-corrected
+                terms.append(joint(c, n_c / (n - 1), logdet[c], (n_c - dims - 2) / (n_c - 1),
+                                   -dims / n_c - 2.0 * _bias(dims, n_c)))
+                continue
+            # without the row: n_f = n_c - 1 samples, mean mu - a / (n_c - 1), scatter
+            # W - kappa a a^T (a = z - mu, W = (n_c - 1) S, kappa = n_c / (n_c - 1)); with
+            # t = a^T W^-1 a its Mahalanobis term is kappa^2 (n_f - 1) t / (1 - kappa t) and
+            # log det S_f = log det S + dims log((n_c - 1) / (n_c - 2)) + log(1 - kappa t).
+            n_f, kappa = n_c - 1, n_c / (n_c - 1)
+            if square[c] is None:
+                maha = base[c]
             else:
-                n_f, fit_logdet = n_c, logdet[c]
-                fit_maha = maha[c] * ((n_f - dims - 2) / (n_f - 1)) - dims / n_f
-            joint.append(math.log(n_f / (n - 1)) - 0.5 * (
-                constant + fit_logdet - 2.0 * _bias(dims, n_f) + fit_maha))
-        return resub, (joint[own] - _log_sum_exp(joint)).sum(0)
+                maha = torch.addcmul(torch.as_tensor(base[c], dtype=square[c].dtype,
+                                                     device=square[c].device),
+                                     square[c], square[c], value=sign)
+            shrink = 1.0 - (kappa / (n_c - 1)) * maha
+            tolerance = _PIVOT_TOLERANCE * math.sqrt(n_c) * torch.finfo(shrink.dtype).eps
+            if bool((shrink < tolerance).any()):
+                raise ValueError(
+                    f"the covariance of class {c} of z without one of its samples is singular "
+                    "(a column that varies within the class only at that sample): pass "
+                    "ridge=1e-6 or larger to regularise it, or drop that column")
+            # log(n_f / (n - 1)) - (constant + log det S_f - 2 bias + corrected Mahalanobis) / 2,
+            # the Mahalanobis term corrected as for the other classes: kappa^2 t
+            # (n_f - dims - 2) / (1 - kappa t) - dims / n_f
+            gain = kappa * kappa / (n_c - 1) * (n_f - dims - 2)
+            head = (math.log(n_f / (n - 1)) - 0.5 * (
+                constant + dims * math.log((n_c - 1) / (n_c - 2)) - dims / n_f
+                - 2.0 * _bias(dims, n_f))) - 0.5 * logdet[c]
+            terms.append(head - 0.5 * (torch.log(shrink) + gain * maha / shrink))
+        return resub, _own_log_posterior_sum(terms, own)
 
     def _information(self, resub: torch.Tensor, loo) -> torch.Tensor:
         weights = torch.tensor(self.mo.sizes, dtype=torch.float64) / self.n
@@ -327,51 +360,45 @@ class _ClassModel:
             return h_y + resub / self.n
         return h_y + (resub + loo) / (2 * self.n)
 
-    def _rows(self, z: torch.Tensor, k: int):
-        """(class, block of its rows of z) over every class, rows in blocks of _block_rows(k)."""
-        step = self._block_rows(k)
-        for own, rows in enumerate(self.mo.rows):
-            for r0 in range(0, rows.numel(), step):
-                yield own, z[rows[r0:r0 + step]]
-
     def full(self, z: torch.Tensor) -> torch.Tensor:
         """I(Z; Y) of all m columns: one triangular solve per class and block of rows."""
         self.check(self.mo.m)
         logdet = torch.stack([f.logdet for f in self.factors])[:, None]
-        resub = loo = 0.0
-        for own, block in self._rows(z, self.mo.m):
-            maha = []
+        sums = [0.0, 0.0]
+        for own, block in self._rows(z, self.mo.m, _CLASS_BLOCK * 2 // self.mo.m):
+            base = []
             for f, mean in zip(self.factors, self.mo.means):
                 white = torch.linalg.solve_triangular(f.chol.T, block - mean, upper=True,
                                                       left=False)  # (z - mu) L^-T
-                maha.append((white * white).sum(1, keepdim=True))
-            r, l = self._sums(maha, logdet, self.mo.m, own)
-            resub, loo = resub + r, (None if l is None else loo + l)
-        return self._information(resub, loo)[0]
+                base.append(torch.linalg.vecdot(white, white)[:, None])
+            parts = self._sums(base, [None] * self.classes, 1.0, logdet, self.mo.m, own)
+            sums = [s + t if t is not None else None for s, t in zip(sums, parts)]
+        return self._information(*sums)[0]
 
     def with_and_without_each_column(self, z: torch.Tensor):
         """(I(Z; Y), I(Z_-j; Y) for every j): with r = P_c (z - mu_c), the Mahalanobis term
         without column j is (z - mu_c)^T P_c (z - mu_c) - r_j^2 / (P_c)_jj and
         log det S_c,-j = log det S_c + log (P_c)_jj, so one product with P_c per class and block
-        of rows gives all m + 1 sets."""
+        of rows gives all m + 1 sets (with P_c's columns scaled by (P_c)_jj^-1/2, the product is
+        r_j / (P_c)_jj^(1/2), whose square is subtracted)."""
         m = self.mo.m
         self.check(m)
         logdet = torch.stack([f.logdet for f in self.factors])
-        diagonals = [torch.diagonal(precision) for precision in self.precisions]
-        logdet_without = logdet[:, None] + torch.log(torch.stack(diagonals))  # (C, m)
+        roots = [torch.sqrt(torch.diagonal(precision)) for precision in self.precisions]
+        scaled = [precision / root for precision, root in zip(self.precisions, roots)]
+        logdet_without = logdet[:, None] + 2.0 * torch.log(torch.stack(roots))  # (C, m)
         sums = [0.0, 0.0, 0.0, 0.0]
         for own, block in self._rows(z, m):
-            maha, maha_without = [], []
-            for mean, precision, diagonal in zip(self.mo.means, self.precisions, diagonals):
+            base, square = [], []
+            for mean, product, root in zip(self.mo.means, scaled, roots):
                 centred = block - mean
-                solved = centred @ precision
-                full = (centred * solved).sum(1, keepdim=True)
-                maha.append(full)
-                maha_without.append(full - solved * solved / diagonal)
-            parts = (self._sums(maha, logdet[:, None], m, own)
-                     + self._sums(maha_without, logdet_without, m - 1, own))
+                solved = centred @ product  # r_j / (P_c)_jj^(1/2)
+                base.append(torch.linalg.vecdot(centred.mul_(root), solved)[:, None])
+                square.append(solved)
+            parts = (self._sums(base, [None] * self.classes, 1.0, logdet[:, None], m, own)
+                     + self._sums(base, square, -1.0, logdet_without, m - 1, own))
             sums = [s + t if t is not None else None for s, t in zip(sums, parts)]
-        return self._information(sums[0], sums[1])[0], self._information(sums[2], sums[3])
+        return self._information(*sums[:2])[0], self._information(*sums[2:])
 
     def each_column(self, z: torch.Tensor) -> torch.Tensor:
         """I(Z_j; Y) for every column j: the class model of each column alone."""
@@ -380,14 +407,13 @@ class _ClassModel:
         if bool((variances <= 0).any()):
             raise ValueError("a column of z is constant within a class: its Gaussian entropy is "
                              "-inf; pass ridge=1e-6 or larger, or drop it")
-        logdet = torch.log(variances)
-        resub = loo = 0.0
+        logdet, scale = torch.log(variances), torch.rsqrt(variances)
+        sums = [0.0, 0.0]
         for own, block in self._rows(z, self.mo.m):
-            maha = [(block - mean) ** 2 / variance
-                    for mean, variance in zip(self.mo.means, variances)]
-            r, l = self._sums(maha, logdet, 1, own)
-            resub, loo = resub + r, (None if l is None else loo + l)
-        return self._information(resub, loo)
+            square = [(block - mean).mul_(inverse) for mean, inverse in zip(self.mo.means, scale)]
+            parts = self._sums([0.0] * self.classes, square, 1.0, logdet, 1, own)
+            sums = [s + t if t is not None else None for s, t in zip(sums, parts)]
+        return self._information(*sums)
 
     @staticmethod
     def of(mo: _Moments, d) -> "_ClassModel":
