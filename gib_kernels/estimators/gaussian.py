@@ -132,9 +132,9 @@ class _Factor:
     the rounding of the n-term sums of a covariance grows about as sqrt(n)); columns 1e-5 apart
     give q about 1e-11 and pass."""
 
-    def __init__(self, cov: torch.Tensor, what: str, n: int, parts=None):
-        self.d, self.what = cov.shape[0], what
-        self.parts = parts if parts is not None else (("it", self.d),)
+    def __init__(self, cov: torch.Tensor, what: str, n: int, parts):
+        """``parts``: the names and widths of the columns, ((name, width), ...)."""
+        self.d, self.what, self.parts = cov.shape[0], what, parts
         self.chol, info = torch.linalg.cholesky_ex(cov)
         if int(info) != 0:
             raise self._error(cov, int(info) - 1)
@@ -220,7 +220,7 @@ class _Moments:
         return d.cache["gaussian"]
 
 
-def _h(cov: torch.Tensor, n: int, p, what: str, parts=None) -> float:
+def _h(cov: torch.Tensor, n: int, p, what: str, parts) -> float:
     d = cov.shape[0]
     _check_samples(n, d, what, p.bias_correction)
     return float(_entropy(_Factor(cov, what, n, parts).logdet, d, n, p.bias_correction))
@@ -549,7 +549,8 @@ def per_feature_mutual_information(d) -> np.ndarray:
     schur = variance - (s_wz * solved).sum(0)
     # q_j of column j after w (see _Factor): the Schur complement relative to the terms that
     # cancel in it, (s_j + sum_k |b_jk| s_k)^2 with b_j = S_ww^-1 S_wj
-    cancel = torch.sqrt(variance) + (solved.abs() * torch.sqrt(torch.diagonal(s_ww))[:, None]).sum(0)
+    w_scale = torch.sqrt(torch.diagonal(s_ww))[:, None]
+    cancel = torch.sqrt(variance) + (solved.abs() * w_scale).sum(0)
     tolerance = _PIVOT_TOLERANCE * math.sqrt(n) * torch.finfo(schur.dtype).eps
     below = torch.nonzero(schur < tolerance * cancel * cancel)
     if below.numel():
