@@ -49,9 +49,11 @@ __all__ = [
 ]
 
 def _synergy_profile_nats(d: Inputs) -> np.ndarray:
+    # the leave-one-out terms first: a family whose fused pass gives the full estimate as well
+    # (gaussian against labels) keeps it in d.cache for the call after
+    without = d.family.mutual_information_loo(d)
     full = d.family.mutual_information(d, d.z)
-    return (full - d.family.per_feature_mutual_information(d)
-            - d.family.mutual_information_loo(d))
+    return full - d.family.per_feature_mutual_information(d) - without
 
 
 # --- public API -------------------------------------------------------------------------------
@@ -77,7 +79,9 @@ _COMMON_DOC = """
     copula : bool, default True. "gaussian": rank-normalise every column first (the Gaussian
         copula; tied values share their average rank); False: the plain parametric Gaussian.
     bias_correction : bool, default True. "gaussian": subtract the analytic bias of each
-        Gaussian entropy (Ince et al. 2017).
+        Gaussian entropy (Ince et al. 2017); against class labels, the mean of the class model's
+        resubstitution value (biased up) and its exact leave-one-out value (biased down), which
+        needs more than m + 3 samples per class; False: the resubstitution value.
     ridge : float, default 0. "gaussian": added to the diagonal of every covariance (on copula
         data the variances are about 1), for layers whose covariance is singular (m close to n,
         constant or duplicated units); 0 raises an error on a singular covariance.
@@ -141,7 +145,9 @@ def mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, 
     pattern, and exactly H(W) once every row of z is distinct); KSG and mixed are biased towards
     0 in many dimensions; the KDE value is an upper-bound estimate that depends on ``sigma2``.
     The mixed estimate never exceeds psi(n) - <psi(N_y)> (about H(Y)) without distance ties: a
-    value past it raises a ValueError.
+    value past it raises a ValueError. The Gaussian estimate against labels, H(Y) + mean log
+    q(y|z) of the fitted class model, stays below H(Y) and is biased down where a class has few
+    samples against the m^2 / 2 entries of its covariance (docs/science.md, "Known bias").
 
     Parameters
     ----------

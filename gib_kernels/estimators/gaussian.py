@@ -10,23 +10,36 @@ Formulas, assumptions and bias: docs/science.md, "Estimators".
   ``bias_correction`` (default).
 - MI with a continuous target: H(Z) + H(W) - H(Z, W), a lower bound on the MI of the
   copula-normalised variables, exact where their dependence is Gaussian.
-- MI with integer class labels: Z given each class c is Gaussian (mean mu_c, covariance S_c), Z
-  is the mixture of the classes, and I(Z; Y) is that mixture's information about its component,
-  from the pairwise-KL estimate of mixture entropy (Kolchinsky & Tracey 2017):
-  I = -sum_i p_i log sum_j p_j exp(-KL(i || j)), KL between the class Gaussians (the log
-  determinants bias-corrected as the entropies are). It lies between 0 and H(Y) (the diagonal
-  KL(i || i) = 0 gives the upper end) and equals the mixture's MI when the classes do not
-  overlap or coincide. (H(Z) - sum_c p_c H(Z | c) with a single Gaussian for H(Z) has no such
-  bound: separated classes drive it far past H(Y).)
+- MI with integer class labels: the information of the Gaussian class model (quadratic
+  discriminant analysis), Z given class c Gaussian with the class's mean mu_c and covariance S_c,
+  prior p_c = n_c / n: I = H(Y) + mean_i log q(y_i | z_i), q(c | z) its posterior, that is H(Y)
+  less the model's cross-entropy at the samples. It converges to the model's own MI, equals the
+  truth where the classes are Gaussian, and lies below H(Y) (log q <= 0). Finite-sample bias:
+  evaluated at the samples it was fitted to (resubstitution, ``bias_correction=False``) it is
+  biased up, towards H(Y); evaluated on each sample with its own class refitted without it
+  (leave-one-out, exact: a rank-one downdate of the class's scatter) it is biased down, by about
+  as much to first order (the optimism of a fitted log-likelihood, Akaike/Takeuchi). With
+  ``bias_correction`` (default) the value is the mean of the two, the leave-one-out's class
+  log-densities bias-corrected besides (log det by the entropy bias above, the Mahalanobis term
+  by E[S^-1] = (n_f - 1) / (n_f - d - 2) Sigma^-1 and the error of the mean); it needs
+  n_c > m + 3 in every class. Left over: a downward bias where m^2 is large against n_c
+  (docs/science.md, "Known bias"). (gcmi's H(Z) - sum_c p_c H(Z | c) with one Gaussian for
+  H(Z) is unbounded, 30 bits for 10 separated classes; the pairwise-KL estimate of Kolchinsky &
+  Tracey is an upper bound that doubles the MI of overlapping classes.)
 - Leave one feature out, exactly: log det S_-j = log det S + log (S^-1)_jj, so every covariance
   (of Z, of (Z, W), of each class) needs one Cholesky factorisation and the diagonal of one
-  inverse for all m columns; the per-feature terms come from the same covariances. With labels
-  the KL terms without column k follow from the full precisions P too (Schur complements):
-  tr(P_j^(-k) S_i^(-k)) = tr(P_j S_i) - (P_j S_i P_j)_kk / (P_j)_kk and
-  d^T P^(-k) d = d^T P d - (P d)_k^2 / P_kk, one m x m product per pair of classes.
+  inverse for all m columns; the per-feature terms come from the same covariances. With labels,
+  with r = P_c (z - mu_c) (P_c the class precision), the Mahalanobis term without column j is
+  (z - mu_c)^T P_c (z - mu_c) - r_j^2 / (P_c)_jj and log det S_c,-j = log det S_c +
+  log (P_c)_jj: one product with P_c per class gives every sample's class log-densities for all
+  m sets of columns, in blocks of rows (O(n m^2 C) time, memory O(m^2 C + block x m)); the
+  leave-one-out refit of the sample's class applies to each set as to the whole.
+- Singular covariances (duplicated columns, monotone copies under the copula, exact linear
+  combinations, constant columns) raise a ValueError naming the column: Cholesky alone often
+  succeeds on them at the level of rounding (``_Factor``).
 
 Computed with torch in float64 on the data's device (LAPACK on the CPU, cuSOLVER and cuBLAS on
-CUDA), whatever the backend: the family needs no kernel of its own. Memory O(m^2 + n m).
+CUDA), whatever the backend: the family needs no kernel of its own. Memory O(m^2 C + n m).
 """
 from __future__ import annotations
 
@@ -56,16 +69,20 @@ def copula_normalise(x: torch.Tensor) -> torch.Tensor:
         # A run of equal values spans sorted positions [first, last]; its rank is their mean + 1.
         starts = torch.ones_like(ordered, dtype=torch.bool)
         starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-        ends = torch.ones_like(starts)
-        ends[:, :-1] = starts[:, 1:]
-        first = torch.where(starts, position, 0).cummax(dim=1).values
-        last = torch.where(ends, position, n - 1).flip(1).cummin(dim=1).values.flip(1)
-        twice_rank = first + last + 2  # 2 r, r = (first + last) / 2 + 1
+        if bool(starts.all()):  # no ties: every run is one value, r = its position + 1
+            twice_rank = (2 * position + 2).expand_as(order)
+        else:
+            ends = torch.ones_like(starts)
+            ends[:, :-1] = starts[:, 1:]
+            first = torch.where(starts, position, 0).cummax(dim=1).values
+            last = torch.where(ends, position, n - 1).flip(1).cummin(dim=1).values.flip(1)
+            twice_rank = first + last + 2  # 2 r, r = (first + last) / 2 + 1
         ranked = torch.empty_like(twice_rank).scatter_(1, order, twice_rank)
         out[:, c0:c0 + step] = scores[ranked].T
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _bias(d: int, n: int) -> float:
     """The analytic bias of the Gaussian entropy estimate of d columns from n samples, nats."""
     if d == 0:
@@ -80,61 +97,115 @@ def _entropy(logdet, d: int, n: int, bias_correction: bool):
     return h - _bias(d, n) if bias_correction else h
 
 
-class _Factor:
-    """One covariance S (d x d): log det S, and on demand log (S^-1)_jj for every j."""
+_PIVOT_TOLERANCE = 16.0  # times sqrt(n) eps: see _Factor
 
-    def __init__(self, cov: torch.Tensor, what: str):
-        self.d = cov.shape[0]
+
+def _column_name(parts, j: int) -> str:
+    """Column j of the concatenated columns ``parts`` ((name, width), ...), named."""
+    for name, width in parts:
+        if j < width:
+            return f"column {j} of {name}"
+        j -= width
+    raise IndexError(j)
+
+
+def _singular(what: str, d: int, detail: str) -> ValueError:
+    return ValueError(
+        f"the covariance of {what} is singular{detail} (constant, duplicated or linearly "
+        f"dependent columns, a monotone copy of a column, which the copula makes a duplicate, or "
+        f"too few samples for {d} dimensions): pass ridge=1e-6 or larger to regularise it, or "
+        "drop those columns")
+
+
+class _Factor:
+    """One covariance S (d x d) of n samples: its Cholesky factor L, log det S, and on demand
+    log (S^-1)_jj for every j. A singular S is refused, not trusted to the factorisation.
+
+    ``torch.linalg.cholesky_ex`` often succeeds on an exactly singular S, with a pivot at the
+    level of rounding. Pivot j, L_jj^2, is the variance of column j left after its regression on
+    the columns before it, x_j - sum_k b_jk x_k; the row of L^-1 holds those coefficients
+    ((L^-1)_jk = -b_jk / L_jj, (L^-1)_jj = 1 / L_jj), so q_j = 1 / (sum_k |(L^-1)_jk| s_k)^2,
+    s_k the standard deviations, is that variance relative to the square of the terms that
+    cancel in it: scale-free, and at the level of rounding (measured: below 5e-15 for n up to
+    20000) wherever column j is an exact combination of the others, however ill-conditioned they
+    are. S is refused where some q_j < 16 sqrt(n) eps (7e-14 at n = 400, 5e-13 at n = 20000:
+    the rounding of the n-term sums of a covariance grows about as sqrt(n)); columns 1e-5 apart
+    give q about 1e-11 and pass."""
+
+    def __init__(self, cov: torch.Tensor, what: str, n: int, parts):
+        """``parts``: the names and widths of the columns, ((name, width), ...)."""
+        self.d, self.what, self.parts = cov.shape[0], what, parts
         self.chol, info = torch.linalg.cholesky_ex(cov)
         if int(info) != 0:
-            raise ValueError(
-                f"the covariance of {what} is singular (constant, duplicated or linearly "
-                f"dependent columns, or too few samples for {self.d} dimensions): pass ridge=1e-6 "
-                "or larger to regularise it, or drop those columns")
+            raise self._error(cov, int(info) - 1)
+        eye = torch.eye(self.d, dtype=cov.dtype, device=cov.device)
+        self.inverse_chol = torch.linalg.solve_triangular(self.chol, eye, upper=False)
+        scale = torch.sqrt(torch.diagonal(cov))
+        relative = 1.0 / ((self.inverse_chol.abs() * scale).sum(1) ** 2)  # q_j
+        tolerance = _PIVOT_TOLERANCE * math.sqrt(n) * torch.finfo(cov.dtype).eps
+        below = torch.nonzero(relative < tolerance)
+        if below.numel():
+            raise self._error(cov, int(below[0, 0]))
         self.logdet = 2.0 * torch.log(torch.diagonal(self.chol)).sum()
+
+    def _error(self, cov: torch.Tensor, j: int) -> ValueError:
+        """The error for a singular S whose first dependent column (in order) is j: names j and
+        the earlier columns it is a combination of (the regression on the regular block before
+        it)."""
+        name = _column_name(self.parts, j)
+        if not float(cov[j, j]) > 0:
+            return _singular(self.what, self.d, f": {name} is constant")
+        if j == 0:
+            return _singular(self.what, self.d, f" at {name}")
+        lead = cov[:j, :j].cpu()
+        coefficients = torch.linalg.lstsq(lead, cov[:j, j].cpu()).solution
+        weight = coefficients.abs() * torch.sqrt(torch.diagonal(lead).clamp(min=0))
+        order = [int(k) for k in torch.argsort(weight, descending=True)
+                 if weight[k] > 1e-6 * float(weight.max())]
+        names = ", ".join(_column_name(self.parts, k) for k in order[:4])
+        more = f" and {len(order) - 4} more" if len(order) > 4 else ""
+        return _singular(self.what, self.d,
+                         f": {name} is, to rounding, a linear combination of {names}{more}")
 
     def log_inverse_diagonal(self) -> torch.Tensor:
         """log (S^-1)_jj: S^-1 = L^-T L^-1, so (S^-1)_jj is the squared norm of column j of L^-1."""
-        eye = torch.eye(self.d, dtype=self.chol.dtype, device=self.chol.device)
-        inverse_chol = torch.linalg.solve_triangular(self.chol, eye, upper=False)
-        return torch.log((inverse_chol * inverse_chol).sum(0))
+        return torch.log((self.inverse_chol * self.inverse_chol).sum(0))
+
+    def precision(self) -> torch.Tensor:
+        """S^-1, from L."""
+        return torch.cholesky_inverse(self.chol)
 
 
 # --- the estimates, on prepared float64 tensors ------------------------------------------------
 
 
 def _covariance(x: torch.Tensor, ridge: float) -> torch.Tensor:
-    """The sample covariance (n - 1) of the columns of x, with ``ridge`` on the diagonal."""
-    centred = x - x.mean(0)
+    """The sample covariance (n - 1) of the columns of x, with ``ridge`` on the diagonal. A
+    constant column gets a variance of exactly 0 (its mean, rounded, would leave it a tiny
+    one that looks regular)."""
+    varies = x.amax(0) > x.amin(0)
+    centred = torch.where(varies, x - x.mean(0), 0.0)
     cov = centred.T @ centred / (x.shape[0] - 1)
     if ridge:
         cov = cov + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
     return cov
 
 
-def _classes(labels: np.ndarray, like: torch.Tensor):
-    """(p_c, rows of class c) for every class."""
-    index = torch.from_numpy(labels).to(like.device)
-    counts = np.bincount(labels)
-    return [(counts[c] / labels.size, index == c) for c in range(counts.size) if counts[c] > 0]
-
-
 class _Moments:
     """The covariances of one set of columns z against the target: of z and, for a continuous
-    target w, of (z, w); for class labels, the mean and covariance of z within each class
-    (weight p_c, n_c). Those of the full z are computed once per estimate and shared by its
+    target w, of (z, w); for class labels, the rows, mean and covariance of z within each class
+    (``sizes`` n_c). Those of the full z are computed once per estimate and shared by its
     full, per-feature and leave-one-out terms (one matrix product over the samples each)."""
 
     def __init__(self, z: torch.Tensor, d):
         p, self.n, self.m = d.p, z.shape[0], z.shape[1]
         self.labels = d.labels is not None
         if self.labels:
-            classes = _classes(d.labels, z)
-            self.weights = torch.tensor([w for w, _ in classes], dtype=z.dtype,
-                                        device=z.device)
-            self.sizes = [int(rows.sum()) for _, rows in classes]
-            self.means = torch.stack([z[rows].mean(0) for _, rows in classes])
-            self.covs = [_covariance(z[rows], p.ridge) for _, rows in classes]
+            codes = torch.from_numpy(d.labels).to(z.device)
+            self.rows = [torch.nonzero(codes == c)[:, 0] for c in range(int(d.labels.max()) + 1)]
+            self.sizes = [int(rows.numel()) for rows in self.rows]
+            self.means = [z[rows].mean(0) for rows in self.rows]
+            self.covs = [_covariance(z[rows], p.ridge) for rows in self.rows]
         else:
             self.joint = _covariance(torch.cat([z, d.w], 1), p.ridge)
             self.cov = self.joint[:self.m, :self.m]
@@ -149,107 +220,229 @@ class _Moments:
         return d.cache["gaussian"]
 
 
-def _h(cov: torch.Tensor, n: int, p, what: str) -> float:
+def _h(cov: torch.Tensor, n: int, p, what: str, parts) -> float:
     d = cov.shape[0]
     _check_samples(n, d, what, p.bias_correction)
-    return float(_entropy(_Factor(cov, what).logdet, d, n, p.bias_correction))
+    return float(_entropy(_Factor(cov, what, n, parts).logdet, d, n, p.bias_correction))
 
 
-def _mixture_information(weights: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
-    """-sum_i p_i log sum_j p_j exp(-KL_ij) over the leading (C, C) axes of ``kl`` (nats)."""
-    inner = torch.logsumexp(torch.log(weights)[None, :, None] - kl, dim=1)  # (C, K)
-    return -(weights[:, None] * inner).sum(0)
+_LOG_2PI = math.log(2 * math.pi)
+_CLASS_BLOCK = 1 << 21  # values (rows x columns) per block of rows of the class model
 
 
-class _ClassKL:
-    """KL divergences between the class Gaussians of z: all columns, without each column k,
-    and of each column alone. Entropy terms are the family's (bias-corrected) Gaussian
-    entropies, so KL_ij = (tr(P_j S_i) + d^T P_j d - m) / 2 + H_j - H_i."""
+def _own_log_posterior_sum(joint: list, own: int) -> torch.Tensor:
+    """sum over the rows of joint[own] - log sum_c exp(joint[c]), for a list of (b, k) log joint
+    densities: (k,)."""
+    top = joint[0].clone()
+    for term in joint[1:]:
+        torch.maximum(top, term, out=top)
+    total = torch.zeros_like(top)
+    scratch = torch.empty_like(top)
+    for term in joint:
+        total += torch.sub(term, top, out=scratch).exp_()
+    return joint[own].sum(0) - top.sum(0) - total.log_().sum(0)
+
+
+class _ClassModel:
+    """The Gaussian class model of z (quadratic discriminant analysis): class c has prior
+    p_c = n_c / n, mean mu_c and covariance S_c (those of ``_Moments``), and q(c | z) is its
+    posterior. I(Z; Y) = H(Y) + mean_i log q(y_i | z_i), nats, evaluated at the samples for a
+    set of columns at once: all of them, all but column j for every j (Schur complements of
+    each class's precision), or column j alone for every j.
+
+    Resubstitution (``bias_correction=False``): every class fitted on all its samples, biased up.
+    With ``bias_correction``: the mean of that and the leave-one-out value, each sample's own
+    class refitted without it (a rank-one downdate of the class's ridged scatter: O(1) per
+    sample and class) and every class log-density bias-corrected (log det by the family's
+    entropy bias, the Mahalanobis term by E[S^-1] = (n_f - 1) / (n_f - d - 2) Sigma^-1 and the
+    error of the mean, d / n_f, n_f the samples of the fit)."""
 
     def __init__(self, mo: _Moments, p):
         self.mo, self.p = mo, p
+        self.n, self.classes = mo.n, len(mo.sizes)
 
-    def _check(self, columns: int) -> None:
+    def check(self, dims: int) -> None:
+        """More than dims samples per class, and more than dims + 3 for the bias correction
+        (a leave-one-out fit of n_c - 1 samples, with E[S^-1] finite)."""
+        need = dims + 3 if self.p.bias_correction else dims
         for c, n_c in enumerate(self.mo.sizes):
-            _check_samples(n_c, columns, f"class {c} of z", self.p.bias_correction)
+            _check_samples(n_c, dims, f"class {c} of z", False)
+            if n_c <= need:
+                raise ValueError(
+                    f"class {c} of z has {n_c} samples for {dims} dimensions: the Gaussian class "
+                    f"model needs more than {need} samples per class"
+                    + (" for its bias correction (pass bias_correction=False for the "
+                       "resubstitution value)" if self.p.bias_correction else ""))
 
     @functools.cached_property
     def factors(self) -> list[_Factor]:
-        """The Cholesky factorisations of the whole class covariances (after ``_check``)."""
-        return [_Factor(cov, f"class {c} of z") for c, cov in enumerate(self.mo.covs)]
+        """The Cholesky factorisations of the whole class covariances (after ``check``)."""
+        return [_Factor(cov, f"class {c} of z", n_c, (("z", self.mo.m),))
+                for c, (cov, n_c) in enumerate(zip(self.mo.covs, self.mo.sizes))]
 
     @functools.cached_property
     def precisions(self) -> list[torch.Tensor]:
-        return [torch.cholesky_inverse(f.chol) for f in self.factors]
+        return [f.precision() for f in self.factors]
 
-    def full(self) -> torch.Tensor:
-        mo, m, p = self.mo, self.mo.m, self.p
-        self._check(m)
-        h = [_entropy(f.logdet, m, n_c, p.bias_correction)
-             for f, n_c in zip(self.factors, mo.sizes)]
-        classes = len(mo.sizes)
-        kl = torch.zeros(classes, classes, 1, dtype=mo.means.dtype, device=mo.means.device)
-        for i in range(classes):
-            for j in range(classes):
-                if i != j:
-                    delta = mo.means[i] - mo.means[j]
-                    trace = (self.precisions[j] * mo.covs[i]).sum()
-                    maha = delta @ self.precisions[j] @ delta
-                    kl[i, j, 0] = 0.5 * (trace + maha - m) + h[j] - h[i]
-        return _mixture_information(mo.weights, kl)[0]
+    def _block_rows(self, k: int) -> int:
+        return max(1, _CLASS_BLOCK // max(1, k * (self.classes + 1)))
 
-    def without_each_column(self) -> torch.Tensor:
-        mo, m, p = self.mo, self.mo.m, self.p
-        self._check(m)
-        h = [_entropy(f.logdet + f.log_inverse_diagonal(), m - 1, n_c, p.bias_correction)
-             for f, n_c in zip(self.factors, mo.sizes)]
-        classes = len(mo.sizes)
-        kl = torch.zeros(classes, classes, m, dtype=mo.means.dtype, device=mo.means.device)
-        for i in range(classes):
-            for j in range(classes):
-                if i == j:
-                    continue
-                precision, delta = self.precisions[j], mo.means[i] - mo.means[j]
-                diagonal = torch.diagonal(precision)
-                product = precision @ mo.covs[i]  # P_j S_i
-                trace = torch.trace(product) - (product * precision).sum(1) / diagonal
-                solved = precision @ delta
-                maha = delta @ solved - solved * solved / diagonal
-                kl[i, j] = 0.5 * (trace + maha - (m - 1)) + h[j] - h[i]
-        return _mixture_information(mo.weights, kl)
+    def _rows(self, z: torch.Tensor, k: int, step: int = 0):
+        """(class, block of its rows of z) over every class, rows in blocks of ``step`` or
+        _block_rows(k)."""
+        step = max(1, step) if step else self._block_rows(k)
+        for own, rows in enumerate(self.mo.rows):
+            for r0 in range(0, rows.numel(), step):
+                yield own, z[rows[r0:r0 + step]]
 
-    def each_column(self) -> torch.Tensor:
-        mo, p = self.mo, self.p
-        self._check(1)
-        variances = torch.stack([torch.diagonal(cov) for cov in mo.covs])  # (C, m)
+    def _sums(self, base: list, square: list, sign: float, logdet: torch.Tensor, dims: int,
+              own: int):
+        """sum over a block of rows of class ``own`` of log q(own | z_i), for k sets of ``dims``
+        columns at once. The Mahalanobis terms of the rows to class c are base[c] + sign *
+        square[c]^2 ((b, 1) or 0, and (b, k) or None), ``logdet`` (C, k) the classes' log det
+        S_c. Returns (resubstitution sums, leave-one-out sums or None), each (k,)."""
+        n, sizes = self.n, self.mo.sizes
+        constant = dims * _LOG_2PI
+
+        def joint(c, prior, logdet_c, scale=1.0, offset=0.0):
+            """log prior - (constant + logdet_c + scale * Mahalanobis + offset) / 2."""
+            out = (math.log(prior) - 0.5 * (constant + offset)) - 0.5 * logdet_c
+            if torch.is_tensor(base[c]):
+                out = out - (0.5 * scale) * base[c]
+            if square[c] is None:
+                return out
+            if out.shape == square[c].shape:
+                return out.addcmul_(square[c], square[c], value=-0.5 * scale * sign)
+            return torch.addcmul(out, square[c], square[c], value=-0.5 * scale * sign)
+
+        resub = _own_log_posterior_sum(
+            [joint(c, n_c / n, logdet[c]) for c, n_c in enumerate(sizes)], own)
+        if not self.p.bias_correction:
+            return resub, None
+        terms = []
+        for c, n_c in enumerate(sizes):
+            if c != own:  # fitted without the row anyway: only bias-corrected
+                terms.append(joint(c, n_c / (n - 1), logdet[c], (n_c - dims - 2) / (n_c - 1),
+                                   -dims / n_c - 2.0 * _bias(dims, n_c)))
+                continue
+            # without the row: n_f = n_c - 1 samples, mean mu - a / (n_c - 1), scatter
+            # W - kappa a a^T (a = z - mu, W = (n_c - 1) S, kappa = n_c / (n_c - 1)); with
+            # t = a^T W^-1 a its Mahalanobis term is kappa^2 (n_f - 1) t / (1 - kappa t) and
+            # log det S_f = log det S + dims log((n_c - 1) / (n_c - 2)) + log(1 - kappa t).
+            n_f, kappa = n_c - 1, n_c / (n_c - 1)
+            if square[c] is None:
+                maha = base[c]
+            else:
+                maha = torch.addcmul(torch.as_tensor(base[c], dtype=square[c].dtype,
+                                                     device=square[c].device),
+                                     square[c], square[c], value=sign)
+            shrink = 1.0 - (kappa / (n_c - 1)) * maha
+            tolerance = _PIVOT_TOLERANCE * math.sqrt(n_c) * torch.finfo(shrink.dtype).eps
+            if bool((shrink < tolerance).any()):
+                raise ValueError(
+                    f"the covariance of class {c} of z without one of its samples is singular "
+                    "(a column that varies within the class only at that sample): pass "
+                    "ridge=1e-6 or larger to regularise it, or drop that column")
+            # log(n_f / (n - 1)) - (constant + log det S_f - 2 bias + corrected Mahalanobis) / 2,
+            # the Mahalanobis term corrected as for the other classes: kappa^2 t
+            # (n_f - dims - 2) / (1 - kappa t) - dims / n_f
+            gain = kappa * kappa / (n_c - 1) * (n_f - dims - 2)
+            head = (math.log(n_f / (n - 1)) - 0.5 * (
+                constant + dims * math.log((n_c - 1) / (n_c - 2)) - dims / n_f
+                - 2.0 * _bias(dims, n_f))) - 0.5 * logdet[c]
+            terms.append(head - 0.5 * (torch.log(shrink) + gain * maha / shrink))
+        return resub, _own_log_posterior_sum(terms, own)
+
+    def _information(self, resub: torch.Tensor, loo) -> torch.Tensor:
+        weights = torch.tensor(self.mo.sizes, dtype=torch.float64) / self.n
+        h_y = float(-(weights * torch.log(weights)).sum())
+        if loo is None:
+            return h_y + resub / self.n
+        return h_y + (resub + loo) / (2 * self.n)
+
+    def full(self, z: torch.Tensor) -> torch.Tensor:
+        """I(Z; Y) of all m columns: one triangular solve per class and block of rows."""
+        self.check(self.mo.m)
+        logdet = torch.stack([f.logdet for f in self.factors])[:, None]
+        sums = [0.0, 0.0]
+        for own, block in self._rows(z, self.mo.m, _CLASS_BLOCK * 2 // self.mo.m):
+            base = []
+            for f, mean in zip(self.factors, self.mo.means):
+                white = torch.linalg.solve_triangular(f.chol.T, block - mean, upper=True,
+                                                      left=False)  # (z - mu) L^-T
+                base.append(torch.linalg.vecdot(white, white)[:, None])
+            parts = self._sums(base, [None] * self.classes, 1.0, logdet, self.mo.m, own)
+            sums = [s + t if t is not None else None for s, t in zip(sums, parts)]
+        return self._information(*sums)[0]
+
+    def with_and_without_each_column(self, z: torch.Tensor):
+        """(I(Z; Y), I(Z_-j; Y) for every j): with r = P_c (z - mu_c), the Mahalanobis term
+        without column j is (z - mu_c)^T P_c (z - mu_c) - r_j^2 / (P_c)_jj and
+        log det S_c,-j = log det S_c + log (P_c)_jj, so one product with P_c per class and block
+        of rows gives all m + 1 sets (with P_c's columns scaled by (P_c)_jj^-1/2, the product is
+        r_j / (P_c)_jj^(1/2), whose square is subtracted)."""
+        m = self.mo.m
+        self.check(m)
+        logdet = torch.stack([f.logdet for f in self.factors])
+        roots = [torch.sqrt(torch.diagonal(precision)) for precision in self.precisions]
+        scaled = [precision / root for precision, root in zip(self.precisions, roots)]
+        logdet_without = logdet[:, None] + 2.0 * torch.log(torch.stack(roots))  # (C, m)
+        sums = [0.0, 0.0, 0.0, 0.0]
+        for own, block in self._rows(z, m):
+            base, square = [], []
+            for mean, product, root in zip(self.mo.means, scaled, roots):
+                centred = block - mean
+                solved = centred @ product  # r_j / (P_c)_jj^(1/2)
+                base.append(torch.linalg.vecdot(centred.mul_(root), solved)[:, None])
+                square.append(solved)
+            parts = (self._sums(base, [None] * self.classes, 1.0, logdet[:, None], m, own)
+                     + self._sums(base, square, -1.0, logdet_without, m - 1, own))
+            sums = [s + t if t is not None else None for s, t in zip(sums, parts)]
+        return self._information(*sums[:2])[0], self._information(*sums[2:])
+
+    def each_column(self, z: torch.Tensor) -> torch.Tensor:
+        """I(Z_j; Y) for every column j: the class model of each column alone."""
+        self.check(1)
+        variances = torch.stack([torch.diagonal(cov) for cov in self.mo.covs])  # (C, m)
         if bool((variances <= 0).any()):
             raise ValueError("a column of z is constant within a class: its Gaussian entropy is "
                              "-inf; pass ridge=1e-6 or larger, or drop it")
-        h = torch.stack([_entropy(torch.log(v), 1, n_c, p.bias_correction)
-                         for v, n_c in zip(variances, mo.sizes)])
-        delta = mo.means[:, None, :] - mo.means[None, :, :]  # (C, C, m)
-        ratio = variances[:, None, :] / variances[None, :, :]
-        kl = 0.5 * (ratio + delta * delta / variances[None, :, :] - 1) + h[None] - h[:, None]
-        diagonal = torch.arange(len(mo.sizes), device=kl.device)
-        kl[diagonal, diagonal] = 0.0
-        return _mixture_information(mo.weights, kl)
+        logdet, scale = torch.log(variances), torch.rsqrt(variances)
+        sums = [0.0, 0.0]
+        for own, block in self._rows(z, self.mo.m):
+            square = [(block - mean).mul_(inverse) for mean, inverse in zip(self.mo.means, scale)]
+            parts = self._sums([0.0] * self.classes, square, 1.0, logdet, 1, own)
+            sums = [s + t if t is not None else None for s, t in zip(sums, parts)]
+        return self._information(*sums)
+
+    @staticmethod
+    def of(mo: _Moments, d) -> "_ClassModel":
+        if mo is not d.cache.get("gaussian"):
+            return _ClassModel(mo, d.p)
+        if "gaussian-classes" not in d.cache:
+            d.cache["gaussian-classes"] = _ClassModel(mo, d.p)
+        return d.cache["gaussian-classes"]
 
 
 def _mi(z: torch.Tensor, d) -> float:
     p, mo = d.p, _Moments.of(z, d)
     if mo.labels:
-        return float(_ClassKL(mo, p).full())
-    h_z = _h(mo.cov, mo.n, p, "z")
+        if z is d.z and "gaussian-full" in d.cache:  # from the leave-one-out pass
+            return d.cache["gaussian-full"]
+        return float(_ClassModel.of(mo, d).full(z))
+    h_z = _h(mo.cov, mo.n, p, "z", (("z", mo.m),))
     m, name = mo.m, d.target_name
-    return h_z + _h(mo.joint[m:, m:], mo.n, p, name) - _h(mo.joint, mo.n, p, f"(z, {name})")
+    parts = (("z", m), (name, mo.q))
+    return (h_z + _h(mo.joint[m:, m:], mo.n, p, name, parts[1:])
+            - _h(mo.joint, mo.n, p, f"(z, {name})", parts))
 
 
-def _entropy_loo(cov: torch.Tensor, n: int, p, what: str) -> torch.Tensor:
+def _entropy_loo(cov: torch.Tensor, n: int, p, what: str, parts) -> torch.Tensor:
     """H without column j (nats), for every column j of a covariance, from one factorisation
     (of a joint (z, w) covariance, the first m entries are those without a column of z)."""
     d = cov.shape[0]
     _check_samples(n, d, what, p.bias_correction)
-    factor = _Factor(cov, what)
+    factor = _Factor(cov, what, n, parts)
     return _entropy(factor.logdet + factor.log_inverse_diagonal(), d - 1, n, p.bias_correction)
 
 
@@ -291,7 +484,7 @@ def check_prepared(d) -> None:
 
 
 def entropy(d, z) -> float:
-    return _h(_covariance(z, d.p.ridge), z.shape[0], d.p, "z")
+    return _h(_covariance(z, d.p.ridge), z.shape[0], d.p, "z", (("z", z.shape[1]),))
 
 
 def mutual_information(d, z) -> float:
@@ -302,18 +495,23 @@ def conditional_mutual_information(d) -> float:
     z, v = d.z, d.v
     if d.labels is not None:  # chain rule: I(Z; Y | V) = I(Z, V; Y) - I(V; Y)
         return _mi(torch.cat([z, v], 1), d) - _mi(v, d)
-    p, n, w = d.p, d.n, d.w
+    p, n = d.p, d.n
+    arrays = {"z": z, d.target_name: d.w, "v": v}
 
-    def h(*parts):
-        return _h(_covariance(torch.cat(parts, 1), p.ridge), n, p, "the columns")
+    def h(*names):
+        parts = tuple((name, arrays[name].shape[1]) for name in names)
+        return _h(_covariance(torch.cat([arrays[name] for name in names], 1), p.ridge), n, p,
+                  f"({', '.join(names)})" if len(names) > 1 else names[0], parts)
 
-    return h(z, v) + h(w, v) - h(z, w, v) - h(v)
+    w = d.target_name
+    return h("z", "v") + h(w, "v") - h("z", w, "v") - h("v")
 
 
 def entropy_loo(d) -> np.ndarray:
     if d.z.shape[1] == 1:
         return np.zeros(1)  # no feature left: H of a constant
-    return _entropy_loo(_covariance(d.z, d.p.ridge), d.n, d.p, "z").cpu().numpy()
+    return _entropy_loo(_covariance(d.z, d.p.ridge), d.n, d.p, "z",
+                        (("z", d.z.shape[1]),)).cpu().numpy()
 
 
 def mutual_information_loo(d) -> np.ndarray:
@@ -322,11 +520,14 @@ def mutual_information_loo(d) -> np.ndarray:
     if m == 1:
         return np.zeros(1)
     if mo.labels:
-        return _ClassKL(mo, p).without_each_column().cpu().numpy()
-    h_z = _entropy_loo(mo.cov, mo.n, p, "z")
+        full, without = _ClassModel.of(mo, d).with_and_without_each_column(d.z)
+        d.cache["gaussian-full"] = float(full)  # the same pass gives I(Z; Y)
+        return without.cpu().numpy()
     name = d.target_name
-    h_w = _h(mo.joint[m:, m:], mo.n, p, name)
-    h_zw = _entropy_loo(mo.joint, mo.n, p, f"(z, {name})")[:m]
+    parts = (("z", m), (name, mo.q))
+    h_z = _entropy_loo(mo.cov, mo.n, p, "z", parts[:1])
+    h_w = _h(mo.joint[m:, m:], mo.n, p, name, parts[1:])
+    h_zw = _entropy_loo(mo.joint, mo.n, p, f"(z, {name})", parts)[:m]
     return (h_z + h_w - h_zw).cpu().numpy()
 
 
@@ -335,16 +536,27 @@ def per_feature_mutual_information(d) -> np.ndarray:
     p, mo = d.p, _Moments.of(d.z, d)
     n, m = mo.n, mo.m
     if mo.labels:
-        return _ClassKL(mo, p).each_column().cpu().numpy()
+        return _ClassModel.of(mo, d).each_column(d.z).cpu().numpy()
     h_j = _variance_entropies(mo.cov, n, p, "z")
     # H(Z_j, W) of the (1 + q) covariance [[S_jj, S_jw], [S_wj, S_ww]], through its Schur
     # complement: log det = log det S_ww + log(S_jj - S_jw S_ww^-1 S_wj).
     q, name = mo.q, d.target_name
     _check_samples(n, q + 1, f"(a column of z, {name})", p.bias_correction)
     s_ww, s_wz = mo.joint[m:, m:], mo.joint[m:, :m]
-    factor = _Factor(s_ww, name)
+    factor = _Factor(s_ww, name, n, ((name, q),))
     solved = torch.cholesky_solve(s_wz, factor.chol)  # S_ww^-1 S_wz, (q, m)
-    schur = torch.diagonal(mo.cov) - (s_wz * solved).sum(0)
+    variance = torch.diagonal(mo.cov)
+    schur = variance - (s_wz * solved).sum(0)
+    # q_j of column j after w (see _Factor): the Schur complement relative to the terms that
+    # cancel in it, (s_j + sum_k |b_jk| s_k)^2 with b_j = S_ww^-1 S_wj
+    w_scale = torch.sqrt(torch.diagonal(s_ww))[:, None]
+    cancel = torch.sqrt(variance) + (solved.abs() * w_scale).sum(0)
+    tolerance = _PIVOT_TOLERANCE * math.sqrt(n) * torch.finfo(schur.dtype).eps
+    below = torch.nonzero(schur < tolerance * cancel * cancel)
+    if below.numel():
+        j = int(below[0, 0])
+        raise _singular(f"(column {j} of z, {name})", q + 1,
+                        f": column {j} of z is, to rounding, a linear function of {name}")
     h_jw = _entropy(factor.logdet + torch.log(schur), q + 1, n, p.bias_correction)
     h_w = _entropy(factor.logdet, q, n, p.bias_correction)
     return (h_j + h_w - h_jw).cpu().numpy()

@@ -10,7 +10,12 @@ from .binning import (
     discrete_entropy,
     discrete_mutual_information,
 )
-from .gaussian import gaussian_entropy, gaussian_mutual_information, gaussian_mutual_information_rho
+from .gaussian import (
+    gaussian_class_information,
+    gaussian_entropy,
+    gaussian_mutual_information,
+    gaussian_mutual_information_rho,
+)
 from .kde import kde_entropy, kde_mutual_information
 from .knn import (
     frenzel_pompe_cmi,
@@ -30,6 +35,7 @@ __all__ = [
     "discrete_entropy",
     "kde_entropy",
     "kl_entropy",
+    "gaussian_class_information",
     "gaussian_entropy",
     "gaussian_mutual_information",
     "gaussian_mutual_information_rho",
