@@ -200,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--ridge", type=_number,
                          help="gaussian: added to the diagonal of every covariance, for "
                               "singular ones (constant or duplicated units) (default: 0)")
+    options.add_argument("--covariance-prior", type=_number, metavar="SAMPLES",
+                         help="gaussian against labels: pseudo-samples of the pooled covariance "
+                              "in each class covariance (default: columns of Z + 2; 0: plain "
+                              "QDA)")
     p.add_argument("--base", type=_base, help="unit of the results: 2 (bits), e (nats) or "
                                                "another positive number (default: 2)")
     p.add_argument("--backend", choices=("auto", "cpu", "cuda", "triton", "reference"),
@@ -356,13 +360,13 @@ FAMILIES = {
     "mixed": _Family(("k", "noise", "random_state"), None),
     "kde": _Family(("sigma2", "noise", "random_state"),
                    "upper bound (KDE) on the differential entropy of Z + N(0, {sigma2:g} I)"),
-    "gaussian": _Family(("copula", "bias_correction", "ridge"),
+    "gaussian": _Family(("copula", "bias_correction", "ridge", "covariance_prior"),
                         "differential entropy of a Gaussian with the covariance of Z"),
 }
 COPULA_ENTROPY = ("entropy of the copula-normalised data (each column ranked and mapped to a "
                   "standard normal), not comparable with k-NN or binning H(Z)")
 ESTIMATOR_OPTIONS = tuple(dict.fromkeys(name for f in FAMILIES.values() for name in f.options))
-REPORTED_WHEN_GIVEN = ("noise", "random_state")  # listed among the parameters only when given
+REPORTED_WHEN_GIVEN = ("noise", "random_state", "covariance_prior")  # listed only when given
 
 
 def _estimate(args) -> int:

@@ -85,6 +85,12 @@ _COMMON_DOC = """
     ridge : float, default 0. "gaussian": added to the diagonal of every covariance (on copula
         data the variances are about 1), for layers whose covariance is singular (m close to n,
         constant or duplicated units); 0 raises an error on a singular covariance.
+    covariance_prior : float or None, default None. "gaussian" against class labels: the weight,
+        in pseudo-samples, of the pooled within-class covariance in each class covariance,
+        (W_c + nu S_pool) / (n_c - 1 + nu); None: m + 2 for the m columns of z, one model for
+        all the terms of a synergy (a loop of your own over ``np.delete(z, j, axis=1)`` matches
+        its leave-one-out terms with ``covariance_prior=z.shape[1] + 2``); 0: each class its own
+        covariance (plain QDA, which overfits where a class has few samples against m).
 """
 
 
@@ -94,7 +100,7 @@ def _with_common_doc(fn):
 
 
 _OPTIONS = ("estimator", "k", "bins", "bin_range", "metric", "sigma2", "base", "noise",
-            "random_state", "copula", "bias_correction", "ridge")
+            "random_state", "copula", "bias_correction", "ridge", "covariance_prior")
 
 
 def _make_params(arguments: dict) -> Params:
@@ -120,7 +126,7 @@ def _targets(w) -> tuple[list, bool]:
 @_with_common_doc
 def entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", sigma2=1e-3, base=2,
             backend="auto", noise=0.0, random_state=None, copula=True, bias_correction=True,
-            ridge=0.0) -> float:
+            ridge=0.0, covariance_prior=None) -> float:
     """Entropy H(Z) of the rows of ``z`` (n samples, d features; 1-D means one feature).
 
     Differential entropy for continuous estimators (KL, KDE bound), discrete entropy for binning.
@@ -138,7 +144,7 @@ def entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", 
 @_with_common_doc
 def mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max",
                        sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None,
-                       copula=True, bias_correction=True, ridge=0.0) -> float:
+                       copula=True, bias_correction=True, ridge=0.0, covariance_prior=None) -> float:
     """Mutual information I(Z; W), raw (it may come out slightly negative: never clipped).
 
     Bias: binning is the plug-in estimate of the binned variables (biased up for few samples per
@@ -171,7 +177,7 @@ def mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, 
 def conditional_mutual_information(z, w, v, *, estimator="auto", k=3, bins=30, bin_range=None,
                                    metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
                                    random_state=None, copula=True, bias_correction=True,
-                                   ridge=0.0) -> float:
+                                   ridge=0.0, covariance_prior=None) -> float:
     """Conditional mutual information I(Z; W | V).
 
     k-NN: Frenzel-Pompe (KSG in the joint space of (Z, W, V)); binning: plug-in
@@ -194,7 +200,7 @@ def conditional_mutual_information(z, w, v, *, estimator="auto", k=3, bins=30, b
 def interaction_information(a, b, w, *, estimator="auto", k=3, bins=30, bin_range=None,
                             metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
                             random_state=None, copula=True, bias_correction=True,
-                            ridge=0.0) -> float:
+                            ridge=0.0, covariance_prior=None) -> float:
     """Interaction information II(A; B; W) = I(A,B; W) - I(A; W) - I(B; W).
 
     Positive = synergy (A and B together tell more about W than apart), negative = redundancy:
@@ -231,7 +237,7 @@ def co_information(a, b, w, **kwargs) -> float:
 @_with_common_doc
 def per_feature_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None,
                                    metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
-                                   random_state=None, copula=True, bias_correction=True, ridge=0.0):
+                                   random_state=None, copula=True, bias_correction=True, ridge=0.0, covariance_prior=None):
     """The vector I(Z_j; W) of each single feature of ``z`` with the target (scikit-learn's
     ``mutual_info_classif`` task, without its clipping at zero). Returned in the caller's array type.
 
@@ -249,7 +255,7 @@ def per_feature_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_
 @_with_common_doc
 def leave_one_out_entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max",
                           sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None,
-                          copula=True, bias_correction=True, ridge=0.0):
+                          copula=True, bias_correction=True, ridge=0.0, covariance_prior=None):
     """The vector H(Z_-j): the entropy of ``z`` without column j, for every j, fused so that all
     m estimates cost about one. A single column leaves nothing: H = 0.
 
@@ -267,7 +273,7 @@ def leave_one_out_entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, 
 def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None,
                                      metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
                                      random_state=None, copula=True, bias_correction=True,
-                                     ridge=0.0):
+                                     ridge=0.0, covariance_prior=None):
     """The vector I(Z_-j; W) for every feature j of ``z`` (``Z_-j``: z without column j): the
     all-features-vs-rest loop, fused so that all m estimates cost about one full estimate.
 
@@ -303,7 +309,7 @@ def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bi
 @_with_common_doc
 def synergy_profile(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max",
                     sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None, copula=True,
-                    bias_correction=True, ridge=0.0):
+                    bias_correction=True, ridge=0.0, covariance_prior=None):
     """Feature-wise synergy s_j = II(Z_j; Z_-j; W) = I(Z; W) - I(Z_j; W) - I(Z_-j; W).
 
     Positive s_j: feature j carries information about W only jointly with the others
@@ -324,7 +330,7 @@ def synergy_profile(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, met
 @_with_common_doc
 def synergy(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", sigma2=1e-3,
             base=2, backend="auto", noise=0.0, random_state=None, copula=True, bias_correction=True,
-            ridge=0.0) -> float:
+            ridge=0.0, covariance_prior=None) -> float:
     """Synergy S(Z -> W) = (1/m) sum_j s_j, the mean feature-wise synergy (docs/science.md,
     "The quantities").
 

@@ -219,11 +219,13 @@ def test_class_model_matches_the_plain_reference(bias_correction, ridge):
     kw = dict(bias_correction=bias_correction, ridge=ridge, copula=False, **GAUSS)
     expected = ref.gaussian_class_information(z, y, bias_correction, ridge)
     assert gk.mutual_information(z, y, **kw) == pytest.approx(expected, rel=1e-10, abs=1e-12)
-    without = [ref.gaussian_class_information(np.delete(z, j, axis=1), y, bias_correction, ridge)
-               for j in range(4)]
+    # the terms are marginals of the model of all 4 columns: its prior of 4 + 2 pseudo-samples
+    without = [ref.gaussian_class_information(np.delete(z, j, axis=1), y, bias_correction, ridge,
+                                              prior_samples=6) for j in range(4)]
     np.testing.assert_allclose(gk.leave_one_out_mutual_information(z, y, **kw), without,
                                rtol=1e-10, atol=1e-12)
-    single = [ref.gaussian_class_information(z[:, j], y, bias_correction, ridge) for j in range(4)]
+    single = [ref.gaussian_class_information(z[:, j], y, bias_correction, ridge, prior_samples=6)
+              for j in range(4)]
     np.testing.assert_allclose(gk.per_feature_mutual_information(z, y, **kw), single,
                                rtol=1e-10, atol=1e-12)
 
@@ -285,10 +287,12 @@ def test_fused_leave_one_out_equals_the_loop(n, m, target, copula):
     kw = dict(copula=copula, **GAUSS)
     # with the copula, the transform of each column is the same in z and in z without a column
     loo = gk.leave_one_out_mutual_information(z, w, **kw)
-    loop = [gk.mutual_information(np.delete(z, j, axis=1), w, **kw) for j in range(m)]
+    # against labels the terms are marginals of one class model: its prior of m + 2 samples
+    prior = {"covariance_prior": m + 2} if target == "labels" else {}
+    loop = [gk.mutual_information(np.delete(z, j, axis=1), w, **kw, **prior) for j in range(m)]
     np.testing.assert_allclose(loo, loop, rtol=1e-9, atol=1e-12)
     per_feature = gk.per_feature_mutual_information(z, w, **kw)
-    single = [gk.mutual_information(z[:, j], w, **kw) for j in range(m)]
+    single = [gk.mutual_information(z[:, j], w, **kw, **prior) for j in range(m)]
     np.testing.assert_allclose(per_feature, single, rtol=1e-9, atol=1e-12)
     h_loo = gk.leave_one_out_entropy(z, **kw)
     h_loop = [gk.entropy(np.delete(z, j, axis=1), **kw) for j in range(m)]
@@ -404,17 +408,23 @@ def test_a_constant_column_is_named():
 
 
 def test_too_few_samples_per_class():
-    """The bias correction needs more than m + 3 samples in each class (a leave-one-out fit of
-    n_c - 1 samples, and E[S^-1] finite); the resubstitution value, more than m."""
+    """A class of few samples against m leans on the pooled covariance, so it still gives a
+    value; the leave-one-out refit needs 3 samples per class (the resubstitution value 2), and
+    the pooled covariance more samples than classes plus columns."""
     rng = np.random.default_rng(5)
     z = rng.standard_normal((40, 6))
-    labels = np.r_[np.zeros(36, int), np.ones(4, int)]
-    with pytest.raises(ValueError, match="class 1 of z has 4 samples for 6 dimensions"):
-        gk.mutual_information(z, labels, **GAUSS)
-    labels = np.r_[np.zeros(31, int), np.ones(9, int)]
-    with pytest.raises(ValueError, match="needs more than 9 samples per class for its bias"):
+    labels = np.r_[np.zeros(36, int), np.ones(4, int)]  # 4 samples for 6 dimensions
+    value = gk.mutual_information(z, labels, **GAUSS)
+    assert np.isfinite(value) and value <= -(0.9 * np.log2(0.9) + 0.1 * np.log2(0.1))
+    labels = np.r_[np.zeros(38, int), np.ones(2, int)]
+    with pytest.raises(ValueError, match="class 1 of z has 2 samples: .* at least 3 per class"):
         gk.mutual_information(z, labels, **GAUSS)
     assert np.isfinite(gk.mutual_information(z, labels, bias_correction=False, **GAUSS))
+    with pytest.raises(ValueError, match="pooled covariance .* needs n - classes > 6"):
+        gk.mutual_information(z[:8], np.r_[np.zeros(4, int), np.ones(4, int)], **GAUSS)
+    with pytest.raises(ValueError, match="the covariance of class 1 of z is singular"):
+        gk.mutual_information(z, np.r_[np.zeros(36, int), np.ones(4, int)], covariance_prior=0,
+                              **GAUSS)  # plain QDA: the class's own covariance is singular
 
 
 @pytest.mark.parametrize("bad,match", [({"copula": "yes"}, "'copula' parameter"),

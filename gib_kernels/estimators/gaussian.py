@@ -10,22 +10,25 @@ Formulas, assumptions and bias: docs/science.md, "Estimators".
   ``bias_correction`` (default).
 - MI with a continuous target: H(Z) + H(W) - H(Z, W), a lower bound on the MI of the
   copula-normalised variables, exact where their dependence is Gaussian.
-- MI with integer class labels: the information of the Gaussian class model (quadratic
-  discriminant analysis), Z given class c Gaussian with the class's mean mu_c and covariance S_c,
-  prior p_c = n_c / n: I = H(Y) + mean_i log q(y_i | z_i), q(c | z) its posterior, that is H(Y)
-  less the model's cross-entropy at the samples. It converges to the model's own MI, equals the
-  truth where the classes are Gaussian, and lies below H(Y) (log q <= 0). Finite-sample bias:
-  evaluated at the samples it was fitted to (resubstitution, ``bias_correction=False``) it is
-  biased up, towards H(Y); evaluated on each sample with its own class refitted without it
-  (leave-one-out, exact: a rank-one downdate of the class's scatter) it is biased down, by about
-  as much to first order (the optimism of a fitted log-likelihood, Akaike/Takeuchi). With
-  ``bias_correction`` (default) the value is the mean of the two, the leave-one-out's class
-  log-densities bias-corrected besides (log det by the entropy bias above, the Mahalanobis term
-  by E[S^-1] = (n_f - 1) / (n_f - d - 2) Sigma^-1 and the error of the mean); it needs
-  n_c > m + 3 in every class. Left over: a downward bias where m^2 is large against n_c
-  (docs/science.md, "Known bias"). (gcmi's H(Z) - sum_c p_c H(Z | c) with one Gaussian for
-  H(Z) is unbounded, 30 bits for 10 separated classes; the pairwise-KL estimate of Kolchinsky &
-  Tracey is an upper bound that doubles the MI of overlapping classes.)
+- MI with integer class labels: the information of the Gaussian class model (regularised
+  quadratic discriminant analysis), Z given class c Gaussian with the class's mean mu_c and
+  covariance S_c = (W_c + nu S_pool) / (n_c - 1 + nu), W_c the class's scatter and S_pool the
+  pooled within-class covariance: the posterior mean of S_c under an inverse-Wishart prior
+  centred on S_pool with nu = m + 2 pseudo-samples (m the columns of z; the per-feature and
+  leave-one-out terms are marginals of that one model). Classes of many samples keep their own
+  covariance (QDA); classes of few samples against m lean on the pooled one (towards LDA), where
+  their own would overfit. Prior p_c = n_c / n. I = H(Y) + mean_i log q(y_i | z_i), q(c | z) its
+  posterior: H(Y) less the model's cross-entropy at the samples. It converges to the model's own
+  MI, equals the truth where the classes are Gaussian, and lies below H(Y) (log q <= 0).
+  Finite-sample bias: evaluated at the samples it was fitted to (resubstitution,
+  ``bias_correction=False``) it is biased up, towards H(Y); evaluated on each sample with its own
+  class refitted without it (leave-one-out, exact: a rank-one downdate of the class's scatter) it
+  is biased down, by about as much to first order (the optimism of a fitted log-likelihood,
+  Akaike/Takeuchi). With ``bias_correction`` (default) the value is the mean of the two; it needs
+  3 samples per class and n - classes > m. Measured bias: docs/science.md, "Known bias".
+  (gcmi's H(Z) - sum_c p_c H(Z | c) with one Gaussian for H(Z) is unbounded, 30 bits for 10
+  separated classes; the pairwise-KL estimate of Kolchinsky & Tracey is an upper bound that
+  doubles the MI of overlapping classes.)
 - Leave one feature out, exactly: log det S_-j = log det S + log (S^-1)_jj, so every covariance
   (of Z, of (Z, W), of each class) needs one Cholesky factorisation and the diagonal of one
   inverse for all m columns; the per-feature terms come from the same covariances. With labels,
@@ -205,7 +208,15 @@ class _Moments:
             self.rows = [torch.nonzero(codes == c)[:, 0] for c in range(int(d.labels.max()) + 1)]
             self.sizes = [int(rows.numel()) for rows in self.rows]
             self.means = [z[rows].mean(0) for rows in self.rows]
-            self.covs = [_covariance(z[rows], p.ridge) for rows in self.rows]
+            # Each class covariance: the posterior mean under an inverse-Wishart prior centred on
+            # the pooled covariance, with prior_samples = m + 2 pseudo-samples (_ClassModel).
+            scatters = [_covariance(z[rows], 0.0) * (n_c - 1)
+                        for rows, n_c in zip(self.rows, self.sizes)]
+            pooled = sum(scatters) / max(1, self.n - len(self.sizes))
+            self.prior_samples = self.m + 2 if p.covariance_prior is None else p.covariance_prior
+            eye = torch.eye(self.m, dtype=z.dtype, device=z.device)
+            self.covs = [(scatter + self.prior_samples * pooled) / (n_c - 1 + self.prior_samples)
+                         + p.ridge * eye for scatter, n_c in zip(scatters, self.sizes)]
         else:
             self.joint = _covariance(torch.cat([z, d.w], 1), p.ridge)
             self.cov = self.joint[:self.m, :self.m]
@@ -244,35 +255,38 @@ def _own_log_posterior_sum(joint: list, own: int) -> torch.Tensor:
 
 
 class _ClassModel:
-    """The Gaussian class model of z (quadratic discriminant analysis): class c has prior
-    p_c = n_c / n, mean mu_c and covariance S_c (those of ``_Moments``), and q(c | z) is its
-    posterior. I(Z; Y) = H(Y) + mean_i log q(y_i | z_i), nats, evaluated at the samples for a
-    set of columns at once: all of them, all but column j for every j (Schur complements of
-    each class's precision), or column j alone for every j.
+    """The Gaussian class model of z (regularised quadratic discriminant analysis): class c has
+    prior p_c = n_c / n, mean mu_c and covariance S_c = (W_c + nu S_pool) / (n_c - 1 + nu) (+
+    ridge), W_c the class's scatter, S_pool the pooled within-class covariance and nu = m + 2
+    pseudo-samples (those of ``_Moments``); q(c | z) is its posterior. I(Z; Y) = H(Y) + mean_i
+    log q(y_i | z_i), nats, evaluated at the samples for a set of columns at once: all of them,
+    all but column j for every j (Schur complements of each class's precision), or column j
+    alone for every j; every set is a marginal of the one model (the same nu).
 
     Resubstitution (``bias_correction=False``): every class fitted on all its samples, biased up.
     With ``bias_correction``: the mean of that and the leave-one-out value, each sample's own
-    class refitted without it (a rank-one downdate of the class's ridged scatter: O(1) per
-    sample and class) and every class log-density bias-corrected (log det by the family's
-    entropy bias, the Mahalanobis term by E[S^-1] = (n_f - 1) / (n_f - d - 2) Sigma^-1 and the
-    error of the mean, d / n_f, n_f the samples of the fit)."""
+    class refitted without it (its mean and scatter; S_pool kept: a rank-one downdate of the
+    class's W_c + nu S_pool + ridge, O(1) per sample and class), biased down."""
 
     def __init__(self, mo: _Moments, p):
         self.mo, self.p = mo, p
         self.n, self.classes = mo.n, len(mo.sizes)
 
     def check(self, dims: int) -> None:
-        """More than dims samples per class, and more than dims + 3 for the bias correction
-        (a leave-one-out fit of n_c - 1 samples, with E[S^-1] finite)."""
-        need = dims + 3 if self.p.bias_correction else dims
+        """Two samples per class (three for the leave-one-out refit of the bias correction),
+        and more samples than classes plus dims for the pooled covariance."""
+        need = 3 if self.p.bias_correction else 2
         for c, n_c in enumerate(self.mo.sizes):
-            _check_samples(n_c, dims, f"class {c} of z", False)
-            if n_c <= need:
+            if n_c < need:
                 raise ValueError(
-                    f"class {c} of z has {n_c} samples for {dims} dimensions: the Gaussian class "
-                    f"model needs more than {need} samples per class"
-                    + (" for its bias correction (pass bias_correction=False for the "
-                       "resubstitution value)" if self.p.bias_correction else ""))
+                    f"class {c} of z has {n_c} sample{'s' if n_c != 1 else ''}: the Gaussian "
+                    f"class model needs at least {need} per class"
+                    + (" for its leave-one-out bias correction (pass bias_correction=False for "
+                       "the resubstitution value)" if self.p.bias_correction else ""))
+        if self.n - self.classes <= dims:
+            raise ValueError(
+                f"z has {self.n} samples in {self.classes} classes for {dims} dimensions: the "
+                f"pooled covariance of the Gaussian class model needs n - classes > {dims}")
 
     @functools.cached_property
     def factors(self) -> list[_Factor]:
@@ -319,37 +333,34 @@ class _ClassModel:
             [joint(c, n_c / n, logdet[c]) for c, n_c in enumerate(sizes)], own)
         if not self.p.bias_correction:
             return resub, None
+        nu = self.mo.prior_samples
         terms = []
         for c, n_c in enumerate(sizes):
-            if c != own:  # fitted without the row anyway: only bias-corrected
-                terms.append(joint(c, n_c / (n - 1), logdet[c], (n_c - dims - 2) / (n_c - 1),
-                                   -dims / n_c - 2.0 * _bias(dims, n_c)))
+            if c != own:  # fitted without the row anyway
+                terms.append(joint(c, n_c / (n - 1), logdet[c]))
                 continue
-            # without the row: n_f = n_c - 1 samples, mean mu - a / (n_c - 1), scatter
-            # W - kappa a a^T (a = z - mu, W = (n_c - 1) S, kappa = n_c / (n_c - 1)); with
-            # t = a^T W^-1 a its Mahalanobis term is kappa^2 (n_f - 1) t / (1 - kappa t) and
-            # log det S_f = log det S + dims log((n_c - 1) / (n_c - 2)) + log(1 - kappa t).
-            n_f, kappa = n_c - 1, n_c / (n_c - 1)
+            # Without the row: mean mu - a / (n_c - 1), and B = (n_c - 1 + nu) S less
+            # kappa a a^T (a = z - mu, kappa = n_c / (n_c - 1)) over n_c - 2 + nu. With
+            # t = a^T B^-1 a (Sherman-Morrison) its Mahalanobis term is
+            # kappa^2 (n_c - 2 + nu) t / (1 - kappa t) and
+            # log det S_f = log det S + dims log((n_c - 1 + nu) / (n_c - 2 + nu)) + log(1 - kappa t).
+            kappa, before, after = n_c / (n_c - 1), n_c - 1 + nu, n_c - 2 + nu
             if square[c] is None:
                 maha = base[c]
             else:
                 maha = torch.addcmul(torch.as_tensor(base[c], dtype=square[c].dtype,
                                                      device=square[c].device),
                                      square[c], square[c], value=sign)
-            shrink = 1.0 - (kappa / (n_c - 1)) * maha
+            shrink = 1.0 - (kappa / before) * maha
             tolerance = _PIVOT_TOLERANCE * math.sqrt(n_c) * torch.finfo(shrink.dtype).eps
             if bool((shrink < tolerance).any()):
                 raise ValueError(
                     f"the covariance of class {c} of z without one of its samples is singular "
-                    "(a column that varies within the class only at that sample): pass "
-                    "ridge=1e-6 or larger to regularise it, or drop that column")
-            # log(n_f / (n - 1)) - (constant + log det S_f - 2 bias + corrected Mahalanobis) / 2,
-            # the Mahalanobis term corrected as for the other classes: kappa^2 t
-            # (n_f - dims - 2) / (1 - kappa t) - dims / n_f
-            gain = kappa * kappa / (n_c - 1) * (n_f - dims - 2)
-            head = (math.log(n_f / (n - 1)) - 0.5 * (
-                constant + dims * math.log((n_c - 1) / (n_c - 2)) - dims / n_f
-                - 2.0 * _bias(dims, n_f))) - 0.5 * logdet[c]
+                    "(a column that varies only at that sample): pass ridge=1e-6 or larger to "
+                    "regularise it, or drop that column")
+            head = (math.log((n_c - 1) / (n - 1)) - 0.5 * (
+                constant + dims * math.log(before / after))) - 0.5 * logdet[c]
+            gain = kappa * kappa * after / before
             terms.append(head - 0.5 * (torch.log(shrink) + gain * maha / shrink))
         return resub, _own_log_posterior_sum(terms, own)
 

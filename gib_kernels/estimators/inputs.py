@@ -50,11 +50,13 @@ class Params:
     copula: bool = True
     bias_correction: bool = True
     ridge: float = 0.0
+    covariance_prior: float | None = None
     backend_name: str = "auto"
 
 
 def params(estimator, k, bins, bin_range, metric, sigma2, base, noise, random_state,
-           copula=True, bias_correction=True, ridge=0.0, backend="auto") -> Params:
+           copula=True, bias_correction=True, ridge=0.0, covariance_prior=None,
+           backend="auto") -> Params:
     check_choice(estimator, "estimator", ESTIMATORS)
     check_choice(metric, "metric", METRICS)
     if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float)) \
@@ -73,6 +75,8 @@ def params(estimator, k, bins, bin_range, metric, sigma2, base, noise, random_st
         copula=check_bool(copula, "copula"),
         bias_correction=check_bool(bias_correction, "bias_correction"),
         ridge=check_non_negative(ridge, "ridge"),
+        covariance_prior=None if covariance_prior is None
+        else check_non_negative(covariance_prior, "covariance_prior"),
         backend_name=backend,
     )
 

@@ -34,53 +34,43 @@ def gaussian_mutual_information_rho(rho):
     return -0.5 * np.log1p(-np.square(rho))
 
 
-def _entropy_bias(d, n):
-    """The analytic bias of the Gaussian entropy estimate of d columns from n samples (nats)."""
-    i = np.arange(1, d + 1)
-    return d * (np.log(2) - np.log(n - 1)) / 2 + digamma((n - i) / 2).sum() / 2
-
-
-def _class_log_density(x, rows, ridge, corrected):
-    """log N(x; mean, S) of the Gaussian fitted to ``rows`` (S: the sample covariance, n - 1,
-    plus ``ridge`` on the diagonal). ``corrected``: log det S less twice the entropy bias, and
-    the Mahalanobis term times (n - d - 2) / (n - 1) less d / n (unbiased where x is independent
-    of the rows)."""
-    n, d = rows.shape
-    mean = rows.mean(0)
-    cov = np.cov(rows, rowvar=False).reshape(d, d) + ridge * np.eye(d)
-    logdet = np.linalg.slogdet(cov)[1]
-    maha = (x - mean) @ np.linalg.solve(cov, x - mean)
-    if corrected:
-        logdet -= 2 * _entropy_bias(d, n)
-        maha = maha * (n - d - 2) / (n - 1) - d / n
-    return -0.5 * (d * np.log(2 * np.pi) + logdet + maha)
-
-
-def gaussian_class_information(z, labels, bias_correction=True, ridge=0.0):
-    """I(Z; Y) of the Gaussian class model (quadratic discriminant analysis), in nats:
-    H(Y) + mean_i log q(y_i | z_i), q the posterior of class-conditional Gaussians with the
-    priors n_c / n.
+def gaussian_class_information(z, labels, bias_correction=True, ridge=0.0, prior_samples=None):
+    """I(Z; Y) of the Gaussian class model (regularised quadratic discriminant analysis), in
+    nats: H(Y) + mean_i log q(y_i | z_i), q the posterior of class-conditional Gaussians with
+    the priors n_c / n, means mu_c and covariances (W_c + nu S_pool) / (n_c - 1 + nu) + ridge,
+    W_c the class's scatter, S_pool = sum_c W_c / (n - classes), nu = ``prior_samples``
+    (default m + 2).
 
     ``bias_correction=False``: resubstitution, every class fitted on all its samples (biased up).
     True: the mean of that and the leave-one-out value, where each sample's own class is fitted
-    again without it (``np.delete``; its ridge (n_c - 1) / (n_c - 2) times ``ridge``, the
-    downdate of the ridged scatter), the priors are counted without it, and every class
-    log-density is bias-corrected (``_class_log_density``). One refit per sample: slow.
+    again without it (``np.delete``; S_pool kept, the ridge (n_c - 1 + nu) / (n_c - 2 + nu)
+    times ``ridge``, the downdate of the ridged matrix), the priors counted without it. One refit
+    per sample: slow.
     """
     z = np.asarray(z, dtype=np.float64)
     z = z.reshape(len(z), -1)
     _, y = np.unique(labels, return_inverse=True)
-    n, classes = len(y), y.max() + 1
+    n, m = z.shape
+    classes = y.max() + 1
+    nu = m + 2 if prior_samples is None else prior_samples
     sizes = np.bincount(y)
     h_y = -np.sum(sizes / n * np.log(sizes / n))
     groups = [z[y == c] for c in range(classes)]
+    pooled = sum(_scatter(g) for g in groups) / (n - classes)
+
+    def log_density(x, rows, ridge_):
+        k = len(rows)
+        mean = rows.mean(0)
+        cov = (_scatter(rows) + nu * pooled) / (k - 1 + nu) + ridge_ * np.eye(m)
+        maha = (x - mean) @ np.linalg.solve(cov, x - mean)
+        return -0.5 * (m * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1] + maha)
 
     def log_posterior(i, log_joint):
         top = log_joint.max()
         return log_joint[y[i]] - top - np.log(np.sum(np.exp(log_joint - top)))
 
     resub = np.mean([log_posterior(i, np.array([
-        np.log(sizes[c] / n) + _class_log_density(z[i], groups[c], ridge, False)
+        np.log(sizes[c] / n) + log_density(z[i], groups[c], ridge)
         for c in range(classes)])) for i in range(n)])
     if not bias_correction:
         return float(h_y + resub)
@@ -90,11 +80,14 @@ def gaussian_class_information(z, labels, bias_correction=True, ridge=0.0):
         for c in range(classes):
             if c == y[i]:
                 rows = np.delete(z, i, axis=0)[np.delete(y, i) == c]
-                scaled = ridge * (sizes[c] - 1) / (sizes[c] - 2)
-                log_joint[c] = np.log((sizes[c] - 1) / (n - 1)) \
-                    + _class_log_density(z[i], rows, scaled, True)
+                scaled = ridge * (sizes[c] - 1 + nu) / (sizes[c] - 2 + nu)
+                log_joint[c] = np.log((sizes[c] - 1) / (n - 1)) + log_density(z[i], rows, scaled)
             else:
-                log_joint[c] = np.log(sizes[c] / (n - 1)) \
-                    + _class_log_density(z[i], groups[c], ridge, True)
+                log_joint[c] = np.log(sizes[c] / (n - 1)) + log_density(z[i], groups[c], ridge)
         loo.append(log_posterior(i, log_joint))
     return float(h_y + (resub + np.mean(loo)) / 2)
+
+
+def _scatter(rows):
+    centred = rows - rows.mean(0)
+    return centred.T @ centred

@@ -426,22 +426,23 @@ class InformationTracker:
 
     def _check_gaussian_samples(self) -> None:
         """Refuses, before any training, a Gaussian layer whose covariances the probe set
-        cannot estimate: (X, T) needs more samples than columns, and so does T in each class
-        of Y (the bias correction is undefined otherwise)."""
+        cannot estimate: (X, T) needs more samples than columns, the class model of T more
+        samples than classes plus columns (its pooled covariance), and 3 samples per class."""
         if not self.estimator_options.get("bias_correction", True):
             return
         n, d = self._features.shape
-        smallest = int(np.unique(self._labels, return_counts=True)[1].min())
+        sizes = np.unique(self._labels, return_counts=True)[1]
         for name in self.layers:
             if self.estimators[name] != "gaussian":
                 continue
             columns = self._columns(name)
-            if n <= columns + d or smallest <= columns:
+            if n <= columns + d or n - len(sizes) <= columns or sizes.min() < 3:
                 raise ValueError(
                     f"layer {name!r}: the Gaussian estimates need more probe samples than "
                     f"columns, for (X, T) together ({n} samples, {d} + {columns} columns) and "
-                    f"for T within each class (the smallest has {smallest} samples); reduce "
-                    f"the layer (e.g. reduction=('pca', k)), the input features, or use a "
+                    f"for T's class model ({n} samples in {len(sizes)} classes, the smallest "
+                    f"of {int(sizes.min())}: at least 3 each and n - classes > {columns}); "
+                    "reduce the layer (e.g. reduction=('pca', k)), the input features, or use a "
                     "larger probe set")
 
     def _resolve_estimator(self, name: str) -> str:
