@@ -186,10 +186,16 @@ def test_class_model_bias_correction_removes_the_optimism_of_resubstitution():
     truth = classes.information()
     z, y = classes.draw(2000, np.random.default_rng(8))
     resubstitution = gk.mutual_information(z, y, estimator="gaussian", copula=False,
-                                           bias_correction=False)
-    corrected = gk.mutual_information(z, y, estimator="gaussian", copula=False)
+                                           bias_correction=False, covariance_prior=0)
+    corrected = gk.mutual_information(z, y, estimator="gaussian", copula=False,
+                                      covariance_prior=0)
     assert resubstitution - truth > 0.08
     assert corrected == pytest.approx(truth, abs=0.05)
+    # the prior chosen from the data (these classes share one covariance): both close
+    for bias_correction in (True, False):
+        assert gk.mutual_information(z, y, estimator="gaussian", copula=False,
+                                     bias_correction=bias_correction) == pytest.approx(truth,
+                                                                                      abs=0.05)
 
 
 def test_class_model_stays_below_h_y_with_many_separated_classes():
@@ -219,12 +225,13 @@ def test_class_model_matches_the_plain_reference(bias_correction, ridge):
     kw = dict(bias_correction=bias_correction, ridge=ridge, copula=False, **GAUSS)
     expected = ref.gaussian_class_information(z, y, bias_correction, ridge)
     assert gk.mutual_information(z, y, **kw) == pytest.approx(expected, rel=1e-10, abs=1e-12)
-    # the terms are marginals of the model of all 4 columns: its prior of 4 + 2 pseudo-samples
+    # the terms are marginals of the model of all 4 columns: its prior, chosen on all 4
+    nu = ref.class_model_prior_samples(z, y, ridge)
     without = [ref.gaussian_class_information(np.delete(z, j, axis=1), y, bias_correction, ridge,
-                                              prior_samples=6) for j in range(4)]
+                                              prior_samples=nu) for j in range(4)]
     np.testing.assert_allclose(gk.leave_one_out_mutual_information(z, y, **kw), without,
                                rtol=1e-10, atol=1e-12)
-    single = [ref.gaussian_class_information(z[:, j], y, bias_correction, ridge, prior_samples=6)
+    single = [ref.gaussian_class_information(z[:, j], y, bias_correction, ridge, prior_samples=nu)
               for j in range(4)]
     np.testing.assert_allclose(gk.per_feature_mutual_information(z, y, **kw), single,
                                rtol=1e-10, atol=1e-12)
@@ -286,12 +293,13 @@ def test_fused_leave_one_out_equals_the_loop(n, m, target, copula):
         else np.column_stack([z[:, 1] + rng.standard_normal(n), rng.standard_normal(n)])
     kw = dict(copula=copula, **GAUSS)
     # with the copula, the transform of each column is the same in z and in z without a column
-    loo = gk.leave_one_out_mutual_information(z, w, **kw)
-    # against labels the terms are marginals of one class model: its prior of m + 2 samples
-    prior = {"covariance_prior": m + 2} if target == "labels" else {}
+    # against labels the terms are marginals of one class model: with a prior given, a loop
+    # over np.delete with the same prior reproduces them
+    prior = {"covariance_prior": 2.5 * m} if target == "labels" else {}
+    loo = gk.leave_one_out_mutual_information(z, w, **kw, **prior)
     loop = [gk.mutual_information(np.delete(z, j, axis=1), w, **kw, **prior) for j in range(m)]
     np.testing.assert_allclose(loo, loop, rtol=1e-9, atol=1e-12)
-    per_feature = gk.per_feature_mutual_information(z, w, **kw)
+    per_feature = gk.per_feature_mutual_information(z, w, **kw, **prior)
     single = [gk.mutual_information(z[:, j], w, **kw, **prior) for j in range(m)]
     np.testing.assert_allclose(per_feature, single, rtol=1e-9, atol=1e-12)
     h_loo = gk.leave_one_out_entropy(z, **kw)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -135,12 +136,16 @@ class _Factor:
     the rounding of the n-term sums of a covariance grows about as sqrt(n)); columns 1e-5 apart
     give q about 1e-11 and pass."""
 
-    def __init__(self, cov: torch.Tensor, what: str, n: int, parts):
-        """``parts``: the names and widths of the columns, ((name, width), ...)."""
+    def __init__(self, cov: torch.Tensor, what: str, n: int, parts, check: bool = True):
+        """``parts``: the names and widths of the columns, ((name, width), ...). ``check=False``
+        trusts a Cholesky factorisation that succeeds (and keeps no L^-1): for trial fits."""
         self.d, self.what, self.parts = cov.shape[0], what, parts
         self.chol, info = torch.linalg.cholesky_ex(cov)
         if int(info) != 0:
             raise self._error(cov, int(info) - 1)
+        if not check:
+            self.logdet = 2.0 * torch.log(torch.diagonal(self.chol)).sum()
+            return
         eye = torch.eye(self.d, dtype=cov.dtype, device=cov.device)
         self.inverse_chol = torch.linalg.solve_triangular(self.chol, eye, upper=False)
         scale = torch.sqrt(torch.diagonal(cov))
@@ -208,15 +213,11 @@ class _Moments:
             self.rows = [torch.nonzero(codes == c)[:, 0] for c in range(int(d.labels.max()) + 1)]
             self.sizes = [int(rows.numel()) for rows in self.rows]
             self.means = [z[rows].mean(0) for rows in self.rows]
-            # Each class covariance: the posterior mean under an inverse-Wishart prior centred on
-            # the pooled covariance, with prior_samples = m + 2 pseudo-samples (_ClassModel).
-            scatters = [_covariance(z[rows], 0.0) * (n_c - 1)
-                        for rows, n_c in zip(self.rows, self.sizes)]
-            pooled = sum(scatters) / max(1, self.n - len(self.sizes))
-            self.prior_samples = self.m + 2 if p.covariance_prior is None else p.covariance_prior
-            eye = torch.eye(self.m, dtype=z.dtype, device=z.device)
-            self.covs = [(scatter + self.prior_samples * pooled) / (n_c - 1 + self.prior_samples)
-                         + p.ridge * eye for scatter, n_c in zip(scatters, self.sizes)]
+            # The class covariances are those of _ClassModel: each class's scatter shrunk towards
+            # the pooled covariance.
+            self.scatters = [_covariance(z[rows], 0.0) * (n_c - 1)
+                             for rows, n_c in zip(self.rows, self.sizes)]
+            self.pooled = sum(self.scatters) / max(1, self.n - len(self.sizes))
         else:
             self.joint = _covariance(torch.cat([z, d.w], 1), p.ridge)
             self.cov = self.joint[:self.m, :self.m]
@@ -238,6 +239,10 @@ def _h(cov: torch.Tensor, n: int, p, what: str, parts) -> float:
 
 
 _LOG_2PI = math.log(2 * math.pi)
+# The pseudo-samples of the pooled covariance in each class covariance, in units of m + 2 (the
+# weakest prior with a finite mean), tried by _ClassModel.fitted; 1e9 x is the pooled one alone.
+PRIOR_GRID = (1.0, 4.0, 16.0, 64.0, 1e9)
+PRIOR_ROWS = 1000
 _CLASS_BLOCK = 1 << 21  # values (rows x columns) per block of rows of the class model
 
 
@@ -268,9 +273,13 @@ class _ClassModel:
     class refitted without it (its mean and scatter; S_pool kept: a rank-one downdate of the
     class's W_c + nu S_pool + ridge, O(1) per sample and class), biased down."""
 
-    def __init__(self, mo: _Moments, p):
-        self.mo, self.p = mo, p
+    def __init__(self, mo: _Moments, p, prior_samples: float, trial: bool = False):
+        self.mo, self.p, self.trial = mo, p, trial
         self.n, self.classes = mo.n, len(mo.sizes)
+        self.prior_samples = nu = float(prior_samples)
+        eye = torch.eye(mo.m, dtype=mo.pooled.dtype, device=mo.pooled.device)
+        self.covs = [(scatter + nu * mo.pooled) / (n_c - 1 + nu) + p.ridge * eye
+                     for scatter, n_c in zip(mo.scatters, mo.sizes)]
 
     def check(self, dims: int) -> None:
         """Two samples per class (three for the leave-one-out refit of the bias correction),
@@ -291,8 +300,8 @@ class _ClassModel:
     @functools.cached_property
     def factors(self) -> list[_Factor]:
         """The Cholesky factorisations of the whole class covariances (after ``check``)."""
-        return [_Factor(cov, f"class {c} of z", n_c, (("z", self.mo.m),))
-                for c, (cov, n_c) in enumerate(zip(self.mo.covs, self.mo.sizes))]
+        return [_Factor(cov, f"class {c} of z", n_c, (("z", self.mo.m),), check=not self.trial)
+                for c, (cov, n_c) in enumerate(zip(self.covs, self.mo.sizes))]
 
     @functools.cached_property
     def precisions(self) -> list[torch.Tensor]:
@@ -301,11 +310,12 @@ class _ClassModel:
     def _block_rows(self, k: int) -> int:
         return max(1, _CLASS_BLOCK // max(1, k * (self.classes + 1)))
 
-    def _rows(self, z: torch.Tensor, k: int, step: int = 0):
+    def _rows(self, z: torch.Tensor, k: int, step: int = 0, stride: int = 1):
         """(class, block of its rows of z) over every class, rows in blocks of ``step`` or
-        _block_rows(k)."""
+        _block_rows(k); with ``stride``, every stride-th row of each class only."""
         step = max(1, step) if step else self._block_rows(k)
         for own, rows in enumerate(self.mo.rows):
+            rows = rows[::stride]
             for r0 in range(0, rows.numel(), step):
                 yield own, z[rows[r0:r0 + step]]
 
@@ -333,7 +343,7 @@ class _ClassModel:
             [joint(c, n_c / n, logdet[c]) for c, n_c in enumerate(sizes)], own)
         if not self.p.bias_correction:
             return resub, None
-        nu = self.mo.prior_samples
+        nu = self.prior_samples
         terms = []
         for c, n_c in enumerate(sizes):
             if c != own:  # fitted without the row anyway
@@ -373,10 +383,15 @@ class _ClassModel:
 
     def full(self, z: torch.Tensor) -> torch.Tensor:
         """I(Z; Y) of all m columns: one triangular solve per class and block of rows."""
+        return self._information(*self._full_sums(z))[0]
+
+    def _full_sums(self, z: torch.Tensor, stride: int = 1):
+        """(resubstitution, leave-one-out or None) sums of log q(y_i | z_i) over the rows (every
+        stride-th of each class), all m columns."""
         self.check(self.mo.m)
         logdet = torch.stack([f.logdet for f in self.factors])[:, None]
         sums = [0.0, 0.0]
-        for own, block in self._rows(z, self.mo.m, _CLASS_BLOCK * 2 // self.mo.m):
+        for own, block in self._rows(z, self.mo.m, _CLASS_BLOCK * 2 // self.mo.m, stride):
             base = []
             for f, mean in zip(self.factors, self.mo.means):
                 white = torch.linalg.solve_triangular(f.chol.T, block - mean, upper=True,
@@ -384,7 +399,7 @@ class _ClassModel:
                 base.append(torch.linalg.vecdot(white, white)[:, None])
             parts = self._sums(base, [None] * self.classes, 1.0, logdet, self.mo.m, own)
             sums = [s + t if t is not None else None for s, t in zip(sums, parts)]
-        return self._information(*sums)[0]
+        return sums
 
     def with_and_without_each_column(self, z: torch.Tensor):
         """(I(Z; Y), I(Z_-j; Y) for every j): with r = P_c (z - mu_c), the Mahalanobis term
@@ -414,7 +429,7 @@ class _ClassModel:
     def each_column(self, z: torch.Tensor) -> torch.Tensor:
         """I(Z_j; Y) for every column j: the class model of each column alone."""
         self.check(1)
-        variances = torch.stack([torch.diagonal(cov) for cov in self.mo.covs])  # (C, m)
+        variances = torch.stack([torch.diagonal(cov) for cov in self.covs])  # (C, m)
         if bool((variances <= 0).any()):
             raise ValueError("a column of z is constant within a class: its Gaussian entropy is "
                              "-inf; pass ridge=1e-6 or larger, or drop it")
@@ -427,12 +442,35 @@ class _ClassModel:
         return self._information(*sums)
 
     @staticmethod
-    def of(mo: _Moments, d) -> "_ClassModel":
+    def of(mo: _Moments, d, z: torch.Tensor) -> "_ClassModel":
+        """The model of z (whose moments are ``mo``), fitted once per estimate for d.z."""
         if mo is not d.cache.get("gaussian"):
-            return _ClassModel(mo, d.p)
+            return _ClassModel.fitted(mo, d.p, z)
         if "gaussian-classes" not in d.cache:
-            d.cache["gaussian-classes"] = _ClassModel(mo, d.p)
+            d.cache["gaussian-classes"] = _ClassModel.fitted(mo, d.p, d.z)
         return d.cache["gaussian-classes"]
+
+    @staticmethod
+    def fitted(mo: _Moments, p, z) -> "_ClassModel":
+        """The model with ``p.covariance_prior`` pseudo-samples, or, where that is None, with
+        the number of the grid PRIOR_GRID x (m + 2) whose leave-one-out log-likelihood of the
+        labels (all m columns, on at most PRIOR_ROWS rows, every k-th of each class) is
+        highest: an empirical-Bayes choice between each class's own covariance and the pooled
+        one (regularised discriminant analysis, Friedman 1989)."""
+        if p.covariance_prior is not None:
+            return _ClassModel(mo, p, p.covariance_prior)
+        stride = max(1, math.ceil(mo.n / PRIOR_ROWS))
+        best, best_score = None, -math.inf
+        for factor in PRIOR_GRID:
+            model = _ClassModel(mo, replace(p, bias_correction=True), factor * (mo.m + 2),
+                                trial=True)
+            try:
+                score = float(model._full_sums(z, stride)[1])
+            except ValueError:  # singular with this prior: the final fit says why, if chosen
+                continue
+            if score > best_score:
+                best, best_score = factor * (mo.m + 2), score
+        return _ClassModel(mo, p, PRIOR_GRID[-1] * (mo.m + 2) if best is None else best)
 
 
 def _mi(z: torch.Tensor, d) -> float:
@@ -440,7 +478,7 @@ def _mi(z: torch.Tensor, d) -> float:
     if mo.labels:
         if z is d.z and "gaussian-full" in d.cache:  # from the leave-one-out pass
             return d.cache["gaussian-full"]
-        return float(_ClassModel.of(mo, d).full(z))
+        return float(_ClassModel.of(mo, d, z).full(z))
     h_z = _h(mo.cov, mo.n, p, "z", (("z", mo.m),))
     m, name = mo.m, d.target_name
     parts = (("z", m), (name, mo.q))
@@ -531,7 +569,7 @@ def mutual_information_loo(d) -> np.ndarray:
     if m == 1:
         return np.zeros(1)
     if mo.labels:
-        full, without = _ClassModel.of(mo, d).with_and_without_each_column(d.z)
+        full, without = _ClassModel.of(mo, d, d.z).with_and_without_each_column(d.z)
         d.cache["gaussian-full"] = float(full)  # the same pass gives I(Z; Y)
         return without.cpu().numpy()
     name = d.target_name
@@ -547,7 +585,7 @@ def per_feature_mutual_information(d) -> np.ndarray:
     p, mo = d.p, _Moments.of(d.z, d)
     n, m = mo.n, mo.m
     if mo.labels:
-        return _ClassModel.of(mo, d).each_column(d.z).cpu().numpy()
+        return _ClassModel.of(mo, d, d.z).each_column(d.z).cpu().numpy()
     h_j = _variance_entropies(mo.cov, n, p, "z")
     # H(Z_j, W) of the (1 + q) covariance [[S_jj, S_jw], [S_wj, S_ww]], through its Schur
     # complement: log det = log det S_ww + log(S_jj - S_jw S_ww^-1 S_wj).

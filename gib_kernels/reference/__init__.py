@@ -11,6 +11,7 @@ from .binning import (
     discrete_mutual_information,
 )
 from .gaussian import (
+    class_model_prior_samples,
     gaussian_class_information,
     gaussian_entropy,
     gaussian_mutual_information,
@@ -35,6 +36,7 @@ __all__ = [
     "discrete_entropy",
     "kde_entropy",
     "kl_entropy",
+    "class_model_prior_samples",
     "gaussian_class_information",
     "gaussian_entropy",
     "gaussian_mutual_information",

@@ -34,13 +34,19 @@ def gaussian_mutual_information_rho(rho):
     return -0.5 * np.log1p(-np.square(rho))
 
 
+PRIOR_GRID = (1.0, 4.0, 16.0, 64.0, 1e9)  # pseudo-samples in units of m + 2
+PRIOR_ROWS = 1000
+
+
 def gaussian_class_information(z, labels, bias_correction=True, ridge=0.0, prior_samples=None):
     """I(Z; Y) of the Gaussian class model (regularised quadratic discriminant analysis), in
     nats: H(Y) + mean_i log q(y_i | z_i), q the posterior of class-conditional Gaussians with
     the priors n_c / n, means mu_c and covariances (W_c + nu S_pool) / (n_c - 1 + nu) + ridge,
-    W_c the class's scatter, S_pool = sum_c W_c / (n - classes), nu = ``prior_samples``
-    (default m + 2).
+    W_c the class's scatter, S_pool = sum_c W_c / (n - classes).
 
+    ``prior_samples`` (nu): a number, or None for the value of PRIOR_GRID x (m + 2) whose
+    leave-one-out log-likelihood (below) summed over every k-th row of each class (k =
+    ceil(n / PRIOR_ROWS)) is highest.
     ``bias_correction=False``: resubstitution, every class fitted on all its samples (biased up).
     True: the mean of that and the leave-one-out value, where each sample's own class is fitted
     again without it (``np.delete``; S_pool kept, the ridge (n_c - 1 + nu) / (n_c - 2 + nu)
@@ -52,13 +58,12 @@ def gaussian_class_information(z, labels, bias_correction=True, ridge=0.0, prior
     _, y = np.unique(labels, return_inverse=True)
     n, m = z.shape
     classes = y.max() + 1
-    nu = m + 2 if prior_samples is None else prior_samples
     sizes = np.bincount(y)
     h_y = -np.sum(sizes / n * np.log(sizes / n))
     groups = [z[y == c] for c in range(classes)]
     pooled = sum(_scatter(g) for g in groups) / (n - classes)
 
-    def log_density(x, rows, ridge_):
+    def log_density(x, rows, ridge_, nu):
         k = len(rows)
         mean = rows.mean(0)
         cov = (_scatter(rows) + nu * pooled) / (k - 1 + nu) + ridge_ * np.eye(m)
@@ -69,23 +74,70 @@ def gaussian_class_information(z, labels, bias_correction=True, ridge=0.0, prior
         top = log_joint.max()
         return log_joint[y[i]] - top - np.log(np.sum(np.exp(log_joint - top)))
 
-    resub = np.mean([log_posterior(i, np.array([
-        np.log(sizes[c] / n) + log_density(z[i], groups[c], ridge)
-        for c in range(classes)])) for i in range(n)])
-    if not bias_correction:
-        return float(h_y + resub)
-    loo = []
-    for i in range(n):
+    def resubstitution(i, nu):
+        return log_posterior(i, np.array([np.log(sizes[c] / n)
+                                          + log_density(z[i], groups[c], ridge, nu)
+                                          for c in range(classes)]))
+
+    def leave_one_out(i, nu):
         log_joint = np.empty(classes)
         for c in range(classes):
             if c == y[i]:
                 rows = np.delete(z, i, axis=0)[np.delete(y, i) == c]
                 scaled = ridge * (sizes[c] - 1 + nu) / (sizes[c] - 2 + nu)
-                log_joint[c] = np.log((sizes[c] - 1) / (n - 1)) + log_density(z[i], rows, scaled)
+                log_joint[c] = np.log((sizes[c] - 1) / (n - 1)) \
+                    + log_density(z[i], rows, scaled, nu)
             else:
-                log_joint[c] = np.log(sizes[c] / (n - 1)) + log_density(z[i], groups[c], ridge)
-        loo.append(log_posterior(i, log_joint))
-    return float(h_y + (resub + np.mean(loo)) / 2)
+                log_joint[c] = np.log(sizes[c] / (n - 1)) \
+                    + log_density(z[i], groups[c], ridge, nu)
+        return log_posterior(i, log_joint)
+
+    if prior_samples is None:
+        prior_samples = class_model_prior_samples(z, labels, ridge)
+    resub = np.mean([resubstitution(i, prior_samples) for i in range(n)])
+    if not bias_correction:
+        return float(h_y + resub)
+    loo = np.mean([leave_one_out(i, prior_samples) for i in range(n)])
+    return float(h_y + (resub + loo) / 2)
+
+
+def class_model_prior_samples(z, labels, ridge=0.0):
+    """The prior of ``gaussian_class_information`` chosen from the data: the nu of
+    PRIOR_GRID x (m + 2) whose leave-one-out log-likelihood, summed over every k-th row of each
+    class (k = ceil(n / PRIOR_ROWS)), is highest."""
+    z = np.asarray(z, dtype=np.float64)
+    z = z.reshape(len(z), -1)
+    _, y = np.unique(labels, return_inverse=True)
+    n, m = z.shape
+    stride = int(np.ceil(n / PRIOR_ROWS))
+    rows = [i for c in range(y.max() + 1) for i in np.flatnonzero(y == c)[::stride]]
+    scores = [_leave_one_out_sum(z, y, ridge, f * (m + 2), rows) for f in PRIOR_GRID]
+    return PRIOR_GRID[int(np.argmax(scores))] * (m + 2)
+
+
+def _leave_one_out_sum(z, y, ridge, nu, rows):
+    """sum over ``rows`` of log q(y_i | z_i), each sample's own class fitted without it."""
+    n, m = z.shape
+    classes = y.max() + 1
+    sizes = np.bincount(y)
+    groups = [z[y == c] for c in range(classes)]
+    pooled = sum(_scatter(g) for g in groups) / (n - classes)
+    total = 0.0
+    for i in rows:
+        log_joint = np.empty(classes)
+        for c in range(classes):
+            own = c == y[i]
+            fit = np.delete(z, i, axis=0)[np.delete(y, i) == c] if own else groups[c]
+            k = len(fit)
+            ridge_ = ridge * (sizes[c] - 1 + nu) / (sizes[c] - 2 + nu) if own else ridge
+            cov = (_scatter(fit) + nu * pooled) / (k - 1 + nu) + ridge_ * np.eye(m)
+            mean = fit.mean(0)
+            maha = (z[i] - mean) @ np.linalg.solve(cov, z[i] - mean)
+            log_joint[c] = np.log(k / (n - 1)) \
+                - 0.5 * (m * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1] + maha)
+        top = log_joint.max()
+        total += log_joint[y[i]] - top - np.log(np.sum(np.exp(log_joint - top)))
+    return total
 
 
 def _scatter(rows):
