@@ -153,6 +153,16 @@ class KNN(Estimator):
     def mutual_information_loo(self, d) -> np.ndarray:
         return ksg_mutual_information_loo(d.backend, d.z, d.w, d.p.k)
 
+    def information_terms(self, d):
+        """One fused pass gives I(Z_-j; W) for every j and I(Z; W) (its entry m)."""
+        n, m = d.z.shape
+        if m == 1:
+            return super().information_terms(d)
+        be = d.backend
+        sums = be.knn_loo_maxnorm(be.floats(d.z), None, be.floats(d.w), d.p.k)
+        both = ksg_from_sums(sums, n, m + 1, d.p.k)
+        return float(both[m]), self.per_feature_mutual_information(d), both[:m]
+
     def fused_target(self, d):
         """This call's target for ``shared.knn_loo_targets`` (several targets, one pass)."""
         return ("knn", d.w)

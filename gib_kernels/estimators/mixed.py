@@ -31,21 +31,23 @@ from .shared import (
 )
 
 
-def mixed_mutual_information(be, z, labels: np.ndarray, k: int) -> float:
-    classes = LabelClasses(labels, k)
+def mixed_mutual_information(be, z, labels: np.ndarray, k: int, classes=None) -> float:
+    classes = classes or LabelClasses(labels, k)
     zk = classes.select(be, z)
     r = be.kth_neighbor_distance(zk, be.ints(classes.labels), k, MAX)
     m = be.count_within(zk, r, MAX)
     return classes.constant - float(np.mean(digamma(m + 1)))
 
 
-def _mixed_mutual_information_loo(be, z, labels: np.ndarray, k: int) -> np.ndarray:
+def _mixed_mutual_information_loo(be, z, labels: np.ndarray, k: int, classes=None,
+                                  with_full: bool = False) -> np.ndarray:
+    """I(Z_-j; Y) for every j; with ``with_full``, I(Z; Y) as entry m, from the same pass."""
     m = z.shape[1]
     if m == 1:
         return np.zeros(1)
-    classes = LabelClasses(labels, k)
+    classes = classes or LabelClasses(labels, k)
     sums = be.knn_loo_maxnorm(classes.select(be, z), be.ints(classes.labels), None, k)
-    return classes.from_sums(sums, m)
+    return classes.from_sums(sums, m + 1 if with_full else m)
 
 
 # --- the estimator family (estimators/protocol.py) --------------------------------------------
@@ -104,17 +106,35 @@ class Mixed(Estimator):
     def entropy_loo(self, d) -> np.ndarray:
         raise ValueError("estimator='mixed' needs class labels as the target")
 
+    @staticmethod
+    def _classes(d) -> LabelClasses:
+        """The label classes of this call, computed once for all its terms."""
+        if "mixed-classes" not in d.cache:
+            d.cache["mixed-classes"] = LabelClasses(d.labels, d.p.k)
+        return d.cache["mixed-classes"]
+
     def mutual_information(self, d, z) -> float:
-        return check_mixed_bound(mixed_mutual_information(d.backend, z, d.labels, d.p.k),
-                                 d.labels)
+        return check_mixed_bound(
+            mixed_mutual_information(d.backend, z, d.labels, d.p.k, self._classes(d)), d.labels,
+            self._classes(d).bound)
 
     def conditional_mutual_information(self, d) -> float:
         # chain rule: I(Z; Y | V) = I(Z, V; Y) - I(V; Y), each with the labels as target
         return self.mutual_information(d, cat(d.z, d.v)) - self.mutual_information(d, d.v)
 
     def mutual_information_loo(self, d) -> np.ndarray:
-        return check_mixed_bound(_mixed_mutual_information_loo(d.backend, d.z, d.labels, d.p.k),
-                                 d.labels)
+        return check_mixed_bound(_mixed_mutual_information_loo(
+            d.backend, d.z, d.labels, d.p.k, self._classes(d)), d.labels, self._classes(d).bound)
+
+    def information_terms(self, d):
+        """One fused pass gives I(Z_-j; Y) for every j and I(Z; Y) (its entry m)."""
+        m = d.z.shape[1]
+        if m == 1:
+            return super().information_terms(d)
+        both = check_mixed_bound(_mixed_mutual_information_loo(
+            d.backend, d.z, d.labels, d.p.k, self._classes(d), with_full=True), d.labels,
+            self._classes(d).bound)
+        return float(both[m]), self.per_feature_mutual_information(d), both[:m]
 
     def fused_target(self, d):
         """This call's target for ``shared.knn_loo_targets`` (several targets, one pass)."""

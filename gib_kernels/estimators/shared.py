@@ -122,6 +122,7 @@ class LabelClasses:
         k_i = np.minimum(k, class_size - 1)
         # psi(n) + <psi(k_i)> - <psi(N_y)>: the part of Ross's formula that needs no neighbours
         self.constant = float(digamma(self.n) + np.mean(digamma(k_i)) - np.mean(digamma(class_size)))
+        self.bound = _mixed_bound(class_size)
 
     def select(self, be, z):
         if self.keep.all():
@@ -136,17 +137,23 @@ class LabelClasses:
         return self.constant - sums[1, :m] / self.n
 
 
-def check_mixed_bound(nats, labels: np.ndarray):
+def _mixed_bound(class_size: np.ndarray) -> float:
+    """psi(n) - <psi(N_y)> over the points of labels that are not unique."""
+    return float(digamma(class_size.size) - np.mean(digamma(class_size)))
+
+
+def check_mixed_bound(nats, labels: np.ndarray, bound: float | None = None):
     """The mixed estimate(s) in nats, or a ValueError when one passes the estimator's bound.
 
     Without distance ties the k_i - 1 nearer same-label neighbours of a point lie strictly
     inside its radius, so m_i >= k_i - 1 and the estimate is at most psi(n) - <psi(N_y)> (about
     H(Y); points of unique labels left out). Only ties, points at exactly a k-th neighbour
-    distance, make the strict counts fall below that.
+    distance, make the strict counts fall below that. ``bound``: computed once per call
+    (``LabelClasses.bound``), or here from the labels.
     """
-    counts = np.bincount(labels)
-    class_size = counts[labels][counts[labels] > 1]
-    bound = float(digamma(class_size.size) - np.mean(digamma(class_size)))
+    if bound is None:
+        counts = np.bincount(labels)
+        bound = _mixed_bound(counts[labels][counts[labels] > 1])
     worst = float(np.max(nats))
     if worst > bound + 1e-9 * max(1.0, abs(bound)):
         raise ValueError(
@@ -169,7 +176,8 @@ def knn_loo_targets(be, z, targets: list, k: int) -> list:
     results = []
     for (kind, t), s in zip(targets, sums):
         if kind == "mixed":
-            results.append(check_mixed_bound(LabelClasses(t, k).from_sums(s, m), t))
+            classes = LabelClasses(t, k)
+            results.append(check_mixed_bound(classes.from_sums(s, m), t, classes.bound))
         else:
             results.append(ksg_from_sums(s, n, m, k))
     return results
