@@ -6,7 +6,8 @@ gives nats); positive interaction information is synergy, negative is redundancy
 paper's sign; ``co_information`` is McGill's, the negative); estimates are returned raw, never
 clipped at zero.
 
-Estimators (``estimator=``):
+Estimators (``estimator=``): a name of the registry ``estimators.ESTIMATORS`` with its options
+as keywords, or the object (``estimators.KNN(k=5)``), whose class documents each option:
 
 - ``"binning"``: plug-in entropy of discretised patterns (``bins`` equal-width bins).
 - ``"knn"``: Kozachenko-Leonenko entropy, KSG mutual information (algorithm 1, max-norm),
@@ -15,6 +16,7 @@ Estimators (``estimator=``):
 - ``"kde"``: the Kolchinsky-Tracey pairwise-distance upper bound for ``T`` + N(0, sigma2 I),
   against a discrete variable (class labels, or discrete inputs whose distinct rows are the
   classes); a continuous target is refused.
+- ``"gaussian"``: Gaussian-copula estimates (Ince et al. 2017), computed with torch.
 - ``"auto"`` (default): ``"binning"`` when ``z`` is discrete-valued (an integer array, or floats
   whose every column takes at most ``min(64, n // 4)`` distinct values: bits, rounded or quantised
   data), with each distinct value its own bin; ``"mixed"`` when the target is 1-D integer labels;
@@ -145,7 +147,8 @@ def mutual_information(z, w, *, estimator="auto", base=2, backend="auto", **opti
 
 
 @_with_common_doc
-def conditional_mutual_information(z, w, v, *, estimator="auto", base=2, backend="auto", **options) -> float:
+def conditional_mutual_information(z, w, v, *, estimator="auto", base=2, backend="auto",
+                                   **options) -> float:
     """Conditional mutual information I(Z; W | V).
 
     k-NN: Frenzel-Pompe (KSG in the joint space of (Z, W, V)); binning: plug-in
@@ -165,7 +168,8 @@ def conditional_mutual_information(z, w, v, *, estimator="auto", base=2, backend
 
 
 @_with_common_doc
-def interaction_information(a, b, w, *, estimator="auto", base=2, backend="auto", **options) -> float:
+def interaction_information(a, b, w, *, estimator="auto", base=2, backend="auto",
+                            **options) -> float:
     """Interaction information II(A; B; W) = I(A,B; W) - I(A; W) - I(B; W).
 
     Positive = synergy (A and B together tell more about W than apart), negative = redundancy:
@@ -200,7 +204,8 @@ def co_information(a, b, w, **kwargs) -> float:
 
 
 @_with_common_doc
-def per_feature_mutual_information(z, w, *, estimator="auto", base=2, backend="auto", **options):
+def per_feature_mutual_information(z, w, *, estimator="auto", base=2, backend="auto",
+                                   **options):
     """The vector I(Z_j; W) of each single feature of ``z`` with the target (scikit-learn's
     ``mutual_info_classif`` task, without its clipping at zero). Returned in the caller's array type.
 
