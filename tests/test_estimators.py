@@ -127,6 +127,26 @@ def test_a_torch_family_says_when_a_backend_request_has_no_part():
             gk.mutual_information(Z, Y, estimator="gaussian", backend=backend)
 
 
+def test_a_torch_family_says_when_cpu_is_asked_for_with_cuda_data():
+    from gib_kernels.estimators.inputs import _torch_backend_note
+
+    with pytest.warns(RuntimeWarning, match=r"backend='cpu' has no part in the Gaussian "
+                                            r"estimate: it runs on torch on the data's "
+                                            r"device \(cuda\)"):
+        _torch_backend_note(gk.estimators.Gaussian(), "cpu", data_on_cuda=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _torch_backend_note(gk.estimators.Gaussian(), "cuda", data_on_cuda=True)
+
+
+@pytest.mark.gpu
+def test_the_gaussian_on_cuda_data_says_a_cpu_backend_has_no_part():
+    z, y = torch.from_numpy(Z).cuda(), torch.from_numpy(Y).cuda()
+    with pytest.warns(RuntimeWarning, match="backend='cpu' has no part"):
+        on_gpu = gk.mutual_information(z, y, estimator="gaussian", backend="cpu")
+    assert_close(on_gpu, gk.mutual_information(Z, Y, estimator="gaussian"), rtol=1e-9)
+
+
 # --- the family protocol -------------------------------------------------------------------------
 
 METHODS = [name for name, _ in inspect.getmembers(Family, inspect.isfunction)
