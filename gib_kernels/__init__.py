@@ -19,10 +19,12 @@ import importlib
 
 from ._version import __version__
 
-# Each public name and the module it comes from; "datasets" is the module itself.
+# Each public name and the module it comes from; "datasets" and "estimators" (the estimator
+# classes: gk.estimators.KNN(k=5)) are the modules themselves.
 _PUBLIC = {
     "build_info": ".backends",
     "datasets": None,
+    "estimators": None,
     "entropy": ".functional",
     "mutual_information": ".functional",
     "conditional_mutual_information": ".functional",
@@ -33,6 +35,8 @@ _PUBLIC = {
     "leave_one_out_mutual_information": ".functional",
     "synergy_profile": ".functional",
     "synergy": ".functional",
+    "information_terms": ".functional",
+    "InformationTerms": ".functional",
     "config_context": "._config",
     "get_config": "._config",
     "SaturationWarning": ".exceptions",

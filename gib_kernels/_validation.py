@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 
-ESTIMATORS = ("auto", "binning", "knn", "mixed", "kde", "gaussian")
 METRICS = ("max", "euclidean")
 
 Array = Any  # np.ndarray | torch.Tensor
@@ -82,6 +81,21 @@ def check_random_state(value: Any) -> np.random.Generator:
     except (TypeError, ValueError) as exc:
         raise type(exc)("The 'random_state' parameter must be None, an int >= 0 or a numpy "
                         f"Generator. Got {value!r} instead.") from None
+
+
+def check_noise(value: Any) -> float:
+    """The relative tie-breaking jitter: a finite number >= 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < 0:
+        raise _param_error("noise", "a finite number >= 0", value)
+    return float(value)
+
+
+def check_seed(value: Any):
+    """A ``random_state`` numpy takes (None, an int >= 0, a Generator), kept as given: the
+    generator is made once per call (``check_random_state``)."""
+    check_random_state(value)
+    return value
 
 
 def check_bin_range(value: Any):

@@ -21,6 +21,9 @@ from typing import NamedTuple
 import numpy as np
 
 from . import __version__
+from .estimators import ESTIMATORS as _ESTIMATORS
+from .estimators import family as _family
+from .estimators import names as _estimator_names
 
 USAGE_ERROR = 2
 DEMO_TASKS = ("tishby", "cnn", "transformer")
@@ -167,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, metavar="FILE", help="a .npz, .npy or .pt file")
     p.add_argument("--z", metavar="NAME", help="the array holding Z (default: the only array)")
     p.add_argument("--w", metavar="NAME", help="the array holding the target W (optional)")
-    p.add_argument("--estimator", choices=("auto", "binning", "knn", "mixed", "kde", "gaussian"),
+    p.add_argument("--estimator", choices=_estimator_names(),
                    default="auto", help="auto: binning for discrete Z, mixed (Ross) for float Z "
                                         "against labels, knn (KSG) otherwise; gaussian: the "
                                         "Gaussian copula, for wide Z")
@@ -351,21 +354,21 @@ class _Family(NamedTuple):
     entropy: str | None  # what its H(Z) is, formatted with its parameters; None: it has none
 
 
-# What each estimator family computes here, and from which options. The mixed estimator is
-# I(Z;W) against class labels only: it gives I(Z;W) and the synergy, and no H(Z).
-FAMILIES = {
-    "binning": _Family(("bins", "bin_range"), "discrete plug-in entropy of the (binned) rows"),
-    "knn": _Family(("k", "metric", "noise", "random_state"),
-                   "differential entropy, Kozachenko-Leonenko"),
-    "mixed": _Family(("k", "noise", "random_state"), None),
-    "kde": _Family(("sigma2", "noise", "random_state"),
-                   "upper bound (KDE) on the differential entropy of Z + N(0, {sigma2:g} I)"),
-    "gaussian": _Family(("copula", "bias_correction", "ridge", "covariance_prior"),
-                        "differential entropy of a Gaussian with the covariance of Z"),
-}
+def _families() -> dict:
+    """What each estimator family of the registry computes here, and from which options (its
+    class says; the classes import torch, so only a command that runs asks). The mixed estimator
+    is I(Z;W) against class labels only: it gives I(Z;W) and the synergy, and no H(Z)."""
+    classes = {name: _family(name) for name in _ESTIMATORS}
+    return {name: _Family(cls.parameter_names(),
+                          cls.entropy_description if cls.supports_entropy else None)
+            for name, cls in classes.items()}
+
+
+# The options of the estimators, as this command's flags name them.
+ESTIMATOR_OPTIONS = ("bins", "bin_range", "k", "metric", "noise", "random_state", "sigma2",
+                     "copula", "bias_correction", "ridge", "covariance_prior")
 COPULA_ENTROPY = ("entropy of the copula-normalised data (each column ranked and mapped to a "
                   "standard normal), not comparable with k-NN or binning H(Z)")
-ESTIMATOR_OPTIONS = tuple(dict.fromkeys(name for f in FAMILIES.values() for name in f.options))
 REPORTED_WHEN_GIVEN = ("noise", "random_state", "covariance_prior")  # listed only when given
 
 
@@ -418,6 +421,9 @@ def _estimate(args) -> int:
 def _quantities(F, options: dict, chosen: dict, z, w) -> dict:
     """H(Z) where the estimator used has one (and what it is), and with a target W also I(Z;W)
     and the synergy profile and its mean."""
+    own = _families()[chosen["used"]].options  # the options of the estimator used, and no other
+    options = {name: value for name, value in options.items()
+               if name in ("estimator", "base", "backend") or name in own}
     quantities = {}
     entropy_of = _entropy_of(chosen)
     if entropy_of is None:
@@ -436,10 +442,12 @@ def _quantities(F, options: dict, chosen: dict, z, w) -> dict:
 
 
 def _library_defaults(F) -> dict:
-    """The keyword options of the functional API with their defaults, where they are set."""
+    """The unit of the functional API and the options of every estimator, with their defaults."""
     signature = inspect.signature(F.mutual_information)
-    return {name: parameter.default for name, parameter in signature.parameters.items()
-            if parameter.kind is parameter.KEYWORD_ONLY}
+    defaults = {"base": signature.parameters["base"].default}
+    for name in _ESTIMATORS:
+        defaults.update(_family(name).defaults())
+    return defaults
 
 
 def _choose_estimator(options: dict, given: dict, z, w) -> dict:
@@ -447,15 +455,20 @@ def _choose_estimator(options: dict, given: dict, z, w) -> dict:
     takes. UsageError where it cannot run on these arrays or an option given is not its own;
     ValueError or TypeError for an invalid option."""
     from ._validation import as_matrix, is_discrete_valued, is_integer
-    from .estimators.inputs import params, resolve_estimator
+    from ._validation import log_base
+    from .estimators.inputs import resolve_estimator
 
-    p = params(**options)  # the library's checks of every option
+    log_base(options["base"])  # the library's checks of every option given
+    for name in given:
+        for family in _ESTIMATORS:
+            if name in _family(family).parameter_names():
+                _family(family)(**{name: options[name]})
     z = as_matrix(z, "z")[0]
     w = None if w is None else as_matrix(w, "w")[0]
     requested = options["estimator"]
     auto = requested == "auto"
-    used = resolve_estimator(p, z, w)
-    takes = FAMILIES[used].options
+    used = resolve_estimator(z, w) if auto else requested
+    takes = _families()[used].options
     reason = None
     if auto:
         reason = {"binning": "discrete-valued Z: each distinct value its own bin",
@@ -470,7 +483,7 @@ def _choose_estimator(options: dict, given: dict, z, w) -> dict:
             reason = reason or "integer arrays as they are: nothing to bin"
         elif auto:
             reason += "; W in equal-width bins"
-    if FAMILIES[used].entropy is None and w is None:
+    if _families()[used].entropy is None and w is None:
         raise UsageError(f"the {used} estimator gives I(Z;W) and the synergy against class "
                          "labels, and no H(Z): name the labels with --w (or choose "
                          "--estimator knn for H(Z))")
@@ -493,7 +506,7 @@ def _entropy_of(chosen: dict) -> str | None:
     used, parameters = chosen["used"], chosen["parameters"]
     if used == "gaussian" and parameters["copula"]:
         return COPULA_ENTROPY
-    text = FAMILIES[used].entropy
+    text = _families()[used].entropy
     return None if text is None else text.format(**parameters)
 
 
@@ -501,7 +514,7 @@ def _in_options(message: str) -> str:
     """A library message with its parameters written as this command's options:
     "The 'noise' parameter" -> "--noise", "pass ridge=1e-6" -> "pass --ridge 1e-6"."""
     names = "|".join(("estimator", "base", *ESTIMATOR_OPTIONS))
-    message = re.sub(rf"[Tt]he '({names})' parameter", lambda m: _flag(m[1]), message)
+    message = re.sub(rf"[Tt]he '({names})' parameter(?: of \w+)?", lambda m: _flag(m[1]), message)
     message = re.sub(rf"\b({names})='?([\w.+-]+)'?", lambda m: f"{_flag(m[1])} {m[2]}", message)
     return re.sub(r"\b(random_state|bin_range|bias_correction)\b", lambda m: _flag(m[1]), message)
 

@@ -6,7 +6,8 @@ gives nats); positive interaction information is synergy, negative is redundancy
 paper's sign; ``co_information`` is McGill's, the negative); estimates are returned raw, never
 clipped at zero.
 
-Estimators (``estimator=``):
+Estimators (``estimator=``): a name of the registry ``estimators.ESTIMATORS`` with its options
+as keywords, or the object (``estimators.KNN(k=5)``), whose class documents each option:
 
 - ``"binning"``: plug-in entropy of discretised patterns (``bins`` equal-width bins).
 - ``"knn"``: Kozachenko-Leonenko entropy, KSG mutual information (algorithm 1, max-norm),
@@ -15,6 +16,7 @@ Estimators (``estimator=``):
 - ``"kde"``: the Kolchinsky-Tracey pairwise-distance upper bound for ``T`` + N(0, sigma2 I),
   against a discrete variable (class labels, or discrete inputs whose distinct rows are the
   classes); a continuous target is refused.
+- ``"gaussian"``: Gaussian-copula estimates (Ince et al. 2017), computed with torch.
 - ``"auto"`` (default): ``"binning"`` when ``z`` is discrete-valued (an integer array, or floats
   whose every column takes at most ``min(64, n // 4)`` distinct values: bits, rounded or quantised
   data), with each distinct value its own bin; ``"mixed"`` when the target is 1-D integer labels;
@@ -31,9 +33,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import NamedTuple
+
 from ._validation import Origin, as_matrix, check_same_rows, is_integer
-from .estimators import mixed
-from .estimators.inputs import Inputs, Params, cat, params
+from .estimators.inputs import Inputs, Request
+from .estimators.shared import cat, knn_loo_targets
 
 __all__ = [
     "entropy",
@@ -46,51 +50,33 @@ __all__ = [
     "leave_one_out_mutual_information",
     "synergy_profile",
     "synergy",
+    "information_terms",
+    "InformationTerms",
 ]
 
 def _synergy_profile_nats(d: Inputs) -> np.ndarray:
-    # the leave-one-out terms first: a family whose fused pass gives the full estimate as well
-    # (gaussian against labels) keeps it in d.cache for the call after
-    without = d.family.mutual_information_loo(d)
-    full = d.family.mutual_information(d, d.z)
-    return full - d.family.per_feature_mutual_information(d) - without
+    full, per_feature, without = d.family.information_terms(d)
+    return full - per_feature - without
 
 
 # --- public API -------------------------------------------------------------------------------
 
 _COMMON_DOC = """
-    estimator : {"auto", "binning", "knn", "mixed", "kde", "gaussian"}, default "auto". "auto": binning for
-        discrete-valued z (integers, or few distinct values per column: each value its own bin),
-        mixed for integer class labels as the target, knn otherwise.
-    k : int, default 3. Neighbours of the k-NN estimators (1 <= k < n).
-    bins : int, default 30. Equal-width bins of the binning estimator.
-    bin_range : None, "column" or (low, high). None: one range [min, max] over the whole array.
-        The per-feature and leave-one-out terms keep the grid of the whole ``z``, so that the
-        terms of a synergy share it; to reproduce them with your own loop over
-        ``np.delete(z, j, axis=1)``, pass ``bin_range=(z.min(), z.max())`` (or "column").
-    metric : {"max", "euclidean"}, default "max". Norm of the KL entropy (KSG/mixed: max-norm).
-    sigma2 : float, default 1e-3. Noise variance of the KDE bound.
+    estimator : "auto", a name or an estimator object, default "auto". The names are those of
+        ``gib_kernels.estimators.ESTIMATORS`` ("binning", "knn", "mixed", "kde", "gaussian");
+        the objects are their classes (``gib_kernels.estimators.KNN(k=5)``), whose docstrings
+        give each option with its units and bias. "auto": binning for discrete-valued z
+        (integers, or few distinct values per column: each value its own bin), mixed for integer
+        class labels as the target, knn otherwise.
     base : 2, "e" or a positive number, default 2 (bits).
-    backend : {"auto", "cpu", "cuda", "triton", "reference"}, default "auto".
-    noise : float, default 0. Relative jitter added to continuous inputs of k-NN/KDE estimators
-        to break ties (duplicate points, discrete-valued data, which k-NN estimators otherwise
-        refuse); reproducible through ``random_state``.
-    random_state : int, numpy Generator or None. Seeds ``noise``.
-    copula : bool, default True. "gaussian": rank-normalise every column first (the Gaussian
-        copula; tied values share their average rank); False: the plain parametric Gaussian.
-    bias_correction : bool, default True. "gaussian": subtract the analytic bias of each
-        Gaussian entropy (Ince et al. 2017); against class labels, the mean of the class model's
-        resubstitution value (biased up) and its exact leave-one-out value (biased down), which
-        needs more than m + 3 samples per class; False: the resubstitution value.
-    ridge : float, default 0. "gaussian": added to the diagonal of every covariance (on copula
-        data the variances are about 1), for layers whose covariance is singular (m close to n,
-        constant or duplicated units); 0 raises an error on a singular covariance.
-    covariance_prior : float or None, default None. "gaussian" against class labels: the weight,
-        in pseudo-samples, of the pooled within-class covariance in each class covariance,
-        (W_c + nu S_pool) / (n_c - 1 + nu); None: m + 2 for the m columns of z, one model for
-        all the terms of a synergy (a loop of your own over ``np.delete(z, j, axis=1)`` matches
-        its leave-one-out terms with ``covariance_prior=z.shape[1] + 2``); 0: each class its own
-        covariance (plain QDA, which overfits where a class has few samples against m).
+    backend : {"auto", "cpu", "cuda", "triton", "reference"}, default "auto". The Gaussian
+        estimator runs on torch on the data's device and says so when asked for another.
+    **options : the named estimator's options, as its class takes them (``estimator="knn",
+        k=5`` is ``estimator=KNN(k=5)``). With "auto", each option goes to the families it may
+        choose that take it (binning: bins, bin_range; knn: k, metric, noise, random_state;
+        mixed: k, noise, random_state) and applies to the one it chooses. An option no family
+        takes, or any option beside an estimator object, is a TypeError; an option of another
+        family warns (FutureWarning) and is ignored.
 """
 
 
@@ -99,20 +85,11 @@ def _with_common_doc(fn):
     return fn
 
 
-_OPTIONS = ("estimator", "k", "bins", "bin_range", "metric", "sigma2", "base", "noise",
-            "random_state", "copula", "bias_correction", "ridge", "covariance_prior")
-
-
-def _make_params(arguments: dict) -> Params:
-    """Validated options from a public function's ``locals()``."""
-    return params(**{name: arguments[name] for name in _OPTIONS}, backend=arguments["backend"])
-
-
-def _scalar(nats: float, p: Params) -> float:
+def _scalar(nats: float, p: Request) -> float:
     return float(nats) / p.log_base
 
 
-def _vector(nats: np.ndarray, p: Params, origin: Origin):
+def _vector(nats: np.ndarray, p: Request, origin: Origin):
     return origin.wrap(np.asarray(nats, dtype=np.float64) / p.log_base)
 
 
@@ -124,9 +101,7 @@ def _targets(w) -> tuple[list, bool]:
 
 
 @_with_common_doc
-def entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", sigma2=1e-3, base=2,
-            backend="auto", noise=0.0, random_state=None, copula=True, bias_correction=True,
-            ridge=0.0, covariance_prior=None) -> float:
+def entropy(z, *, estimator="auto", base=2, backend="auto", **options) -> float:
     """Entropy H(Z) of the rows of ``z`` (n samples, d features; 1-D means one feature).
 
     Differential entropy for continuous estimators (KL, KDE bound), discrete entropy for binning.
@@ -136,15 +111,13 @@ def entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", 
     z : array (n, d)
     {common}
     """
-    p = _make_params(locals())
+    p = Request(estimator, options, base, backend)
     d = Inputs(p, z, entropy_only=True)
     return _scalar(d.family.entropy(d, d.z), p)
 
 
 @_with_common_doc
-def mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max",
-                       sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None,
-                       copula=True, bias_correction=True, ridge=0.0, covariance_prior=None) -> float:
+def mutual_information(z, w, *, estimator="auto", base=2, backend="auto", **options) -> float:
     """Mutual information I(Z; W), raw (it may come out slightly negative: never clipped).
 
     Bias: binning is the plug-in estimate of the binned variables (biased up for few samples per
@@ -168,16 +141,14 @@ def mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, 
     -------
     float, in bits by default (``base``).
     """
-    p = _make_params(locals())
+    p = Request(estimator, options, base, backend)
     d = Inputs(p, z, w)
     return _scalar(d.family.mutual_information(d, d.z), p)
 
 
 @_with_common_doc
-def conditional_mutual_information(z, w, v, *, estimator="auto", k=3, bins=30, bin_range=None,
-                                   metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
-                                   random_state=None, copula=True, bias_correction=True,
-                                   ridge=0.0, covariance_prior=None) -> float:
+def conditional_mutual_information(z, w, v, *, estimator="auto", base=2, backend="auto",
+                                   **options) -> float:
     """Conditional mutual information I(Z; W | V).
 
     k-NN: Frenzel-Pompe (KSG in the joint space of (Z, W, V)); binning: plug-in
@@ -191,16 +162,14 @@ def conditional_mutual_information(z, w, v, *, estimator="auto", k=3, bins=30, b
     v : array (n, r), the condition
     {common}
     """
-    p = _make_params(locals())
+    p = Request(estimator, options, base, backend)
     d = Inputs(p, z, w, condition=v)
     return _scalar(d.family.conditional_mutual_information(d), p)
 
 
 @_with_common_doc
-def interaction_information(a, b, w, *, estimator="auto", k=3, bins=30, bin_range=None,
-                            metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
-                            random_state=None, copula=True, bias_correction=True,
-                            ridge=0.0, covariance_prior=None) -> float:
+def interaction_information(a, b, w, *, estimator="auto", base=2, backend="auto",
+                            **options) -> float:
     """Interaction information II(A; B; W) = I(A,B; W) - I(A; W) - I(B; W).
 
     Positive = synergy (A and B together tell more about W than apart), negative = redundancy:
@@ -214,7 +183,7 @@ def interaction_information(a, b, w, *, estimator="auto", k=3, bins=30, bin_rang
     w : array (n,) of class labels or (n, q), the target
     {common}
     """
-    p = _make_params(locals())
+    p = Request(estimator, options, base, backend)
     a_arr = as_matrix(a, "a")[0]
     b_arr = as_matrix(b, "b")[0]
     check_same_rows({"a": a_arr, "b": b_arr})
@@ -235,9 +204,8 @@ def co_information(a, b, w, **kwargs) -> float:
 
 
 @_with_common_doc
-def per_feature_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None,
-                                   metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
-                                   random_state=None, copula=True, bias_correction=True, ridge=0.0, covariance_prior=None):
+def per_feature_mutual_information(z, w, *, estimator="auto", base=2, backend="auto",
+                                   **options):
     """The vector I(Z_j; W) of each single feature of ``z`` with the target (scikit-learn's
     ``mutual_info_classif`` task, without its clipping at zero). Returned in the caller's array type.
 
@@ -247,15 +215,13 @@ def per_feature_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_
     w : array (n,) of class labels or (n, q)
     {common}
     """
-    p = _make_params(locals())
+    p = Request(estimator, options, base, backend)
     d = Inputs(p, z, w)
     return _vector(d.family.per_feature_mutual_information(d), p, d.origin)
 
 
 @_with_common_doc
-def leave_one_out_entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max",
-                          sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None,
-                          copula=True, bias_correction=True, ridge=0.0, covariance_prior=None):
+def leave_one_out_entropy(z, *, estimator="auto", base=2, backend="auto", **options):
     """The vector H(Z_-j): the entropy of ``z`` without column j, for every j, fused so that all
     m estimates cost about one. A single column leaves nothing: H = 0.
 
@@ -264,16 +230,13 @@ def leave_one_out_entropy(z, *, estimator="auto", k=3, bins=30, bin_range=None, 
     z : array (n, m)
     {common}
     """
-    p = _make_params(locals())
+    p = Request(estimator, options, base, backend)
     d = Inputs(p, z, entropy_only=True)
     return _vector(d.family.entropy_loo(d), p, d.origin)
 
 
 @_with_common_doc
-def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bin_range=None,
-                                     metric="max", sigma2=1e-3, base=2, backend="auto", noise=0.0,
-                                     random_state=None, copula=True, bias_correction=True,
-                                     ridge=0.0, covariance_prior=None):
+def leave_one_out_mutual_information(z, w, *, estimator="auto", base=2, backend="auto", **options):
     """The vector I(Z_-j; W) for every feature j of ``z`` (``Z_-j``: z without column j): the
     all-features-vs-rest loop, fused so that all m estimates cost about one full estimate.
 
@@ -288,18 +251,16 @@ def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bi
     w : array (n,) of class labels or (n, q), or a list of such arrays
     {common}
     """
-    p = _make_params(locals())
+    p = Request(estimator, options, base, backend)
     targets, several = _targets(w)
     datas = [Inputs(p, z, target) for target in targets]
     nats = [None] * len(datas)
     # k-NN targets share one pass over the pairs of z where the backend fuses targets.
-    shared = [i for i, d in enumerate(datas) if d.estimator in ("knn", "mixed")]
+    shared = [i for i, d in enumerate(datas) if hasattr(d.family, "fused_target")]
     if len(shared) > 1 and datas[shared[0]].backend.fuses_targets:
         first = datas[shared[0]]
-        pairs = [(datas[i].estimator, datas[i].labels if datas[i].estimator == "mixed"
-                  else datas[i].w) for i in shared]
-        for i, values in zip(shared, mixed.mutual_information_loo_targets(
-                first.backend, first.z, pairs, p.k)):
+        pairs = [datas[i].family.fused_target(datas[i]) for i in shared]
+        for i, values in zip(shared, knn_loo_targets(first.backend, first.z, pairs, first.p.k)):
             nats[i] = values
     results = [_vector(v if v is not None else d.family.mutual_information_loo(d), p, d.origin)
                for v, d in zip(nats, datas)]
@@ -307,9 +268,7 @@ def leave_one_out_mutual_information(z, w, *, estimator="auto", k=3, bins=30, bi
 
 
 @_with_common_doc
-def synergy_profile(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max",
-                    sigma2=1e-3, base=2, backend="auto", noise=0.0, random_state=None, copula=True,
-                    bias_correction=True, ridge=0.0, covariance_prior=None):
+def synergy_profile(z, w, *, estimator="auto", base=2, backend="auto", **options):
     """Feature-wise synergy s_j = II(Z_j; Z_-j; W) = I(Z; W) - I(Z_j; W) - I(Z_-j; W).
 
     Positive s_j: feature j carries information about W only jointly with the others
@@ -322,15 +281,13 @@ def synergy_profile(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, met
     w : array (n,) of class labels or (n, q), the target
     {common}
     """
-    p = _make_params(locals())
+    p = Request(estimator, options, base, backend)
     d = Inputs(p, z, w)
     return _vector(_synergy_profile_nats(d), p, d.origin)
 
 
 @_with_common_doc
-def synergy(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max", sigma2=1e-3,
-            base=2, backend="auto", noise=0.0, random_state=None, copula=True, bias_correction=True,
-            ridge=0.0, covariance_prior=None) -> float:
+def synergy(z, w, *, estimator="auto", base=2, backend="auto", **options) -> float:
     """Synergy S(Z -> W) = (1/m) sum_j s_j, the mean feature-wise synergy (docs/science.md,
     "The quantities").
 
@@ -343,6 +300,42 @@ def synergy(z, w, *, estimator="auto", k=3, bins=30, bin_range=None, metric="max
     w : array (n,) of class labels or (n, q), the target
     {common}
     """
-    p = _make_params(locals())
+    p = Request(estimator, options, base, backend)
     d = Inputs(p, z, w)
     return _scalar(float(np.mean(_synergy_profile_nats(d))), p)
+
+
+class InformationTerms(NamedTuple):
+    """What ``information_terms`` returns, in the caller's base: I(Z; W) (float) and the vectors
+    I(Z_j; W), I(Z_-j; W) and s_j = I(Z; W) - I(Z_j; W) - I(Z_-j; W), in the caller's array
+    type."""
+
+    mutual_information: float
+    per_feature: object
+    leave_one_out: object
+    synergy_profile: object
+
+
+@_with_common_doc
+def information_terms(z, w, *, estimator="auto", base=2, backend="auto",
+                      **options) -> InformationTerms:
+    """I(Z; W), the per-feature I(Z_j; W), the leave-one-out I(Z_-j; W) and the synergy profile
+    from one call: the terms of ``synergy_profile`` with the estimate of I(Z; W) it makes anyway
+    (a fused leave-one-out pass that gives the full estimate too is not repeated).
+
+    Parameters
+    ----------
+    z : array (n, m), the sources
+    w : array (n,) of class labels or (n, q), the target
+    {common}
+
+    Returns
+    -------
+    InformationTerms(mutual_information, per_feature, leave_one_out, synergy_profile)
+    """
+    p = Request(estimator, options, base, backend)
+    d = Inputs(p, z, w)
+    full, per_feature, without = d.family.information_terms(d)
+    return InformationTerms(_scalar(full, p), _vector(per_feature, p, d.origin),
+                            _vector(without, p, d.origin),
+                            _vector(full - per_feature - without, p, d.origin))

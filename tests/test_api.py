@@ -8,7 +8,7 @@ import torch
 
 import gib_kernels as gk
 from gib_kernels import backends
-from gib_kernels.estimators.inputs import params, resolve_estimator
+from gib_kernels.estimators.inputs import resolve_estimator
 from inputs import continuous, labels_for
 
 
@@ -104,7 +104,6 @@ def test_never_clipped_at_zero(rng):
     ("one-continuous-column", "labels", "mixed"),
 ])
 def test_auto_estimator_rule(z_kind, w_kind, expected):
-    p = params("auto", 3, 30, None, "max", 1e-3, 2, 0.0, None)
     rng = np.random.default_rng(0)
     z = {"float": rng.standard_normal((40, 2)), "int": rng.integers(0, 3, (40, 2)),
          "bits-as-float": rng.integers(0, 2, (40, 2)).astype(np.float32),
@@ -113,7 +112,7 @@ def test_auto_estimator_rule(z_kind, w_kind, expected):
                                                    rng.standard_normal(40)])}[z_kind]
     w = {"labels": np.zeros(40, np.int64), "float": np.zeros(40),
          "int-matrix": np.zeros((40, 3), np.int64), None: None}[w_kind]
-    assert resolve_estimator(p, z, w) == expected
+    assert resolve_estimator(z, w) == expected
 
 
 def test_backend_eligibility_rule():

@@ -305,9 +305,9 @@ def test_estimate_help_states_the_library_defaults():
     """The help of each estimator option says the default of the functional API."""
     commands = next(a for a in build_parser()._actions if a.dest == "command")
     helps = {action.dest: action.help for action in commands.choices["estimate"]._actions}
-    defaults = {name: p.default for name, p in
-                inspect.signature(gk.mutual_information).parameters.items()
-                if p.kind is p.KEYWORD_ONLY and name not in ("estimator", "backend")}
+    defaults = {"base": inspect.signature(gk.mutual_information).parameters["base"].default}
+    for name in gk.estimators.ESTIMATORS:
+        defaults.update(gk.estimators.family(name).defaults())
     for name, value in defaults.items():
         shown = re.search(r"\(default: ([^;)]+)", helps[name])[1]
         if isinstance(value, bool):

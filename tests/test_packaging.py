@@ -121,7 +121,9 @@ def test_import_loads_the_api_on_first_use():
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["loaded_at_import"] == []
     assert out["names"]["datasets"] == "module" and out["names"]["__version__"] == "str"
-    assert out["names"]["SaturationWarning"] == "type"
+    assert out["names"]["estimators"] == "module"
+    assert out["names"]["SaturationWarning"] == out["names"]["InformationTerms"] == "type"
     assert {kind for name, kind in out["names"].items()
-            if name not in ("datasets", "__version__", "SaturationWarning")} == {"function"}
+            if name not in ("datasets", "estimators", "__version__", "SaturationWarning",
+                            "InformationTerms")} == {"function"}
     assert out["listed"]

@@ -19,8 +19,10 @@ import math
 import numpy as np
 import torch
 
+from .._validation import MAX_BINS, check_bin_range, check_int
 from ..exceptions import warn
-from .inputs import per_feature_loop
+from .base import Estimator
+from .shared import value_codes
 
 # An entropy of binned data at or above this fraction of log n counts samples, not patterns.
 SATURATION = 0.98
@@ -65,19 +67,6 @@ def discretize(x, bins: int, bin_range) -> torch.Tensor:
     return torch.clamp(torch.floor(scaled), 0, bins - 1).to(torch.int64)
 
 
-def value_codes(x):
-    """int64 codes of a discrete-valued array, one per distinct value of a column: integers as
-    they are, floats by the bits of their float64 value (-0.0 and 0.0 are one value)."""
-    if isinstance(x, torch.Tensor):
-        if not x.dtype.is_floating_point:
-            return x.to(torch.int64)
-        return (x.to(torch.float64) + 0.0).contiguous().view(torch.int64)
-    x = np.asarray(x)
-    if x.dtype.kind in "biu":
-        return x.astype(np.int64)
-    return (np.ascontiguousarray(x, dtype=np.float64) + 0.0).view(np.int64)
-
-
 def _entropy_from_sum_clogc(n: int, sum_c_log_c):
     return math.log(n) - sum_c_log_c / n
 
@@ -101,19 +90,7 @@ def _entropy_loo(be, codes) -> np.ndarray:
     return _entropy_from_sum_clogc(n, be.binning_loo(be.ints(codes), None)[:m])
 
 
-# --- the estimator family's interface (estimators/__init__.py) -------------------------------
-
-
-def setup(d, arrays) -> None:
-    """Nothing to check beyond the common checks: any array can be binned."""
-
-
-def prepare(d, x, name):
-    if d.p.estimator == "auto" and d.is_discrete(x):
-        return value_codes(x)  # "auto" takes discrete data as it is, unbinned
-    if _is_float(x) and not d.is_discrete(x):
-        d.cache.setdefault("binned", set()).add(name)  # continuous: checked for saturation
-    return discretize(x, d.p.bins, d.p.bin_range)
+# --- the estimator family (estimators/protocol.py) --------------------------------------------
 
 
 def _is_float(x) -> bool:
@@ -121,47 +98,73 @@ def _is_float(x) -> bool:
         np.asarray(x).dtype.kind == "f"
 
 
-def check_prepared(d) -> None:
-    pass
+class Binning(Estimator):
+    """The plug-in (binning) estimator: entropy of the distinct rows of discretised patterns.
 
+    Parameters
+    ----------
+    bins : int, default 30. Equal-width bins per column (1 <= bins <= 2**53). Integer arrays are
+        used as they are; with ``estimator="auto"`` discrete-valued floats too (each distinct
+        value its own bin).
+    bin_range : None, "column" or (low, high), default None. None: one range [min, max] over the
+        whole array; "column": each column its own; (low, high): fixed, values outside clipped
+        into the end bins. The per-feature and leave-one-out terms keep the grid of the whole
+        ``z``, so that the terms of a synergy share it; to reproduce them with your own loop over
+        ``np.delete(z, j, axis=1)``, pass ``bin_range=(z.min(), z.max())`` (or "column").
 
-def entropy(d, z) -> float:
-    h = _entropy(d.backend, z)
-    _check_saturation(d, "z", h)
-    return h
+    Bias: the plug-in estimate of the binned variables, biased up for few samples per pattern;
+    once nearly every binned row is distinct it counts the samples (H = log n, I = H(W)), and a
+    ``SaturationWarning`` says so. Units: nats inside, the caller's ``base`` outside.
+    """
 
+    name = "binning"
+    _parameters = {"bins": lambda v: check_int(v, "bins", 1, MAX_BINS),
+                   "bin_range": check_bin_range}
+    fused_leave_one_out = True
+    entropy_description = "discrete plug-in entropy of the (binned) rows"
 
-def mutual_information(d, z) -> float:
-    be = d.backend
-    h_z, h_w = _entropy(be, z), _entropy(be, d.w)
-    _check_saturation(d, "z", h_z)
-    _check_saturation(d, d.target_name, h_w)
-    return h_z + h_w - _joint_entropy(be, z, d.w)
+    def __init__(self, bins=30, bin_range=None):
+        self.bins = bins
+        self.bin_range = bin_range
+        self._validate()
 
+    def prepare(self, d, x, name):
+        if d.auto and d.is_discrete(x):
+            return value_codes(x)  # "auto" takes discrete data as it is, unbinned
+        if _is_float(x) and not d.is_discrete(x):
+            d.cache.setdefault("binned", set()).add(name)  # continuous: checked for saturation
+        return discretize(x, d.p.bins, d.p.bin_range)
 
-def conditional_mutual_information(d) -> float:
-    be, cz, cw, cv = d.backend, d.z, d.w, d.v
-    zv = torch.cat([torch.as_tensor(cz), torch.as_tensor(cv)], dim=1)
-    wv = torch.cat([torch.as_tensor(cw), torch.as_tensor(cv)], dim=1)
-    h_zv = _joint_entropy(be, cz, cv)
-    _check_saturation(d, ("z", "v"), h_zv)
-    return h_zv + _joint_entropy(be, cw, cv) - _joint_entropy(be, zv, wv) - _entropy(be, cv)
+    def entropy(self, d, z) -> float:
+        h = _entropy(d.backend, z)
+        _check_saturation(d, "z", h)
+        return h
 
+    def mutual_information(self, d, z) -> float:
+        be = d.backend
+        h_z, h_w = _entropy(be, z), _entropy(be, d.w)
+        _check_saturation(d, "z", h_z)
+        _check_saturation(d, d.target_name, h_w)
+        return h_z + h_w - _joint_entropy(be, z, d.w)
 
-def entropy_loo(d) -> np.ndarray:
-    h = _entropy_loo(d.backend, d.z)
-    _check_saturation(d, "z", h)
-    return h
+    def conditional_mutual_information(self, d) -> float:
+        be, cz, cw, cv = d.backend, d.z, d.w, d.v
+        zv = torch.cat([torch.as_tensor(cz), torch.as_tensor(cv)], dim=1)
+        wv = torch.cat([torch.as_tensor(cw), torch.as_tensor(cv)], dim=1)
+        h_zv = _joint_entropy(be, cz, cv)
+        _check_saturation(d, ("z", "v"), h_zv)
+        return h_zv + _joint_entropy(be, cw, cv) - _joint_entropy(be, zv, wv) - _entropy(be, cv)
 
+    def entropy_loo(self, d) -> np.ndarray:
+        h = _entropy_loo(d.backend, d.z)
+        _check_saturation(d, "z", h)
+        return h
 
-def mutual_information_loo(d) -> np.ndarray:
-    be, cz, cw = d.backend, d.z, d.w
-    n, m = cz.shape
-    h_z, h_w = _entropy_loo(be, cz), _entropy(be, cw)
-    _check_saturation(d, "z", h_z)
-    _check_saturation(d, d.target_name, h_w)
-    h_zw = _entropy_from_sum_clogc(n, be.binning_loo(be.ints(cz), be.ints(cw))[:m])
-    return h_z + h_w - h_zw
-
-
-per_feature_mutual_information = per_feature_loop
+    def mutual_information_loo(self, d) -> np.ndarray:
+        be, cz, cw = d.backend, d.z, d.w
+        n, m = cz.shape
+        h_z, h_w = _entropy_loo(be, cz), _entropy(be, cw)
+        _check_saturation(d, "z", h_z)
+        _check_saturation(d, d.target_name, h_w)
+        h_zw = _entropy_from_sum_clogc(n, be.binning_loo(be.ints(cz), be.ints(cw))[:m])
+        return h_z + h_w - h_zw

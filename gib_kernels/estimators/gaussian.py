@@ -48,12 +48,13 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from .._validation import as_labels, is_label_vector
+from .._validation import as_labels, check_bool, check_non_negative, is_label_vector
+from .base import Estimator
 
 _LOG_2PI_E = math.log(2 * math.pi) + 1.0
 _COPULA_BLOCK = 1 << 22  # values per block of columns in the rank transform
@@ -462,7 +463,7 @@ class _ClassModel:
         stride = max(1, math.ceil(mo.n / PRIOR_ROWS))
         best, best_score = None, -math.inf
         for factor in PRIOR_GRID:
-            model = _ClassModel(mo, replace(p, bias_correction=True), factor * (mo.m + 2),
+            model = _ClassModel(mo, SimpleNamespace(**{**vars(p), "bias_correction": True}), factor * (mo.m + 2),
                                 trial=True)
             try:
                 score = float(model._full_sums(z, stride)[1])
@@ -511,101 +512,141 @@ def _check_samples(n: int, d: int, what: str, bias_correction: bool) -> None:
                          f"more samples than dimensions (n > {d})")
 
 
-# --- the estimator family's interface (estimators/__init__.py) -------------------------------
+# --- the estimator family (estimators/protocol.py) --------------------------------------------
 
 
-def setup(d, arrays) -> None:
-    target = arrays.get(d.target_name)
-    if target is not None and is_label_vector(target):
-        d.labels = as_labels(target, d.target_name)
+def _check_prior(value):
+    return None if value is None else check_non_negative(value, "covariance_prior")
 
 
-def prepare(d, x, name):
-    if name == d.target_name and d.labels is not None:
-        return None  # the target is d.labels
-    t = x.detach() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-    t = t.to(torch.float64)
-    return copula_normalise(t) if d.p.copula else t.contiguous()
+class Gaussian(Estimator):
+    """Gaussian-copula estimators (Ince et al. 2017): entropy, mutual information (with a
+    continuous target, or with class labels through a regularised Gaussian class model),
+    conditional MI and their exact fused leave-one-feature-out forms. Computed with torch in
+    float64 on the data's device, whatever the backend: it calls no kernel.
 
+    Parameters
+    ----------
+    copula : bool, default True. Rank-normalise every column first (the Gaussian copula; tied
+        values share their average rank); False: the plain parametric Gaussian.
+    bias_correction : bool, default True. Subtract the analytic bias of each Gaussian entropy
+        (Ince et al. 2017); against class labels, the mean of the class model's resubstitution
+        value (biased up) and its exact leave-one-out value (biased down), which needs more than
+        m + 3 samples per class; False: the resubstitution value.
+    ridge : float, default 0. Added to the diagonal of every covariance (on copula data the
+        variances are about 1), for layers whose covariance is singular (m close to n, constant
+        or duplicated units); 0 raises an error on a singular covariance.
+    covariance_prior : float or None, default None. Against class labels: the weight, in
+        pseudo-samples, of the pooled within-class covariance in each class covariance,
+        (W_c + nu S_pool) / (n_c - 1 + nu); None: chosen from the data among (m + 2) x
+        (1, 4, 16, 64, 1e9), one model for all the terms of a synergy (a loop of your own over
+        ``np.delete(z, j, axis=1)`` matches its leave-one-out terms with
+        ``covariance_prior=z.shape[1] + 2``); 0: each class its own covariance (plain QDA, which
+        overfits where a class has few samples against m).
 
-def check_prepared(d) -> None:
-    pass
+    Bias: with a continuous target, a lower bound on the MI of the copula-normalised variables,
+    exact where their dependence is Gaussian; against labels, H(Y) + mean log q(y|z), below H(Y)
+    and biased down where a class has few samples against the m^2 / 2 entries of its covariance
+    (docs/science.md, "Known bias"). Results in nats inside, the caller's ``base`` outside.
+    """
 
+    name = "gaussian"
+    _parameters = {"copula": lambda v: check_bool(v, "copula"),
+                   "bias_correction": lambda v: check_bool(v, "bias_correction"),
+                   "ridge": lambda v: check_non_negative(v, "ridge"),
+                   "covariance_prior": _check_prior}
+    fused_leave_one_out = True
+    runs_on = "torch"
+    entropy_description = "differential entropy of a Gaussian with the covariance of Z"
 
-def entropy(d, z) -> float:
-    return _h(_covariance(z, d.p.ridge), z.shape[0], d.p, "z", (("z", z.shape[1]),))
+    def __init__(self, copula=True, bias_correction=True, ridge=0.0, covariance_prior=None):
+        self.copula = copula
+        self.bias_correction = bias_correction
+        self.ridge = ridge
+        self.covariance_prior = covariance_prior
+        self._validate()
 
+    def setup(self, d, arrays) -> None:
+        target = arrays.get(d.target_name)
+        if target is not None and is_label_vector(target):
+            d.labels = as_labels(target, d.target_name)
 
-def mutual_information(d, z) -> float:
-    return _mi(z, d)
+    def prepare(self, d, x, name):
+        if name == d.target_name and d.labels is not None:
+            return None  # the target is d.labels
+        t = x.detach() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+        t = t.to(torch.float64)
+        return copula_normalise(t) if d.p.copula else t.contiguous()
 
+    def entropy(self, d, z) -> float:
+        return _h(_covariance(z, d.p.ridge), z.shape[0], d.p, "z", (("z", z.shape[1]),))
 
-def conditional_mutual_information(d) -> float:
-    z, v = d.z, d.v
-    if d.labels is not None:  # chain rule: I(Z; Y | V) = I(Z, V; Y) - I(V; Y)
-        return _mi(torch.cat([z, v], 1), d) - _mi(v, d)
-    p, n = d.p, d.n
-    arrays = {"z": z, d.target_name: d.w, "v": v}
+    def mutual_information(self, d, z) -> float:
+        return _mi(z, d)
 
-    def h(*names):
-        parts = tuple((name, arrays[name].shape[1]) for name in names)
-        return _h(_covariance(torch.cat([arrays[name] for name in names], 1), p.ridge), n, p,
-                  f"({', '.join(names)})" if len(names) > 1 else names[0], parts)
+    def conditional_mutual_information(self, d) -> float:
+        z, v = d.z, d.v
+        if d.labels is not None:  # chain rule: I(Z; Y | V) = I(Z, V; Y) - I(V; Y)
+            return _mi(torch.cat([z, v], 1), d) - _mi(v, d)
+        p, n = d.p, d.n
+        arrays = {"z": z, d.target_name: d.w, "v": v}
 
-    w = d.target_name
-    return h("z", "v") + h(w, "v") - h("z", w, "v") - h("v")
+        def h(*names):
+            parts = tuple((name, arrays[name].shape[1]) for name in names)
+            return _h(_covariance(torch.cat([arrays[name] for name in names], 1), p.ridge), n, p,
+                      f"({', '.join(names)})" if len(names) > 1 else names[0], parts)
 
+        w = d.target_name
+        return h("z", "v") + h(w, "v") - h("z", w, "v") - h("v")
 
-def entropy_loo(d) -> np.ndarray:
-    if d.z.shape[1] == 1:
-        return np.zeros(1)  # no feature left: H of a constant
-    return _entropy_loo(_covariance(d.z, d.p.ridge), d.n, d.p, "z",
-                        (("z", d.z.shape[1]),)).cpu().numpy()
+    def entropy_loo(self, d) -> np.ndarray:
+        if d.z.shape[1] == 1:
+            return np.zeros(1)  # no feature left: H of a constant
+        return _entropy_loo(_covariance(d.z, d.p.ridge), d.n, d.p, "z",
+                            (("z", d.z.shape[1]),)).cpu().numpy()
 
+    def mutual_information_loo(self, d) -> np.ndarray:
+        p, mo = d.p, _Moments.of(d.z, d)
+        m = mo.m
+        if m == 1:
+            return np.zeros(1)
+        if mo.labels:
+            full, without = _ClassModel.of(mo, d, d.z).with_and_without_each_column(d.z)
+            d.cache["gaussian-full"] = float(full)  # the same pass gives I(Z; Y)
+            return without.cpu().numpy()
+        name = d.target_name
+        parts = (("z", m), (name, mo.q))
+        h_z = _entropy_loo(mo.cov, mo.n, p, "z", parts[:1])
+        h_w = _h(mo.joint[m:, m:], mo.n, p, name, parts[1:])
+        h_zw = _entropy_loo(mo.joint, mo.n, p, f"(z, {name})", parts)[:m]
+        return (h_z + h_w - h_zw).cpu().numpy()
 
-def mutual_information_loo(d) -> np.ndarray:
-    p, mo = d.p, _Moments.of(d.z, d)
-    m = mo.m
-    if m == 1:
-        return np.zeros(1)
-    if mo.labels:
-        full, without = _ClassModel.of(mo, d, d.z).with_and_without_each_column(d.z)
-        d.cache["gaussian-full"] = float(full)  # the same pass gives I(Z; Y)
-        return without.cpu().numpy()
-    name = d.target_name
-    parts = (("z", m), (name, mo.q))
-    h_z = _entropy_loo(mo.cov, mo.n, p, "z", parts[:1])
-    h_w = _h(mo.joint[m:, m:], mo.n, p, name, parts[1:])
-    h_zw = _entropy_loo(mo.joint, mo.n, p, f"(z, {name})", parts)[:m]
-    return (h_z + h_w - h_zw).cpu().numpy()
-
-
-def per_feature_mutual_information(d) -> np.ndarray:
-    """I(Z_j; W) for every column from the covariances at once, no loop over the columns."""
-    p, mo = d.p, _Moments.of(d.z, d)
-    n, m = mo.n, mo.m
-    if mo.labels:
-        return _ClassModel.of(mo, d, d.z).each_column(d.z).cpu().numpy()
-    h_j = _variance_entropies(mo.cov, n, p, "z")
-    # H(Z_j, W) of the (1 + q) covariance [[S_jj, S_jw], [S_wj, S_ww]], through its Schur
-    # complement: log det = log det S_ww + log(S_jj - S_jw S_ww^-1 S_wj).
-    q, name = mo.q, d.target_name
-    _check_samples(n, q + 1, f"(a column of z, {name})", p.bias_correction)
-    s_ww, s_wz = mo.joint[m:, m:], mo.joint[m:, :m]
-    factor = _Factor(s_ww, name, n, ((name, q),))
-    solved = torch.cholesky_solve(s_wz, factor.chol)  # S_ww^-1 S_wz, (q, m)
-    variance = torch.diagonal(mo.cov)
-    schur = variance - (s_wz * solved).sum(0)
-    # q_j of column j after w (see _Factor): the Schur complement relative to the terms that
-    # cancel in it, (s_j + sum_k |b_jk| s_k)^2 with b_j = S_ww^-1 S_wj
-    w_scale = torch.sqrt(torch.diagonal(s_ww))[:, None]
-    cancel = torch.sqrt(variance) + (solved.abs() * w_scale).sum(0)
-    tolerance = _PIVOT_TOLERANCE * math.sqrt(n) * torch.finfo(schur.dtype).eps
-    below = torch.nonzero(schur < tolerance * cancel * cancel)
-    if below.numel():
-        j = int(below[0, 0])
-        raise _singular(f"(column {j} of z, {name})", q + 1,
-                        f": column {j} of z is, to rounding, a linear function of {name}")
-    h_jw = _entropy(factor.logdet + torch.log(schur), q + 1, n, p.bias_correction)
-    h_w = _entropy(factor.logdet, q, n, p.bias_correction)
-    return (h_j + h_w - h_jw).cpu().numpy()
+    def per_feature_mutual_information(self, d) -> np.ndarray:
+        """I(Z_j; W) for every column from the covariances at once, no loop over the columns."""
+        p, mo = d.p, _Moments.of(d.z, d)
+        n, m = mo.n, mo.m
+        if mo.labels:
+            return _ClassModel.of(mo, d, d.z).each_column(d.z).cpu().numpy()
+        h_j = _variance_entropies(mo.cov, n, p, "z")
+        # H(Z_j, W) of the (1 + q) covariance [[S_jj, S_jw], [S_wj, S_ww]], through its Schur
+        # complement: log det = log det S_ww + log(S_jj - S_jw S_ww^-1 S_wj).
+        q, name = mo.q, d.target_name
+        _check_samples(n, q + 1, f"(a column of z, {name})", p.bias_correction)
+        s_ww, s_wz = mo.joint[m:, m:], mo.joint[m:, :m]
+        factor = _Factor(s_ww, name, n, ((name, q),))
+        solved = torch.cholesky_solve(s_wz, factor.chol)  # S_ww^-1 S_wz, (q, m)
+        variance = torch.diagonal(mo.cov)
+        schur = variance - (s_wz * solved).sum(0)
+        # q_j of column j after w (see _Factor): the Schur complement relative to the terms that
+        # cancel in it, (s_j + sum_k |b_jk| s_k)^2 with b_j = S_ww^-1 S_wj
+        w_scale = torch.sqrt(torch.diagonal(s_ww))[:, None]
+        cancel = torch.sqrt(variance) + (solved.abs() * w_scale).sum(0)
+        tolerance = _PIVOT_TOLERANCE * math.sqrt(n) * torch.finfo(schur.dtype).eps
+        below = torch.nonzero(schur < tolerance * cancel * cancel)
+        if below.numel():
+            j = int(below[0, 0])
+            raise _singular(f"(column {j} of z, {name})", q + 1,
+                            f": column {j} of z is, to rounding, a linear function of {name}")
+        h_jw = _entropy(factor.logdet + torch.log(schur), q + 1, n, p.bias_correction)
+        h_w = _entropy(factor.logdet, q, n, p.bias_correction)
+        return (h_j + h_w - h_jw).cpu().numpy()

@@ -1,32 +1,23 @@
-"""The validated, prepared inputs of one estimate, shared by its full, per-feature and
-leave-one-out terms: parameters, arrays, the estimator and backend chosen, class labels.
+"""What one public call asks for and the validated, prepared inputs of its estimate, shared by
+the full, per-feature and leave-one-out terms.
 
+``Request`` checks the call's choice once: an estimator object, or a registered name with its
+options, or "auto" with the options of the families it may choose; the unit and the backend.
 ``Inputs`` checks what every estimator needs (shapes, finite values, matching rows), resolves
-``estimator="auto"``, selects the backend, then lets the estimator family check and prepare its
-arrays (``setup`` and ``prepare`` of the family's module).
+"auto", selects the backend, then lets the family check and prepare its arrays (``setup`` and
+``prepare`` of ``protocol.Family``); what the terms of one call share (label classes,
+discreteness, moments) is computed once and kept on it.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any
+import warnings
 
 import numpy as np
-import torch
 
 from .. import backends
-from .._config import progress_bar
 from .._validation import (
-    ESTIMATORS,
-    MAX_BINS,
-    METRICS,
     as_matrix,
-    check_bin_range,
-    check_bool,
     check_choice,
-    check_int,
-    check_non_negative,
-    check_positive,
     check_random_state,
     check_same_rows,
     is_cuda,
@@ -34,57 +25,12 @@ from .._validation import (
     is_label_vector,
     log_base,
 )
+from . import AUTO_CHOICES, ESTIMATORS, family, names
+from .base import Estimator
 
 
-@dataclass
-class Params:
-    estimator: str
-    k: int
-    bins: int
-    bin_range: Any
-    metric: str
-    sigma2: float
-    log_base: float
-    noise: float
-    rng: np.random.Generator
-    copula: bool = True
-    bias_correction: bool = True
-    ridge: float = 0.0
-    covariance_prior: float | None = None
-    backend_name: str = "auto"
-
-
-def params(estimator, k, bins, bin_range, metric, sigma2, base, noise, random_state,
-           copula=True, bias_correction=True, ridge=0.0, covariance_prior=None,
-           backend="auto") -> Params:
-    check_choice(estimator, "estimator", ESTIMATORS)
-    check_choice(metric, "metric", METRICS)
-    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float)) \
-            or not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"The 'noise' parameter must be a finite number >= 0. Got {noise!r} instead.")
-    return Params(
-        estimator=estimator,
-        k=check_int(k, "k", 1),
-        bins=check_int(bins, "bins", 1, MAX_BINS),
-        bin_range=check_bin_range(bin_range),
-        metric=metric,
-        sigma2=check_positive(sigma2, "sigma2"),
-        log_base=log_base(base),
-        noise=float(noise),
-        rng=check_random_state(random_state),
-        copula=check_bool(copula, "copula"),
-        bias_correction=check_bool(bias_correction, "bias_correction"),
-        ridge=check_non_negative(ridge, "ridge"),
-        covariance_prior=None if covariance_prior is None
-        else check_non_negative(covariance_prior, "covariance_prior"),
-        backend_name=backend,
-    )
-
-
-def resolve_estimator(p: Params, z, target, is_discrete=is_discrete_valued) -> str:
+def resolve_estimator(z, target, is_discrete=is_discrete_valued) -> str:
     """The rule of "auto": binning for discrete-valued z, mixed for class labels, else knn."""
-    if p.estimator != "auto":
-        return p.estimator
     if is_discrete(z):
         return "binning"
     if target is not None and is_label_vector(target):
@@ -92,19 +38,106 @@ def resolve_estimator(p: Params, z, target, is_discrete=is_discrete_valued) -> s
     return "knn"
 
 
+def _not_its_option(cls, option: str) -> str:
+    return (f"{cls.__name__} takes no option {option!r}; its options are "
+            f"{', '.join(cls.parameter_names()) or 'none'}")
+
+
+def _owners(option: str) -> list:
+    return [name for name in ESTIMATORS if option in family(name).parameter_names()]
+
+
+def _check_options(cls_or_auto, options: dict, known: tuple) -> dict:
+    """The options a family (or "auto") takes; an option no family takes is a TypeError, one of
+    another family a FutureWarning (ignored: a caller may pass one set of options to several
+    families), both naming the family and its options."""
+    own = {}
+    for option, value in options.items():
+        if option in known:
+            own[option] = value
+            continue
+        if isinstance(cls_or_auto, str):
+            takes = sorted({o for name in AUTO_CHOICES for o in family(name).parameter_names()})
+            message = (f"estimator='auto' chooses between {', '.join(AUTO_CHOICES)}; none takes "
+                       f"option {option!r} (they take {', '.join(takes)}): name the estimator")
+        else:
+            message = _not_its_option(cls_or_auto, option)
+        if not _owners(option):
+            raise TypeError(message)
+        warnings.warn(message + "; it is ignored (this will become an error)", FutureWarning,
+                      stacklevel=4)
+    return own
+
+
+class Request:
+    """The estimator, unit and backend one public call asks for, checked once.
+
+    ``estimator``: an ``Estimator`` object (``options`` must then be empty), a registered name
+    (``options`` are its constructor's keywords), or "auto": the options are handed to each
+    family "auto" may choose that takes them (so that they are checked whatever it chooses), and
+    the family chosen for the data keeps its own (``for_data``). ``rng``: the one random
+    generator of the call, seeded by ``random_state``, shared by all its estimates.
+    """
+
+    def __init__(self, estimator, options: dict, base=2, backend="auto"):
+        self.auto = False
+        self.candidates: dict[str, Estimator] = {}
+        if isinstance(estimator, Estimator):
+            if options:
+                raise TypeError(
+                    f"options go to the estimator object's constructor, not beside it: got "
+                    f"{', '.join(map(repr, options))} with {estimator!r}")
+            self.fixed = estimator
+            random_state = getattr(estimator, "random_state", None)
+        else:
+            check_choice(estimator, "estimator", names())
+            if estimator == "auto":
+                self.auto, self.fixed = True, None
+                known = tuple(dict.fromkeys(o for name in AUTO_CHOICES
+                                            for o in family(name).parameter_names()))
+                own = _check_options("auto", options, known)
+                for name in AUTO_CHOICES:
+                    cls = family(name)
+                    self.candidates[name] = cls(**{o: v for o, v in own.items()
+                                                   if o in cls.parameter_names()})
+                random_state = own.get("random_state")
+            else:
+                cls = family(estimator)
+                self.fixed = cls(**_check_options(cls, options, cls.parameter_names()))
+                random_state = getattr(self.fixed, "random_state", None)
+        self.log_base = log_base(base)
+        self.backend_name = backend
+        self.rng = check_random_state(random_state)
+
+    def for_data(self, z, target, is_discrete=is_discrete_valued) -> Estimator:
+        """The estimator object for these arrays: the one asked for, or the one "auto" picks."""
+        if not self.auto:
+            return self.fixed
+        return self.candidates[resolve_estimator(z, target, is_discrete)]
+
+
+def _torch_backend_note(est: Estimator, requested: str, data_on_cuda: bool) -> None:
+    """A family that runs on torch honours "auto", and "cpu" or "cuda" where the data is; any
+    other request is said to be ignored."""
+    check_choice(requested, "backend", backends.BACKENDS)
+    device = "cuda" if data_on_cuda else "cpu"
+    if requested not in ("auto", device):
+        warnings.warn(f"backend={requested!r} has no part in the {type(est).__name__} estimate: "
+                      f"it runs on torch on the data's device ({device}), whatever the backend",
+                      RuntimeWarning, stacklevel=4)
+
+
 class Inputs:
     """z (n, m), an optional target and condition, prepared for the chosen estimator.
 
-    Attributes: ``p`` (Params), ``estimator`` (its name), ``family`` (its module),
-    ``backend``, ``origin`` (the caller's array type), ``n``; ``z``, ``w``, ``v`` as the
-    family prepared them (binning codes, floats); ``labels`` (class codes, or None).
+    Attributes: ``family`` (the estimator object), ``estimator`` (its name), ``p`` (its checked
+    options), ``rng``, ``auto`` (whether "auto" chose it), ``backend`` (None for a family that
+    runs on torch), ``origin`` (the caller's array type), ``n``; ``z``, ``w``, ``v`` as the family
+    prepared them; ``labels`` (class codes, or None); ``cache`` (what its terms share).
     """
 
-    def __init__(self, p: Params, z, target=None, condition=None, target_name="w",
+    def __init__(self, request: Request, z, target=None, condition=None, target_name="w",
                  entropy_only=False):
-        from . import FAMILIES
-
-        self.p = p
         z, self.origin = as_matrix(z, "z")
         arrays = {"z": z}
         if target is not None:
@@ -114,10 +147,18 @@ class Inputs:
         self.n = check_same_rows(arrays)
         self.target_name = target_name
         self._discrete: dict[int, bool] = {}
-        self.estimator = resolve_estimator(p, z, None if entropy_only else arrays.get(target_name),
-                                           self.is_discrete)
-        self.family = FAMILIES[self.estimator]
-        self.backend = backends.select(p.backend_name, any(is_cuda(a) for a in arrays.values()))
+        self.family = request.for_data(z, None if entropy_only else arrays.get(target_name),
+                                       self.is_discrete)
+        self.estimator = self.family.name
+        self.p = self.family.checked
+        self.rng = request.rng
+        self.auto = request.auto
+        on_cuda = any(is_cuda(a) for a in arrays.values())
+        if self.family.runs_on == "torch":
+            _torch_backend_note(self.family, request.backend_name, on_cuda)
+            self.backend = None
+        else:
+            self.backend = backends.select(request.backend_name, on_cuda)
         self.labels = None
         self.cache: dict = {}  # what a family computes once and its terms share
         self.family.setup(self, arrays)
@@ -132,32 +173,3 @@ class Inputs:
         if id(x) not in self._discrete:
             self._discrete[id(x)] = is_discrete_valued(x)
         return self._discrete[id(x)]
-
-
-def cat(a, b):
-    """Columns of a and b side by side, in a's array type."""
-    if isinstance(a, torch.Tensor):
-        return torch.cat([a, b.to(a.device, a.dtype)], dim=1)
-    return np.concatenate([a, b], axis=1)
-
-
-def column(x, j: int):
-    """Column j of x as an (n, 1) array."""
-    return x[:, j:j + 1]
-
-
-def per_feature_loop(d: Inputs) -> np.ndarray:
-    """[mutual_information(d, column j) for every j]: the family's estimate column by column."""
-    m = d.z.shape[1]
-    columns = progress_bar(range(m), desc="per-feature MI")
-    return np.array([d.family.mutual_information(d, column(d.z, j)) for j in columns])
-
-
-def leave_one_out_loop(estimate, z) -> np.ndarray:
-    """[estimate(z without column j) for every j]: the naive loop, for estimators without a
-    fused form. A single column leaves nothing: 0."""
-    m = z.shape[1]
-    if m == 1:
-        return np.zeros(1)
-    keep = [[c for c in range(m) if c != j] for j in range(m)]
-    return np.array([estimate(z[:, idx]) for idx in keep])

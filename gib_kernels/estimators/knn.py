@@ -8,15 +8,22 @@ The family checks its inputs first: discrete-valued data (distance ties) is refu
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 from scipy.special import digamma, gammaln
 
 from ..backends.protocol import EUCLIDEAN, MAX, concat_columns
-from .._validation import check_k, check_no_ties, jitter
-from .binning import value_codes
-from .inputs import cat, per_feature_loop
+from .._validation import (
+    METRICS,
+    check_choice,
+    check_int,
+    check_k,
+    check_no_ties,
+    check_noise,
+    check_seed,
+)
+from .base import Estimator
+from .shared import cat, ksg_from_sums, prepare_floats, warn_duplicates, warn_if_wide
 
 
 def _metric_code(metric: str) -> int:
@@ -33,41 +40,6 @@ def log_unit_ball(d: int, metric: str) -> float:
 def _mean_log(r: np.ndarray) -> float:
     with np.errstate(divide="ignore"):
         return float(np.mean(np.log(r)))
-
-
-def warn_duplicates(be, x, name: str) -> None:
-    """Warns when rows of x repeat: k-NN estimators assume distinct points."""
-    n = int(x.shape[0])
-    distinct = int(be.pattern_counts(be.ints(value_codes(x)), None).size)
-    if distinct < n:
-        warnings.warn(
-            f"'{name}' has {n - distinct} duplicate rows: k-NN estimators assume distinct points "
-            "(zero distances bias them). Pass noise=1e-10 (with random_state) to break ties, "
-            "or use estimator='binning' for discrete data.",
-            UserWarning, stacklevel=5)  # the caller of the public function
-
-
-# Past this many dimensions k-NN estimates lose most of their signal (docs/science.md, "Known
-# bias"): the first estimate on wider data says so, once per process.
-WIDE_DIMENSIONS = 20
-_warned_wide = False
-
-
-def warn_if_wide(dimensions: int, estimator: str) -> None:
-    global _warned_wide
-    if dimensions > WIDE_DIMENSIONS and not _warned_wide:
-        _warned_wide = True
-        warnings.warn(
-            f"the {estimator!r} k-NN estimate works in {dimensions} dimensions: past about "
-            f"{WIDE_DIMENSIONS}, k-NN mutual information is biased towards 0 (half the true value "
-            "at 16 dimensions in docs/science.md). estimator='gaussian' stays meaningful on wide "
-            "layers. This warning is shown once.", UserWarning, stacklevel=5)
-
-
-def prepare_floats(d, x, name):
-    """float64 (jittered where ``noise`` asks for it)."""
-    x = x.astype(np.float64, copy=False) if isinstance(x, np.ndarray) else x.double()
-    return jitter(x, d.p.noise, d.p.rng)
 
 
 # --- formulas over backend primitives ---------------------------------------------------------
@@ -115,47 +87,82 @@ def ksg_mutual_information_loo(be, z, w, k: int) -> np.ndarray:
     return ksg_from_sums(be.knn_loo_maxnorm(be.floats(z), None, be.floats(w), k), n, m, k)
 
 
-def ksg_from_sums(sums: np.ndarray, n: int, m: int, k: int) -> np.ndarray:
-    """I(Z_-j; W) for every j from the sums of ``knn_loo_maxnorm`` with a w."""
-    return digamma(k) + digamma(n) - (sums[1, :m] + sums[2, :m]) / n
+# --- the estimator family (estimators/protocol.py) --------------------------------------------
 
 
-# --- the estimator family's interface (estimators/__init__.py) -------------------------------
+class KNN(Estimator):
+    """k-nearest-neighbour estimators: Kozachenko-Leonenko entropy, KSG mutual information
+    (algorithm 1, max-norm), Frenzel-Pompe conditional MI, and their fused leave-one-feature-out
+    forms.
 
+    Parameters
+    ----------
+    k : int, default 3. Neighbours (1 <= k < n): a larger k lowers the variance and raises the
+        bias.
+    metric : {"max", "euclidean"}, default "max". Norm of the KL entropy (KSG uses the max-norm).
+    noise : float, default 0. Relative jitter, noise * max(1, mean |x_col|) * N(0, 1) per
+        column, added to break distance ties (duplicate points, discrete-valued data, which the
+        estimator otherwise refuses).
+    random_state : int, numpy Generator or None. Seeds ``noise``.
 
-def setup(d, arrays) -> None:
-    check_k(d.p.k, d.n)
-    for name, x in arrays.items():
-        check_no_ties(x, name, "knn", d.p.noise)
-    warn_if_wide(sum(x.shape[1] for x in arrays.values()), "knn")
+    Bias: towards 0 in many dimensions (half the true MI at 16 dimensions; a warning past 20);
+    discrete-valued data is refused unless ``noise`` breaks the ties; duplicate rows warn.
+    Results in nats inside, the caller's ``base`` outside. docs/science.md, "Estimators".
+    """
 
+    name = "knn"
+    _parameters = {"k": lambda v: check_int(v, "k", 1),
+                   "metric": lambda v: check_choice(v, "metric", METRICS),
+                   "noise": check_noise,
+                   "random_state": check_seed}
+    fused_leave_one_out = True
+    entropy_description = "differential entropy, Kozachenko-Leonenko"
 
-prepare = prepare_floats
+    def __init__(self, k=3, metric="max", noise=0.0, random_state=None):
+        self.k = k
+        self.metric = metric
+        self.noise = noise
+        self.random_state = random_state
+        self._validate()
 
+    def setup(self, d, arrays) -> None:
+        check_k(d.p.k, d.n)
+        for name, x in arrays.items():
+            check_no_ties(x, name, "knn", d.p.noise)
+        warn_if_wide(sum(x.shape[1] for x in arrays.values()), "knn")
 
-def check_prepared(d) -> None:
-    joint = d.z if d.w is None else cat(d.z, d.w)
-    warn_duplicates(d.backend, joint, "z" if d.w is None else f"(z, {d.target_name})")
+    def prepare(self, d, x, name):
+        return prepare_floats(d, x, name)
 
+    def check_prepared(self, d) -> None:
+        joint = d.z if d.w is None else cat(d.z, d.w)
+        warn_duplicates(d.backend, joint, "z" if d.w is None else f"(z, {d.target_name})")
 
-def entropy(d, z) -> float:
-    return kl_entropy(d.backend, z, d.p.k, d.p.metric)
+    def entropy(self, d, z) -> float:
+        return kl_entropy(d.backend, z, d.p.k, d.p.metric)
 
+    def mutual_information(self, d, z) -> float:
+        return ksg_mutual_information(d.backend, z, d.w, d.p.k)
 
-def mutual_information(d, z) -> float:
-    return ksg_mutual_information(d.backend, z, d.w, d.p.k)
+    def conditional_mutual_information(self, d) -> float:
+        return frenzel_pompe_cmi(d.backend, d.z, d.w, d.v, d.p.k)
 
+    def entropy_loo(self, d) -> np.ndarray:
+        return kl_entropy_loo(d.backend, d.z, d.p.k, d.p.metric)
 
-def conditional_mutual_information(d) -> float:
-    return frenzel_pompe_cmi(d.backend, d.z, d.w, d.v, d.p.k)
+    def mutual_information_loo(self, d) -> np.ndarray:
+        return ksg_mutual_information_loo(d.backend, d.z, d.w, d.p.k)
 
+    def information_terms(self, d):
+        """One fused pass gives I(Z_-j; W) for every j and I(Z; W) (its entry m)."""
+        n, m = d.z.shape
+        if m == 1:
+            return super().information_terms(d)
+        be = d.backend
+        sums = be.knn_loo_maxnorm(be.floats(d.z), None, be.floats(d.w), d.p.k)
+        both = ksg_from_sums(sums, n, m + 1, d.p.k)
+        return float(both[m]), self.per_feature_mutual_information(d), both[:m]
 
-def entropy_loo(d) -> np.ndarray:
-    return kl_entropy_loo(d.backend, d.z, d.p.k, d.p.metric)
-
-
-def mutual_information_loo(d) -> np.ndarray:
-    return ksg_mutual_information_loo(d.backend, d.z, d.w, d.p.k)
-
-
-per_feature_mutual_information = per_feature_loop
+    def fused_target(self, d):
+        """This call's target for ``shared.knn_loo_targets`` (several targets, one pass)."""
+        return ("knn", d.w)
