@@ -11,15 +11,9 @@
 
 Plots (``gib_kernels.tracking.plots``) need matplotlib.
 """
-from .tracker import (
-    InformationTracker,
-    Run,
-    RunMismatchError,
-    TrackingFileError,
-    activation_bin_range,
-    log_spaced_epochs,
-    read_runs,
-)
+from .records import Run, RunMismatchError, TrackingFileError, read_runs
+from .schedule import log_spaced_epochs
+from .tracker import InformationTracker, activation_bin_range
 
 __all__ = [
     "InformationTracker",

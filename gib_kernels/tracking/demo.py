@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .. import datasets
 from ..exceptions import SaturationWarning
 from .plots import plot_ib_vs_gib, plot_synergy_over_epochs, save_figure
-from .tracker import InformationTracker, Run, log_spaced_epochs
+from . import InformationTracker, Run, log_spaced_epochs
 
 __all__ = ["DemoResult", "Compression", "build_network", "compression", "hidden_layers",
            "run_demo", "summarize", "train_and_track"]

@@ -44,7 +44,7 @@ from .demo import (MIN_RELATIVE_DROP, _describe, _single_thread, _train_one_epoc
                    compression, loss_text, saturation_lines)
 from .plots import plot_ib_vs_gib, plot_robustness, plot_synergy_over_epochs, save_figure
 from .robustness import Attack, adversarial_accuracy
-from .tracker import InformationTracker, Run, log_spaced_epochs
+from . import InformationTracker, Run, log_spaced_epochs
 
 __all__ = ["TASKS", "Task", "WideDemoResult", "build_cnn", "build_transformer",
            "robustness_correlations", "run_wide_demo", "summarize_wide", "train_and_track_task"]
