@@ -20,7 +20,7 @@ from gib_kernels.tracking import (
     log_spaced_epochs,
     read_runs,
 )
-from gib_kernels.tracking.demo import MIN_RELATIVE_DROP, compression
+from gib_kernels.demos import MIN_RELATIVE_DROP, compression
 from gib_kernels.tracking.plots import plot_ib_vs_gib, plot_synergy_over_epochs, save_figure
 
 RECORD_FIELDS = {"kind", "run", "epoch", "layer", "units", "features", "estimator", "bin_range",
