@@ -36,9 +36,10 @@ carries ``units``, the layer's width before any view or reduction, and ``feature
 the estimates saw.
 
 The tracker coordinates the pieces: ``capture.py`` (the probe set and the forward hooks),
-``activations.py`` (views, reductions, the store of recorded matrices), ``schedule.py`` (when
-to measure), ``estimates.py`` (the quantities through ``gib_kernels.functional``) and
-``records.py`` (the file, its resume and the PCA bases kept beside it).
+``layers.py`` (each layer's estimator, view, reduction and range), ``activations.py`` (views,
+reductions, the store of recorded matrices), ``schedule.py`` (when to measure),
+``estimates.py`` (the quantities through ``gib_kernels.functional``) and ``records.py`` (the
+file, its resume and the PCA bases kept beside it).
 """
 from __future__ import annotations
 
@@ -58,22 +59,12 @@ from .._validation import check_choice, check_int, log_base
 from .activations import VIEWS, ActivationStore, Reduction, as_units, parse_reduction
 from .capture import Capture, named_submodules, probe_set
 from .estimates import ESTIMATORS, GAUSSIAN_RIDGE, QUANTITIES, layer_estimates, tracker_hint
+from .layers import (activation_bin_range, check_gaussian_samples, columns, per_layer,
+                     resolve_estimator)
 from .records import RecordFile, RunMismatchError, sort_records
 from .schedule import Schedule
 
 __all__ = ["GAUSSIAN_RIDGE", "InformationTracker", "activation_bin_range"]
-
-# Modules whose output range is known in advance; None ends are taken over the run.
-_KNOWN_RANGES = ((nn.Tanh, (-1.0, 1.0)), (nn.Sigmoid, (0.0, 1.0)), (nn.ReLU, (0.0, None)))
-
-
-def activation_bin_range(module: nn.Module) -> tuple[float | None, float | None]:
-    """The binning range of a layer's output, with None for an end taken over the run."""
-    for kind, bin_range in _KNOWN_RANGES:
-        if isinstance(module, kind):
-            return bin_range
-    return (None, None)
-
 
 class InformationTracker:
     """Records the activations of named layers on a fixed probe set during training and
@@ -150,13 +141,14 @@ class InformationTracker:
         self.probe_batch_size = None if probe_batch_size is None else \
             check_int(probe_batch_size, "probe_batch_size", 1)
         self._schedule = Schedule.of(every)
-        self._requested = self._per_layer(estimator, "estimator",
-                                          lambda e: check_choice(e, "estimator",
-                                                                 ESTIMATORS + ("auto",)))
-        self.views = self._per_layer(view, "view", lambda v: check_choice(v, "view", VIEWS))
+        requested = per_layer(estimator, "estimator",
+                              lambda e: check_choice(e, "estimator", ESTIMATORS + ("auto",)),
+                              self.layers)
+        self.views = per_layer(view, "view", lambda v: check_choice(v, "view", VIEWS),
+                               self.layers)
         self.reductions = {name: None if spec is None else Reduction(*spec, seed=self.seed)
-                           for name, spec in self._per_layer(reduction, "reduction",
-                                                             parse_reduction).items()}
+                           for name, spec in per_layer(reduction, "reduction", parse_reduction,
+                                                       self.layers).items()}
         self.probe = probe_set(inputs, labels, input_features, bins=self.bins)
         self.input_columns = self.probe.input_columns
 
@@ -168,10 +160,16 @@ class InformationTracker:
         # Each layer's width before any view or reduction.
         self.units = {name: int(np.prod(shape[1:], dtype=np.int64))
                       for name, shape in self._shapes.items()}
-        self.estimators = {name: self._resolve_estimator(name) for name in self.layers}
+        self.estimators = {name: resolve_estimator(
+            requested[name], lambda name=name: self._columns(name), bins=self.bins,
+            n=len(self.probe.labels), binning_max_units=self.binning_max_units)
+            for name in self.layers}
         if "gaussian" in self.estimators.values():
             self.estimator_options.setdefault("ridge", GAUSSIAN_RIDGE)
-        self._check_gaussian_samples()
+        if self.estimator_options.get("bias_correction", True):
+            check_gaussian_samples({name: self._columns(name) for name in self.layers
+                                    if self.estimators[name] == "gaussian"},
+                                   self.probe.features, self.probe.labels)
         binned = [name for name in self.layers if self.estimators[name] == "binning"]
         for name in binned:
             if self.views[name] != "flatten" or self.reductions[name] is not None:
@@ -211,55 +209,8 @@ class InformationTracker:
         self._finished = False
         self._warned_saturated: set[str] = set()
 
-    def _per_layer(self, value, what: str, check) -> dict:
-        """{layer: checked value} from one value for all layers or a dict naming some."""
-        if isinstance(value, dict):
-            unknown = sorted(set(value) - set(self.layers))
-            if unknown:
-                raise ValueError(f"'{what}' names {', '.join(map(repr, unknown))}, which "
-                                 "are not tracked layers")
-            default = "flatten" if what == "view" else None if what == "reduction" else \
-                "auto"
-            return {name: check(value.get(name, default)) for name in self.layers}
-        checked = check(value)
-        return {name: checked for name in self.layers}
-
     def _columns(self, name: str) -> int:
-        """The number of columns the estimates of a layer see: after its view and reduction."""
-        columns = as_units(torch.zeros(self._shapes[name]), self.views[name]).shape[1]
-        reduction = self.reductions[name]
-        return reduction.components if reduction is not None and reduction.applies_to(columns) \
-            else columns
-
-    def _check_gaussian_samples(self) -> None:
-        """Refuses, before any training, a Gaussian layer whose covariances the probe set
-        cannot estimate: (X, T) needs more samples than columns, the class model of T more
-        samples than classes plus columns (its pooled covariance), and 3 samples per class."""
-        if not self.estimator_options.get("bias_correction", True):
-            return
-        n, d = self.probe.features.shape
-        sizes = np.unique(self.probe.labels, return_counts=True)[1]
-        for name in self.layers:
-            if self.estimators[name] != "gaussian":
-                continue
-            columns = self._columns(name)
-            if n <= columns + d or n - len(sizes) <= columns or sizes.min() < 3:
-                raise ValueError(
-                    f"layer {name!r}: the Gaussian estimates need more probe samples than "
-                    f"columns, for (X, T) together ({n} samples, {d} + {columns} columns) and "
-                    f"for T's class model ({n} samples in {len(sizes)} classes, the smallest "
-                    f"of {int(sizes.min())}: at least 3 each and n - classes > {columns}); "
-                    "reduce the layer (e.g. reduction=('pca', k)), the input features, or use a "
-                    "larger probe set")
-
-    def _resolve_estimator(self, name: str) -> str:
-        requested = self._requested[name]
-        if requested != "auto":
-            return requested
-        columns = self._columns(name)
-        if self.binning_max_units is not None:
-            return "binning" if columns <= self.binning_max_units else "gaussian"
-        return "binning" if self.bins ** columns <= len(self.probe.labels) else "gaussian"
+        return columns(self._shapes[name], self.views[name], self.reductions[name])
 
     # --- recording ----------------------------------------------------------------------------
 
