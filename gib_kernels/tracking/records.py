@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["FORMAT", "RecordFile", "Run", "RunMismatchError", "TrackingFileError",
-           "read_runs", "sort_records"]
+           "layer_record", "read_runs", "sort_records"]
 
 FORMAT = "gib_kernels.tracking/1"
 
@@ -79,6 +79,32 @@ def sort_records(records: list[dict], layers: list[str]) -> None:
     """In place: by layer in the network's order, then by epoch."""
     order = {name: i for i, name in enumerate(layers)}
     records.sort(key=lambda r: (order[r["layer"]], r["epoch"]))
+
+
+def layer_record(run: str, epoch: int, layer: str, estimates: dict, *, units: int,
+                 features: int, estimator: str, bin_range, explained: float | None,
+                 saturated: list[str], metrics: dict) -> dict:
+    """The record line of one layer at one epoch, from the estimates of ``layer_estimates``:
+    ``units`` the layer's width before any view or reduction, ``features`` the columns the
+    estimates saw, ``bin_range`` the binning range (None for other estimators),
+    ``explained`` the variance a PCA kept, ``saturated`` the quantities that counted the
+    probe samples."""
+    profile_xt, profile_ty = estimates["profile_XT"], estimates["profile_TY"]
+    return {
+        "kind": "record", "run": run, "epoch": int(epoch), "layer": layer,
+        "units": units, "features": features, "estimator": estimator,
+        "bin_range": None if bin_range is None else list(bin_range),
+        "explained_variance": explained,
+        "I_XT": estimates["I_XT"],
+        "I_TY": estimates["I_TY"],
+        # S is the plain mean of the profile, as gib_kernels.synergy computes it.
+        "S_XT": float(np.mean(profile_xt)),
+        "S_TY": float(np.mean(profile_ty)),
+        "profile_XT": [float(v) for v in profile_xt],
+        "profile_TY": [float(v) for v in profile_ty],
+        "saturated": saturated,
+        "metrics": metrics,
+    }
 
 
 class RecordFile:

@@ -61,7 +61,7 @@ from .capture import Capture, named_submodules, probe_set
 from .estimates import ESTIMATORS, GAUSSIAN_RIDGE, QUANTITIES, layer_estimates, tracker_hint
 from .layers import (activation_bin_range, check_gaussian_samples, columns, per_layer,
                      resolve_estimator)
-from .records import RecordFile, RunMismatchError, sort_records
+from .records import RecordFile, RunMismatchError, layer_record, sort_records
 from .schedule import Schedule
 
 __all__ = ["GAUSSIAN_RIDGE", "InformationTracker", "activation_bin_range"]
@@ -330,22 +330,11 @@ class InformationTracker:
                           "the estimate counts the probe samples; use estimator='auto' or "
                           "'gaussian' for this layer", SaturationWarning, stacklevel=3)
         reduction = self.reductions[name]
-        profile_xt, profile_ty = estimates["profile_XT"], estimates["profile_TY"]
-        record = {
-            "kind": "record", "run": self.run, "epoch": int(epoch), "layer": name,
-            "units": self.units[name], "features": int(t.shape[1]), "estimator": estimator,
-            "bin_range": None if bin_range is None else list(bin_range),
-            "explained_variance": None if reduction is None else reduction.explained,
-            "I_XT": estimates["I_XT"],
-            "I_TY": estimates["I_TY"],
-            # S is the plain mean of the profile, as gib_kernels.synergy computes it.
-            "S_XT": float(np.mean(profile_xt)),
-            "S_TY": float(np.mean(profile_ty)),
-            "profile_XT": [float(v) for v in profile_xt],
-            "profile_TY": [float(v) for v in profile_ty],
-            "saturated": saturated,
-            "metrics": self._metrics.get(epoch, {}),
-        }
+        record = layer_record(self.run, epoch, name, estimates, units=self.units[name],
+                              features=int(t.shape[1]), estimator=estimator,
+                              bin_range=bin_range,
+                              explained=None if reduction is None else reduction.explained,
+                              saturated=saturated, metrics=self._metrics.get(epoch, {}))
         if not all(math.isfinite(record[q]) for q in QUANTITIES):
             raise FloatingPointError(f"non-finite estimate for layer {name!r} at epoch {epoch}: "
                                      f"{ {q: record[q] for q in QUANTITIES} }")
