@@ -83,6 +83,9 @@ def run_wide_demo(task_name: str, out, *, epochs: int | None = None, points: int
     ``ib_vs_gib_<task>.png/.svg``, ``synergy_<task>.png/.svg``, ``robustness.csv``,
     ``robustness_<task>.png/.svg`` and ``summary.txt``."""
     task = TASKS[task_name]
+    if not task.attacks():
+        raise ValueError(f"the {task_name!r} network is one of the 12-bit demo's, without "
+                         "attacks: run_demo runs it")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     task_run = train_and_track_task(task, epochs=epochs, points=points, seed=seed,

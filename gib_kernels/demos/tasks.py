@@ -144,8 +144,9 @@ class Task:
     points: int
     learning_rate: float
     batch_size: int
-    # What the file's header says of the task beyond the training settings.
-    describe: dict = field(default_factory=dict)
+    # The task's part of the run's configuration (the file's header), beside the training
+    # settings the loop adds.
+    config: dict = field(default_factory=dict)
     estimator: str = "auto"
     estimator_options: Callable[[str, int], dict] = _wide_options
     # "all": the probe set is every input (train and test accuracy from one pass over it);
@@ -173,8 +174,8 @@ def _twelve_bit(activation: str) -> Task:
     return Task(activation, f"{activation} network", lambda seed: datasets.tishby_12bit(),
                 lambda: build_network(activation), tuple(hidden_layers()), train_fraction=0.8,
                 epochs=3000, points=40, learning_rate=4e-4, batch_size=256,
-                describe={"task": "tishby_12bit", "activation": activation,
-                          "widths": list(WIDTHS)},
+                config={"task": "tishby_12bit", "activation": activation,
+                        "widths": list(WIDTHS)},
                 estimator="binning", estimator_options=_twelve_bit_options, probe="all",
                 fused_adam=True, components=None)
 
@@ -184,12 +185,12 @@ TASKS = {
     **{activation: _twelve_bit(activation) for activation in TWELVE_BIT},
     "cnn": Task("cnn", "CNN on the 8x8 digits", lambda seed: datasets.digits(), build_cnn,
                 ("relu1", "relu2", "relu3"), train_fraction=0.5, epochs=200, points=30,
-                learning_rate=1e-3, batch_size=64, describe={"task": "cnn"}, epsilon=0.1,
+                learning_rate=1e-3, batch_size=64, config={"task": "cnn"}, epsilon=0.1,
                 bounds=(0.0, 1.0), components=32),
     "transformer": Task("transformer", "Transformer on matching tokens",
                         lambda seed: datasets.matching_tokens(3000, 8, 8, seed=seed),
                         build_transformer, ("embedding", "blocks.0", "blocks.1", "pool"),
                         train_fraction=0.75, epochs=150, points=30, learning_rate=2e-3,
-                        batch_size=64, describe={"task": "transformer"}, epsilon=0.1,
+                        batch_size=64, config={"task": "transformer"}, epsilon=0.1,
                         attack_at="embedding", one_hot=8),
 }

@@ -48,7 +48,7 @@ def train_and_track_task(task: Task, *, epochs: int | None = None, points: int |
         model = task.build().to(device)
 
     attacks = task.attacks()
-    config = {**task.describe, "optimizer": "Adam", "learning_rate": task.learning_rate,
+    config = {**task.config, "optimizer": "Adam", "learning_rate": task.learning_rate,
               "batch_size": task.batch_size, "train_fraction": task.train_fraction,
               "epochs": epochs, "seed": seed}
     features = None
