@@ -144,8 +144,9 @@ class Task:
     points: int
     learning_rate: float
     batch_size: int
-    # The task's part of the run's configuration (the file's header), beside the training
-    # settings the loop adds.
+    # The task's part of the run's configuration (the file's header), before the training
+    # settings the loop adds. A setting of the loop named here with None (epochs, seed) keeps
+    # this place in the header, the order the files of earlier versions have.
     config: dict = field(default_factory=dict)
     estimator: str = "auto"
     estimator_options: Callable[[str, int], dict] = _wide_options
@@ -180,17 +181,21 @@ def _twelve_bit(activation: str) -> Task:
                 fused_adam=True, components=None)
 
 
+def _wide_config(name: str) -> dict:
+    return {"task": name, "epochs": None, "seed": None}
+
+
 TWELVE_BIT = tuple(ACTIVATIONS)  # the entries of the 12-bit demo, one per activation
 TASKS = {
     **{activation: _twelve_bit(activation) for activation in TWELVE_BIT},
     "cnn": Task("cnn", "CNN on the 8x8 digits", lambda seed: datasets.digits(), build_cnn,
                 ("relu1", "relu2", "relu3"), train_fraction=0.5, epochs=200, points=30,
-                learning_rate=1e-3, batch_size=64, config={"task": "cnn"}, epsilon=0.1,
+                learning_rate=1e-3, batch_size=64, config=_wide_config("cnn"), epsilon=0.1,
                 bounds=(0.0, 1.0), components=32),
     "transformer": Task("transformer", "Transformer on matching tokens",
                         lambda seed: datasets.matching_tokens(3000, 8, 8, seed=seed),
                         build_transformer, ("embedding", "blocks.0", "blocks.1", "pool"),
                         train_fraction=0.75, epochs=150, points=30, learning_rate=2e-3,
-                        batch_size=64, config={"task": "transformer"}, epsilon=0.1,
+                        batch_size=64, config=_wide_config("transformer"), epsilon=0.1,
                         attack_at="embedding", one_hot=8),
 }
