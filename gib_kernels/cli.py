@@ -28,7 +28,7 @@ from .estimators import names as _estimator_names
 USAGE_ERROR = 2
 DEMO_TASKS = ("tishby", "cnn", "transformer")
 # The demos' (epochs, points) for the help text, which imports no torch: each task's default run
-# and the tishby paper-length run. tracking.demo and tracking.wide_demos define them (a test
+# and the tishby paper-length run. The task table of gib_kernels.demos defines them (a test
 # checks that these match).
 DEMO_SCHEDULES = {"tishby": (3000, 40), "cnn": (200, 30), "transformer": (150, 30)}
 FULL_SCHEDULE = (10_000, 100)
@@ -243,7 +243,8 @@ def main(argv=None) -> int:
 def _demo(args) -> int:
     import torch
 
-    from .tracking import RunMismatchError, TrackingFileError, demo, wide_demos
+    from . import demos
+    from .tracking import RunMismatchError, TrackingFileError
 
     try:
         device = torch.device(args.device)
@@ -267,17 +268,17 @@ def _demo(args) -> int:
             if args.estimator == "auto":
                 raise UsageError("--estimator auto is for --task cnn and transformer; the "
                                  "12-bit layers are binned by default")
-            epochs = demo.FULL_EPOCHS if args.full else args.epochs or demo.DEFAULT_EPOCHS
-            points = args.points or (demo.FULL_POINTS if args.full else demo.DEFAULT_POINTS)
-            result = demo.run_demo(out, epochs=epochs, points=points, seed=args.seed,
-                                   estimator=args.estimator or "binning", device=device,
-                                   save_activations=args.save_activations,
-                                   progress=not args.quiet)
+            epochs = demos.FULL_EPOCHS if args.full else args.epochs or demos.DEFAULT_EPOCHS
+            points = args.points or (demos.FULL_POINTS if args.full else demos.DEFAULT_POINTS)
+            result = demos.run_demo(out, epochs=epochs, points=points, seed=args.seed,
+                                    estimator=args.estimator or "binning", device=device,
+                                    save_activations=args.save_activations,
+                                    progress=not args.quiet)
         else:
-            result = wide_demos.run_wide_demo(args.task, out, epochs=args.epochs,
-                                              points=args.points, seed=args.seed,
-                                              estimator=args.estimator or "auto", device=device,
-                                              store=args.store, progress=not args.quiet)
+            result = demos.run_wide_demo(args.task, out, epochs=args.epochs,
+                                         points=args.points, seed=args.seed,
+                                         estimator=args.estimator or "auto", device=device,
+                                         store=args.store, progress=not args.quiet)
     except (RunMismatchError, TrackingFileError) as error:
         raise UsageError(str(error)) from None
     if resumed:

@@ -16,19 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from gib_kernels.tracking import demo, wide_demos
-from gib_kernels.tracking.demo import compression
+from gib_kernels import demos
+from gib_kernels.demos import compression
 
 
 def _wide(task: str, seed: int, out: Path):
-    result = wide_demos.run_wide_demo(task, out / f"{task}-seed{seed}", seed=seed,
-                                      progress=False)
-    rho = wide_demos.robustness_correlations(result.run, result.robustness)
+    result = demos.run_wide_demo(task, out / f"{task}-seed{seed}", seed=seed,
+                                 progress=False)
+    rho = demos.robustness_correlations(result.run, result.robustness)
     return {task: result.run}, {k: v[0] for k, v in rho.items() if k[2] == "pgd"}
 
 
 def _tishby(seed: int, out: Path):
-    result = demo.run_demo(out / f"tishby-seed{seed}", seed=seed, progress=False)
+    result = demos.run_demo(out / f"tishby-seed{seed}", seed=seed, progress=False)
     return result.runs, {}
 
 
@@ -57,7 +57,7 @@ def main() -> None:
     print("|---|---|---|" + "---|" * len(args.seeds) + "---|---|")
     for (name, layer, what), values in rows.items():
         v = np.array(values)
-        agree = f"{int((v <= -100 * demo.MIN_RELATIVE_DROP).sum())} of {len(v)}" \
+        agree = f"{int((v <= -100 * demos.MIN_RELATIVE_DROP).sum())} of {len(v)}" \
             if what.endswith("%") else ""
         cells = " | ".join(f"{x:+.1f}" if what.endswith("%") else f"{x:+.2f}" for x in v)
         spread = f"{v.mean():+.1f} ({v.std(ddof=1) if len(v) > 1 else 0:.1f})" \

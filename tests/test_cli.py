@@ -14,8 +14,9 @@ import torch
 
 import gib_kernels as gk
 from gib_kernels.cli import DEMO_SCHEDULES, FULL_SCHEDULE, build_parser, main
-from gib_kernels.tracking import demo, log_spaced_epochs, read_runs
-from gib_kernels.tracking.wide_demos import TASKS
+from gib_kernels import demos
+from gib_kernels.demos import TASKS
+from gib_kernels.tracking import log_spaced_epochs, read_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,10 +77,10 @@ def test_help_imports_no_torch(argv):
 
 
 def test_demo_schedules_in_the_help_match_the_demos():
-    assert DEMO_SCHEDULES == {"tishby": (demo.DEFAULT_EPOCHS, demo.DEFAULT_POINTS),
+    assert DEMO_SCHEDULES == {"tishby": (demos.DEFAULT_EPOCHS, demos.DEFAULT_POINTS),
                               **{task: (TASKS[task].epochs, TASKS[task].points)
                                  for task in ("cnn", "transformer")}}
-    assert FULL_SCHEDULE == (demo.FULL_EPOCHS, demo.FULL_POINTS)
+    assert FULL_SCHEDULE == (demos.FULL_EPOCHS, demos.FULL_POINTS)
 
 
 def test_info_table(capsys):

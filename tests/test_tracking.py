@@ -20,7 +20,7 @@ from gib_kernels.tracking import (
     log_spaced_epochs,
     read_runs,
 )
-from gib_kernels.tracking.demo import MIN_RELATIVE_DROP, compression
+from gib_kernels.demos import MIN_RELATIVE_DROP, compression
 from gib_kernels.tracking.plots import plot_ib_vs_gib, plot_synergy_over_epochs, save_figure
 
 RECORD_FIELDS = {"kind", "run", "epoch", "layer", "units", "features", "estimator", "bin_range",
@@ -151,7 +151,7 @@ def test_gaussian_and_kde_planes_match_the_api(estimator, options):
         t = model.hidden1(model.linear1(torch.from_numpy(x))).double().numpy()
     record = next(r for r in records if r["layer"] == "hidden1" and r["epoch"] == 2)
     kw = dict(estimator=estimator, **options)
-    xs = x if estimator == "gaussian" else tracker._x["discrete"]
+    xs = x if estimator == "gaussian" else tracker.probe.x_discrete
     assert record["I_XT"] == pytest.approx(gk.mutual_information(t, xs, **kw), abs=1e-9)
     assert record["I_TY"] == pytest.approx(gk.mutual_information(t, y, **kw), abs=1e-9)
     assert record["profile_XT"] == pytest.approx(list(gk.synergy_profile(xs, t, **kw)), abs=1e-9)

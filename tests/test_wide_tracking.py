@@ -14,7 +14,7 @@ from gib_kernels.tracking import InformationTracker, read_runs
 from gib_kernels.tracking.tracker import GAUSSIAN_RIDGE
 from gib_kernels.tracking.activations import ActivationStore, Reduction, as_units
 from gib_kernels.tracking.robustness import Attack, adversarial_accuracy, fgsm, pgd
-from gib_kernels.tracking.wide_demos import TokenTransformer, build_cnn, robustness_correlations
+from gib_kernels.demos import TokenTransformer, build_cnn, robustness_correlations
 
 
 # ----------------------------------------------------------------------------- problems

@@ -9,17 +9,15 @@
 ...     tracker.step(epoch)
 >>> records = tracker.finish()
 
-Plots (``gib_kernels.tracking.plots``) need matplotlib.
+Plots (``gib_kernels.tracking.plots``) need matplotlib. The pieces the tracker coordinates
+(``capture``, ``layers``, ``activations``, ``schedule``, ``estimates``, ``records``) and the
+attacks of ``robustness`` are modules of their own; the demos built on them are in
+``gib_kernels.demos``.
 """
-from .tracker import (
-    InformationTracker,
-    Run,
-    RunMismatchError,
-    TrackingFileError,
-    activation_bin_range,
-    log_spaced_epochs,
-    read_runs,
-)
+from .layers import activation_bin_range
+from .records import Run, RunMismatchError, TrackingFileError, read_runs
+from .schedule import log_spaced_epochs
+from .tracker import InformationTracker
 
 __all__ = [
     "InformationTracker",

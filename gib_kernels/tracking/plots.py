@@ -26,7 +26,7 @@ from matplotlib.colors import SymLogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .tracker import Run
+from .records import Run
 
 __all__ = ["plot_information_plane", "plot_ib_vs_gib", "plot_robustness",
            "plot_synergy_over_epochs", "save_figure"]

@@ -35,207 +35,36 @@ the estimator, view and reduction of every layer. Each record
 carries ``units``, the layer's width before any view or reduction, and ``features``, the columns
 the estimates saw.
 
-The file: a header line per run holding its configuration, then one line per (layer, epoch),
-appended and flushed as each estimate is done, so a crash loses nothing already computed.
-Opening the file again with the same run name and configuration resumes (finished records
-are kept and skipped); a different configuration is refused with the keys that differ.
-Several runs (names) can share one file.
+The tracker coordinates the pieces: ``capture.py`` (the probe set and the forward hooks),
+``layers.py`` (each layer's estimator, view, reduction and range), ``activations.py`` (views,
+reductions, the store of recorded matrices), ``schedule.py`` (when to measure),
+``estimates.py`` (the quantities through ``gib_kernels.functional``) and ``records.py`` (the
+file, its resume and the PCA bases kept beside it).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
-
-import re
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import functional as F
-from .._config import config_context
-from ..estimators.binning import discretize
 from ..exceptions import SaturationWarning
-from .._validation import as_labels, check_choice, check_int, log_base
+from .._validation import check_choice, check_int, log_base
 from .activations import VIEWS, ActivationStore, Reduction, as_units, parse_reduction
+from .capture import Capture, named_submodules, probe_set
+from .estimates import ESTIMATORS, GAUSSIAN_RIDGE, QUANTITIES, layer_estimates, tracker_hint
+from .layers import (activation_bin_range, check_gaussian_samples, columns, per_layer,
+                     resolve_estimator)
+from .records import RecordFile, RunMismatchError, layer_record, sort_records
+from .schedule import Schedule
 
-__all__ = [
-    "InformationTracker",
-    "Run",
-    "RunMismatchError",
-    "TrackingFileError",
-    "activation_bin_range",
-    "log_spaced_epochs",
-    "read_runs",
-]
-
-FORMAT = "gib_kernels.tracking/1"
-ESTIMATORS = ("binning", "knn", "kde", "gaussian")
-# The Gaussian ridge where estimator_options gives none, read as the variance of a noise added
-# to every copula-normalised (unit variance) column. A deterministic layer is a function of X,
-# so without noise I(X;T) has no finite value; this caps each column's share at
-# 0.5 log2(1 + 1/variance) = 5 bits, and keeps constant (dead) and duplicated units regular.
-GAUSSIAN_RIDGE = 1e-3
-QUANTITIES = ("I_XT", "I_TY", "S_XT", "S_TY")
-# Modules whose output range is known in advance; None ends are taken over the run.
-_KNOWN_RANGES = ((nn.Tanh, (-1.0, 1.0)), (nn.Sigmoid, (0.0, 1.0)), (nn.ReLU, (0.0, None)))
-
-
-class TrackingFileError(ValueError):
-    """The file is not a tracking file this version can read."""
-
-
-class RunMismatchError(ValueError):
-    """The file already holds this run, with a different configuration."""
-
-
-def log_spaced_epochs(last_epoch: int, count: int) -> list[int]:
-    """Epoch 0 (the initial network) and ``count`` distinct epochs in [1, last_epoch], spaced
-    evenly in log scale and ending at ``last_epoch`` (fewer when ``last_epoch < count``).
-
-    Early epochs fall closer than one apart in log scale; each then moves to the next free
-    integer, which keeps the count without breaking the order.
-    """
-    last_epoch = check_int(last_epoch, "last_epoch", 1)
-    count = min(check_int(count, "count", 1), last_epoch)
-    epochs, previous = [0], 0
-    for target in np.geomspace(1, last_epoch, count):
-        previous = max(previous + 1, int(round(target)))
-        epochs.append(previous)
-    return epochs
-
-
-def activation_bin_range(module: nn.Module) -> tuple[float | None, float | None]:
-    """The binning range of a layer's output, with None for an end taken over the run."""
-    for kind, bin_range in _KNOWN_RANGES:
-        if isinstance(module, kind):
-            return bin_range
-    return (None, None)
-
-
-@dataclass
-class Run:
-    """One run of a tracking file: its configuration and records (sorted by layer, epoch)."""
-
-    name: str
-    config: dict
-    records: list[dict] = field(default_factory=list)
-
-    @property
-    def layers(self) -> list[str]:
-        return list(self.config["layers"])
-
-    def trajectory(self, layer: str, quantity: str) -> tuple[np.ndarray, np.ndarray]:
-        """(epochs, values) of one quantity ("I_XT", "S_TY", ...) of one layer, by epoch."""
-        rows = [r for r in self.records if r["layer"] == layer]
-        return (np.array([r["epoch"] for r in rows], dtype=np.int64),
-                np.array([r[quantity] for r in rows], dtype=np.float64))
-
-
-def read_runs(path) -> dict[str, Run]:
-    """Every run of a tracking file, by name. A last line cut short by a crash is ignored."""
-    runs: dict[str, Run] = {}
-    for number, line in _complete_lines(Path(path)):
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            raise TrackingFileError(f"{path} is not a tracking file: line {number} is not "
-                                    "JSON") from None
-        kind = entry.get("kind") if isinstance(entry, dict) else None
-        if kind == "header":
-            if entry.get("format") != FORMAT:
-                raise TrackingFileError(f"{path}: line {number} has format "
-                                        f"{entry.get('format')!r}; this version reads {FORMAT!r}")
-            runs[entry["run"]] = Run(entry["run"], entry["config"])
-        elif kind == "record" and entry.get("run") in runs:
-            runs[entry["run"]].records.append(entry)
-        else:
-            raise TrackingFileError(f"{path} is not a tracking file: line {number} is neither "
-                                    "a run header nor a record of a run announced before it")
-    for run in runs.values():
-        _sort_records(run.records, run.layers)
-    return runs
-
-
-def _sort_records(records: list[dict], layers: list[str]) -> None:
-    """In place: by layer in the network's order, then by epoch."""
-    order = {name: i for i, name in enumerate(layers)}
-    records.sort(key=lambda r: (order[r["layer"]], r["epoch"]))
-
-
-def _complete_lines(path: Path):
-    """(line number, text) of the non-empty lines that end in a newline."""
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if line.endswith("\n") and line.strip():
-                yield number, line
-
-
-def _drop_torn_line(path: Path) -> None:
-    """Cuts a last line left without its newline by a crash, so appends start on a fresh line."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        warnings.warn(f"{path}: dropping an incomplete last line ({len(data) - keep} bytes) "
-                      "left by an interrupted run", RuntimeWarning, stacklevel=4)
-        with open(path, "r+b") as f:
-            f.truncate(keep)
-
-
-def _config_differences(ours: dict, theirs: dict) -> list[str]:
-    keys = sorted(set(ours) | set(theirs))
-    return [f"{key}: {_short(ours.get(key))} here, {_short(theirs.get(key))} in the file"
-            for key in keys if ours.get(key) != theirs.get(key)]
-
-
-def _short(value, limit: int = 60) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _digest(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(str(a.shape).encode())
-        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    return h.hexdigest()[:16]
-
-
-def _informative_columns(features: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The columns of X that are neither constant nor a copy of an earlier column, and what
-    was dropped (column indices of the given features)."""
-    constant = [j for j in range(features.shape[1]) if np.all(features[:, j] == features[0, j])]
-    varying = [j for j in range(features.shape[1]) if j not in set(constant)]
-    _, first = np.unique(features[:, varying].T, axis=0, return_index=True)
-    kept = sorted(varying[i] for i in first)
-    duplicate = sorted(set(varying) - set(kept))
-    return np.array(kept, dtype=np.int64), {
-        "given": int(features.shape[1]), "used": len(kept),
-        "dropped_constant": constant, "dropped_duplicate": duplicate}
-
-
-_OPTION_HINT = re.compile(r"\b[Pp]ass (ridge|noise)=([0-9.e+-]+)")
-
-
-def _tracker_hint(message: str) -> str:
-    """An estimator's advice in the tracker's terms: its options go in estimator_options."""
-    return _OPTION_HINT.sub(lambda m: f"pass estimator_options={{'{m[1]}': {m[2]}}} to the "
-                                      "tracker", message)
-
-
-def _input_codes(inputs: np.ndarray, bins: int) -> np.ndarray:
-    """Discrete inputs as they are (the 12-bit task); continuous ones in per-column bins."""
-    if np.array_equal(inputs, np.round(inputs)):
-        return inputs.astype(np.int64)
-    return discretize(inputs, bins, "column").numpy()
-
+__all__ = ["GAUSSIAN_RIDGE", "InformationTracker", "activation_bin_range"]
 
 class InformationTracker:
     """Records the activations of named layers on a fixed probe set during training and
@@ -299,14 +128,7 @@ class InformationTracker:
                  base=2, progress: bool = False):
         self.model = model
         self.layers = list(layers)
-        if not self.layers:
-            raise ValueError("'layers' is empty: name at least one submodule to track")
-        modules = dict(model.named_modules())
-        unknown = [name for name in self.layers if name not in modules]
-        if unknown:
-            available = ", ".join(repr(n) for n in modules if n)
-            raise ValueError(f"no submodule named {', '.join(map(repr, unknown))} in the model; "
-                             f"its submodules are {available}")
+        modules = named_submodules(model, self.layers)
         self.bins = check_int(bins, "bins", 1)
         self.binning_max_units = None if binning_max_units is None else \
             check_int(binning_max_units, "binning_max_units", 1)
@@ -318,46 +140,36 @@ class InformationTracker:
         self.seed = int(seed)
         self.probe_batch_size = None if probe_batch_size is None else \
             check_int(probe_batch_size, "probe_batch_size", 1)
-        self._schedule = _schedule(every)
-        self._requested = self._per_layer(estimator, "estimator",
-                                          lambda e: check_choice(e, "estimator",
-                                                                 ESTIMATORS + ("auto",)))
-        self.views = self._per_layer(view, "view", lambda v: check_choice(v, "view", VIEWS))
+        self._schedule = Schedule.of(every)
+        requested = per_layer(estimator, "estimator",
+                              lambda e: check_choice(e, "estimator", ESTIMATORS + ("auto",)),
+                              self.layers)
+        self.views = per_layer(view, "view", lambda v: check_choice(v, "view", VIEWS),
+                               self.layers)
         self.reductions = {name: None if spec is None else Reduction(*spec, seed=self.seed)
-                           for name, spec in self._per_layer(reduction, "reduction",
-                                                             parse_reduction).items()}
-
-        inputs = inputs.detach().cpu() if isinstance(inputs, torch.Tensor) else \
-            torch.as_tensor(np.asarray(inputs))
-        self._inputs = inputs if not inputs.is_floating_point() else inputs.float()
-        self._labels = as_labels(labels, "labels")
-        features = self._inputs.reshape(len(self._inputs), -1).numpy() \
-            if input_features is None else np.asarray(torch.as_tensor(input_features).cpu())
-        if self._inputs.ndim < 1 or features.ndim != 2 or \
-                not len(self._labels) == len(features) == len(self._inputs):
-            raise ValueError(f"'inputs' must be (n, ...), 'input_features' (n, d) and 'labels' "
-                             f"(n,); got shapes {tuple(self._inputs.shape)}, {features.shape} "
-                             f"and {self._labels.shape}")
-        digest = _digest(self._inputs.numpy(), features.astype(np.float32), self._labels)
-        kept, self.input_columns = _informative_columns(features)
-        self._features = features[:, kept].astype(np.float32)
-        # Binning and the KDE bound take a discrete X: the input features as codes.
-        self._x = {"discrete": _input_codes(self._features, self.bins),
-                   "continuous": self._features.astype(np.float64)}
+                           for name, spec in per_layer(reduction, "reduction", parse_reduction,
+                                                       self.layers).items()}
+        self.probe = probe_set(inputs, labels, input_features, bins=self.bins)
+        self.input_columns = self.probe.input_columns
 
         overrides = dict(bin_ranges or {})
         self.bin_ranges = {name: tuple(overrides.get(name, activation_bin_range(modules[name])))
                            for name in self.layers}
-        self._capturing = False
-        self._captured: dict[str, list[torch.Tensor]] = {}
-        self._handles = [modules[name].register_forward_hook(self._hook(name))
-                         for name in self.layers]
-        self._shapes = self._output_shapes()
-        self.units = self._layer_widths()
-        self.estimators = {name: self._resolve_estimator(name) for name in self.layers}
+        self._capture = Capture(model, self.layers, self.probe_batch_size)
+        self._shapes = self._capture.shapes(self.probe.inputs)
+        # Each layer's width before any view or reduction.
+        self.units = {name: int(np.prod(shape[1:], dtype=np.int64))
+                      for name, shape in self._shapes.items()}
+        self.estimators = {name: resolve_estimator(
+            requested[name], lambda name=name: self._columns(name), bins=self.bins,
+            n=len(self.probe.labels), binning_max_units=self.binning_max_units)
+            for name in self.layers}
         if "gaussian" in self.estimators.values():
             self.estimator_options.setdefault("ridge", GAUSSIAN_RIDGE)
-        self._check_gaussian_samples()
+        if self.estimator_options.get("bias_correction", True):
+            check_gaussian_samples({name: self._columns(name) for name in self.layers
+                                    if self.estimators[name] == "gaussian"},
+                                   self.probe.features, self.probe.labels)
         binned = [name for name in self.layers if self.estimators[name] == "binning"]
         for name in binned:
             if self.views[name] != "flatten" or self.reductions[name] is not None:
@@ -365,9 +177,9 @@ class InformationTracker:
         self.config = json.loads(json.dumps({
             "layers": self.layers,
             "model": repr(model),
-            "probe": {"n": len(self._labels), "input_shape": list(self._inputs.shape[1:]),
-                      "d": self._features.shape[1],
-                      "digest": digest},
+            "probe": {"n": len(self.probe.labels), "input_shape": list(self.probe.inputs.shape[1:]),
+                      "d": self.probe.features.shape[1],
+                      "digest": self.probe.digest},
             "input_columns": self.input_columns,
             "estimator": estimator if isinstance(estimator, str) else "per layer",
             "estimators": self.estimators,
@@ -384,163 +196,23 @@ class InformationTracker:
         }))
 
         self.path = None if path is None else Path(path)
-        self.records: list[dict] = []
-        if self.path is not None:
-            self._open_file()
-            self._load_bases()
+        self._file = RecordFile(self.path, run)
+        try:
+            self.records: list[dict] = self._file.open(self.config)
+        except RunMismatchError:
+            self.close()
+            raise
+        self._file.load_bases(self.reductions)
         self._done = {(r["epoch"], r["layer"]) for r in self.records}
         self._activations = ActivationStore(store)
         self._metrics: dict[int, dict] = {}
         self._finished = False
         self._warned_saturated: set[str] = set()
 
-    def _per_layer(self, value, what: str, check) -> dict:
-        """{layer: checked value} from one value for all layers or a dict naming some."""
-        if isinstance(value, dict):
-            unknown = sorted(set(value) - set(self.layers))
-            if unknown:
-                raise ValueError(f"'{what}' names {', '.join(map(repr, unknown))}, which "
-                                 "are not tracked layers")
-            default = "flatten" if what == "view" else None if what == "reduction" else \
-                "auto"
-            return {name: check(value.get(name, default)) for name in self.layers}
-        checked = check(value)
-        return {name: checked for name in self.layers}
-
-    def _output_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Each tracked output's shape, from one forward pass over the first probe row."""
-        captured = self._forward(self._inputs[:1])
-        return {name: tuple(captured[name].shape) for name in self.layers}
-
-    def _layer_widths(self) -> dict[str, int]:
-        """Each layer's width before any view or reduction."""
-        return {name: int(np.prod(shape[1:], dtype=np.int64))
-                for name, shape in self._shapes.items()}
-
     def _columns(self, name: str) -> int:
-        """The number of columns the estimates of a layer see: after its view and reduction."""
-        columns = as_units(torch.zeros(self._shapes[name]), self.views[name]).shape[1]
-        reduction = self.reductions[name]
-        return reduction.components if reduction is not None and reduction.applies_to(columns) \
-            else columns
-
-    def _check_gaussian_samples(self) -> None:
-        """Refuses, before any training, a Gaussian layer whose covariances the probe set
-        cannot estimate: (X, T) needs more samples than columns, the class model of T more
-        samples than classes plus columns (its pooled covariance), and 3 samples per class."""
-        if not self.estimator_options.get("bias_correction", True):
-            return
-        n, d = self._features.shape
-        sizes = np.unique(self._labels, return_counts=True)[1]
-        for name in self.layers:
-            if self.estimators[name] != "gaussian":
-                continue
-            columns = self._columns(name)
-            if n <= columns + d or n - len(sizes) <= columns or sizes.min() < 3:
-                raise ValueError(
-                    f"layer {name!r}: the Gaussian estimates need more probe samples than "
-                    f"columns, for (X, T) together ({n} samples, {d} + {columns} columns) and "
-                    f"for T's class model ({n} samples in {len(sizes)} classes, the smallest "
-                    f"of {int(sizes.min())}: at least 3 each and n - classes > {columns}); "
-                    "reduce the layer (e.g. reduction=('pca', k)), the input features, or use a "
-                    "larger probe set")
-
-    def _resolve_estimator(self, name: str) -> str:
-        requested = self._requested[name]
-        if requested != "auto":
-            return requested
-        columns = self._columns(name)
-        if self.binning_max_units is not None:
-            return "binning" if columns <= self.binning_max_units else "gaussian"
-        return "binning" if self.bins ** columns <= len(self._labels) else "gaussian"
-
-    # --- the file -----------------------------------------------------------------------------
-
-    def _open_file(self) -> None:
-        if self.path.exists():
-            _drop_torn_line(self.path)
-            existing = read_runs(self.path).get(self.run)
-            if existing is not None:
-                differences = _config_differences(self.config, existing.config)
-                if differences:
-                    self.close()
-                    raise RunMismatchError(
-                        f"{self.path} already holds run {self.run!r} with another configuration "
-                        f"({'; '.join(differences)}); use another file or run name, or delete "
-                        "the file to start over")
-                self.records = existing.records
-                return
-        self._append({"kind": "header", "format": FORMAT, "run": self.run,
-                      "config": self.config})
-
-    def _append(self, entry: dict) -> None:
-        if self.path is None:
-            return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, allow_nan=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def _bases_path(self) -> Path:
-        """Where the PCA bases fitted over the run are kept beside the file, for a resume."""
-        return self.path.with_name(f"{self.path.stem}.{self.run}.pca.npz")
-
-    def _load_bases(self) -> None:
-        bases = self._bases_path()
-        if not bases.exists():
-            return
-        with np.load(bases) as saved:
-            for name, reduction in self.reductions.items():
-                if reduction is not None and f"{name}/basis" in saved.files:
-                    reduction.mean = saved[f"{name}/mean"]
-                    reduction.basis = saved[f"{name}/basis"]
-                    reduction.explained = float(saved[f"{name}/explained"])
-
-    def _save_bases(self) -> None:
-        fitted = {name: r for name, r in self.reductions.items()
-                  if r is not None and r.method == "pca" and r.basis is not None}
-        if self.path is None or not fitted:
-            return
-        arrays = {}
-        for name, r in fitted.items():
-            arrays.update({f"{name}/mean": r.mean, f"{name}/basis": r.basis,
-                           f"{name}/explained": np.float64(r.explained)})
-        np.savez(self._bases_path(), **arrays)
+        return columns(self._shapes[name], self.views[name], self.reductions[name])
 
     # --- recording ----------------------------------------------------------------------------
-
-    def _hook(self, name: str):
-        def hook(module, args, output):
-            if self._capturing:
-                if isinstance(output, (tuple, list)):  # e.g. attention: (values, weights)
-                    output = output[0]
-                self._captured.setdefault(name, []).append(output.detach())
-        return hook
-
-    def _forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Runs the model in eval mode (no dropout, batch-norm in its running statistics: the
-        deterministic network) over ``x`` in batches; returns each tracked output, whole."""
-        parameter = next(self.model.parameters(), None)
-        device = parameter.device if parameter is not None else torch.device("cpu")
-        batch = self.probe_batch_size or max(len(x), 1)
-        was_training = self.model.training
-        self.model.eval()
-        self._capturing, self._captured = True, {}
-        try:
-            with torch.no_grad():
-                for rows in x.split(batch):
-                    if rows.is_floating_point() and parameter is not None:
-                        rows = rows.to(device, parameter.dtype)
-                    self.model(rows.to(device))
-        finally:
-            self._capturing = False
-            self.model.train(was_training)
-        captured, self._captured = self._captured, {}
-        missing = [name for name in self.layers if name not in captured]
-        if missing:
-            raise RuntimeError(f"the forward pass did not reach {', '.join(map(repr, missing))}")
-        return {name: torch.cat([part.cpu() for part in parts]) if len(parts) > 1
-                else parts[0] for name, parts in captured.items()}
 
     def is_scheduled(self, epoch: int) -> bool:
         return self._schedule.contains(epoch)
@@ -561,7 +233,7 @@ class InformationTracker:
                                "the file)")
         if not self.is_scheduled(epoch) or self._activations.has_epoch(epoch):
             return False
-        for name, output in self._forward(self._inputs).items():
+        for name, output in self._capture.run(self.probe.inputs).items():
             if not bool(torch.isfinite(output).all()):
                 bad = int((~torch.isfinite(output)).sum())
                 raise FloatingPointError(
@@ -599,13 +271,13 @@ class InformationTracker:
                 recorded = self._activations.of_layer(name)
                 if recorded and reduction.applies_to(recorded[0].shape[1]):
                     reduction.fit(recorded)
-        self._save_bases()
+        self._file.save_bases(self.reductions)
         todo = [(e, name) for name in self.layers for e in self._activations.epochs()
                 if (e, name) not in self._done]
         for epoch, name in tqdm(todo, desc=f"{self.run}: information", leave=False,
                                 disable=not self.progress or not todo):
             self._estimate(epoch, name)
-        _sort_records(self.records, self.layers)
+        sort_records(self.records, self.layers)
         return self.records
 
     def _reduced(self, epoch: int, name: str) -> np.ndarray:
@@ -631,6 +303,8 @@ class InformationTracker:
         # A layer constant over the run (e.g. dead ReLUs) falls in one bin whatever the width.
         return (float(low), float(high) if high > low else float(low) + 1.0)
 
+    # --- estimating ---------------------------------------------------------------------------
+
     def _estimate(self, epoch: int, name: str) -> None:
         if (epoch, name) in self._done:
             return
@@ -641,23 +315,14 @@ class InformationTracker:
         if estimator == "binning":  # the library bins t, and says when that saturates
             bin_range = self.run_range(name)
             options.update(bins=self.bins, bin_range=bin_range)
-        x = self._x["discrete" if estimator in ("binning", "kde") else "continuous"]
-        estimates, saturated = {}, []
-        calls = {  # T first in I_XT: the KDE bound treats its first argument as the layer.
-            "I_XT": lambda: F.mutual_information(t, x, **options),
-            "I_TY": lambda: F.mutual_information(t, self._labels, **options),
-            "profile_XT": lambda: F.synergy_profile(x, t, **options),
-            "profile_TY": lambda: F.synergy_profile(t, self._labels, **options),
-        }
+        # Binning and the KDE bound take a discrete X: the input features as codes.
+        x = self.probe.x_discrete if estimator in ("binning", "kde") else self.probe.x_continuous
         try:
-            with config_context(progress=self.progress):
-                for quantity, call in calls.items():
-                    estimates[quantity], flagged = _with_saturation_flag(call)
-                    if flagged:
-                        saturated.append(quantity.replace("profile_", "S_"))
+            estimates, saturated = layer_estimates(t, x, self.probe.labels, options,
+                                                   progress=self.progress)
         except ValueError as error:
             raise ValueError(f"layer {name!r} at epoch {epoch} ({estimator}): "
-                             f"{_tracker_hint(str(error))}") from error
+                             f"{tracker_hint(str(error))}") from error
         if saturated and name not in self._warned_saturated:
             self._warned_saturated.add(name)
             warnings.warn(f"layer {name!r}: {estimator} saturates ({', '.join(saturated)} at "
@@ -665,26 +330,15 @@ class InformationTracker:
                           "the estimate counts the probe samples; use estimator='auto' or "
                           "'gaussian' for this layer", SaturationWarning, stacklevel=3)
         reduction = self.reductions[name]
-        profile_xt, profile_ty = estimates["profile_XT"], estimates["profile_TY"]
-        record = {
-            "kind": "record", "run": self.run, "epoch": int(epoch), "layer": name,
-            "units": self.units[name], "features": int(t.shape[1]), "estimator": estimator,
-            "bin_range": None if bin_range is None else list(bin_range),
-            "explained_variance": None if reduction is None else reduction.explained,
-            "I_XT": estimates["I_XT"],
-            "I_TY": estimates["I_TY"],
-            # S is the plain mean of the profile, as gib_kernels.synergy computes it.
-            "S_XT": float(np.mean(profile_xt)),
-            "S_TY": float(np.mean(profile_ty)),
-            "profile_XT": [float(v) for v in profile_xt],
-            "profile_TY": [float(v) for v in profile_ty],
-            "saturated": saturated,
-            "metrics": self._metrics.get(epoch, {}),
-        }
+        record = layer_record(self.run, epoch, name, estimates, units=self.units[name],
+                              features=int(t.shape[1]), estimator=estimator,
+                              bin_range=bin_range,
+                              explained=None if reduction is None else reduction.explained,
+                              saturated=saturated, metrics=self._metrics.get(epoch, {}))
         if not all(math.isfinite(record[q]) for q in QUANTITIES):
             raise FloatingPointError(f"non-finite estimate for layer {name!r} at epoch {epoch}: "
                                      f"{ {q: record[q] for q in QUANTITIES} }")
-        self._append(record)
+        self._file.append(record)
         self.records.append(record)
         self._done.add((epoch, name))
 
@@ -695,8 +349,8 @@ class InformationTracker:
         estimate FILE --z hidden5/epoch100 --w labels``)."""
         path = Path(path)
         epochs = self._activations.epochs()
-        arrays = {"inputs": self._inputs.numpy(), "input_features": self._features,
-                  "labels": self._labels, "epochs": np.array(epochs, dtype=np.int64)}
+        arrays = {"inputs": self.probe.inputs.numpy(), "input_features": self.probe.features,
+                  "labels": self.probe.labels, "epochs": np.array(epochs, dtype=np.int64)}
         for epoch in epochs:
             for name in self.layers:
                 arrays[f"{name}/epoch{epoch}"] = self._reduced(epoch, name)
@@ -705,48 +359,10 @@ class InformationTracker:
 
     def close(self) -> None:
         """Removes the forward hooks (idempotent)."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
+        self._capture.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
         self.close()
-
-
-def _with_saturation_flag(call):
-    """(call(), whether it raised a SaturationWarning); other warnings pass through."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SaturationWarning)
-        value = call()
-    flagged = False
-    for w in caught:
-        if issubclass(w.category, SaturationWarning):
-            flagged = True
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return value, flagged
-
-
-@dataclass(frozen=True)
-class _Schedule:
-    every: int | None
-    epochs: tuple[int, ...] | None
-
-    def contains(self, epoch: int) -> bool:
-        return epoch % self.every == 0 if self.every is not None else epoch in self.epochs
-
-    def describe(self):
-        return {"every": self.every} if self.every is not None else {"epochs": list(self.epochs)}
-
-
-def _schedule(every) -> _Schedule:
-    if isinstance(every, (int, np.integer)) and not isinstance(every, bool):
-        return _Schedule(check_int(int(every), "every", 1), None)
-    epochs = tuple(sorted({check_int(e, "every", 0) for e in every}))
-    if not epochs:
-        raise ValueError("The 'every' parameter must be an int >= 1 or a non-empty list of "
-                         "epochs. Got an empty list instead.")
-    return _Schedule(None, epochs)
