@@ -212,6 +212,20 @@ def test_integer_inputs_reach_the_model_as_ids_and_x_is_the_given_features():
         pooled.double().numpy(), one_hot, estimator="gaussian", ridge=1e-3), abs=1e-9)
 
 
+def test_each_layer_gets_the_estimator_options_its_family_takes():
+    model, x, y = conv_problem(5)
+    tracker = InformationTracker(model, ["relu", "act"], x, y, estimator="auto",
+                                 reduction={"relu": ("pca", 20)}, binning_max_units=6,
+                                 estimator_options={"ridge": 1e-6})
+    records = fit(tracker, model, x, y)  # binning of "act" takes no ridge: not passed to it
+    assert {r["layer"]: r["estimator"] for r in records} == {"relu": "gaussian", "act": "binning"}
+    with pytest.raises(ValueError, match=r"estimator_options 'ridg': no estimator of the "
+                                         r"tracked layers \(binning, gaussian\) takes it"):
+        InformationTracker(model, ["relu", "act"], x, y, estimator="auto",
+                           reduction={"relu": ("pca", 20)}, binning_max_units=6,
+                           estimator_options={"ridg": 1e-6})
+
+
 def test_a_gaussian_layer_with_a_class_of_two_probe_samples_is_refused():
     model, x, y = conv_problem()
     y[:2] = 2  # a third class of two samples

@@ -127,7 +127,11 @@ def _twelve_bit_options(estimator: str, seed: int) -> dict:
 
 
 def _wide_options(estimator: str, seed: int) -> dict:
-    return {"ridge": NOISE_VARIANCE, "noise": 1e-10, "random_state": seed}
+    # The layers are wide: "auto" gives them the Gaussian copula, with the ridge above; k-NN and
+    # KDE need jitter to break the ties of the discrete inputs.
+    if estimator in ("knn", "kde"):
+        return {"noise": 1e-10, "random_state": seed}
+    return {"ridge": NOISE_VARIANCE} if estimator in ("auto", "gaussian") else {}
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 from .. import backends
 from .._validation import (
     as_matrix,
@@ -25,7 +23,7 @@ from .._validation import (
     is_label_vector,
     log_base,
 )
-from . import AUTO_CHOICES, ESTIMATORS, family, names
+from . import AUTO_CHOICES, family, names
 from .base import Estimator
 
 
@@ -43,14 +41,9 @@ def _not_its_option(cls, option: str) -> str:
             f"{', '.join(cls.parameter_names()) or 'none'}")
 
 
-def _owners(option: str) -> list:
-    return [name for name in ESTIMATORS if option in family(name).parameter_names()]
-
-
 def _check_options(cls_or_auto, options: dict, known: tuple) -> dict:
-    """The options a family (or "auto") takes; an option no family takes is a TypeError, one of
-    another family a FutureWarning (ignored: a caller may pass one set of options to several
-    families), both naming the family and its options."""
+    """The options a family (or "auto") takes; any other is a TypeError naming the family and
+    the options it takes."""
     own = {}
     for option, value in options.items():
         if option in known:
@@ -62,10 +55,7 @@ def _check_options(cls_or_auto, options: dict, known: tuple) -> dict:
                        f"option {option!r} (they take {', '.join(takes)}): name the estimator")
         else:
             message = _not_its_option(cls_or_auto, option)
-        if not _owners(option):
-            raise TypeError(message)
-        warnings.warn(message + "; it is ignored (this will become an error)", FutureWarning,
-                      stacklevel=4)
+        raise TypeError(message)
     return own
 
 

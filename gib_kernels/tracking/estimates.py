@@ -7,13 +7,13 @@ import warnings
 
 import numpy as np
 
+from .. import estimators as registry  # the public registry (gk.estimators), no family module
 from .. import functional as F
 from .._config import config_context
 from ..exceptions import SaturationWarning
 
-__all__ = ["ESTIMATORS", "GAUSSIAN_RIDGE", "QUANTITIES", "layer_estimates", "tracker_hint"]
-
-ESTIMATORS = ("binning", "knn", "kde", "gaussian")
+__all__ = ["GAUSSIAN_RIDGE", "QUANTITIES", "check_options", "layer_estimates", "own_options",
+           "tracker_estimators", "tracker_hint"]
 # The Gaussian ridge where estimator_options gives none, read as the variance of a noise added
 # to every copula-normalised (unit variance) column. A deterministic layer is a function of X,
 # so without noise I(X;T) has no finite value; this caps each column's share at
@@ -22,24 +22,47 @@ GAUSSIAN_RIDGE = 1e-3
 QUANTITIES = ("I_XT", "I_TY", "S_XT", "S_TY")
 
 
+def tracker_estimators() -> tuple[str, ...]:
+    """The registered families the tracker can use: those that estimate a layer against its
+    input as well as against class labels, i.e. every family with an entropy of its own (the
+    mixed estimator, labels only, has none)."""
+    return tuple(name for name in registry.ESTIMATORS if registry.family(name).supports_entropy)
+
+
+def own_options(estimator: str, options: dict) -> dict:
+    """The options of ``estimator_options`` that the family ``estimator`` takes."""
+    takes = registry.family(estimator).parameter_names()
+    return {key: value for key, value in options.items() if key in takes}
+
+
+def check_options(estimators, options: dict) -> None:
+    """Refuses an option that none of the families ``estimators`` takes (a typo, or an option
+    for a family no layer uses), naming what they take."""
+    used = sorted(set(estimators))
+    takes = {key for name in used for key in registry.family(name).parameter_names()}
+    unknown = sorted(set(options) - takes)
+    if unknown:
+        raise ValueError(f"estimator_options {', '.join(map(repr, unknown))}: no estimator of "
+                         f"the tracked layers ({', '.join(used)}) takes "
+                         f"{'it' if len(unknown) == 1 else 'them'}; they take "
+                         f"{', '.join(sorted(takes)) or 'no options'}")
+
+
 def layer_estimates(t: np.ndarray, x: np.ndarray, labels: np.ndarray, options: dict, *,
                     progress: bool) -> tuple[dict, list[str]]:
     """({"I_XT", "I_TY", "profile_XT", "profile_TY"}: estimate, the quantities ("S_XT", ...)
-    whose estimator warned that it saturated). ``options`` go to every call (estimator, base,
-    bins, bin_range, ...)."""
-    calls = {  # T first in I_XT: the KDE bound treats its first argument as the layer.
-        "I_XT": lambda: F.mutual_information(t, x, **options),
-        "I_TY": lambda: F.mutual_information(t, labels, **options),
-        "profile_XT": lambda: F.synergy_profile(x, t, **options),
-        "profile_TY": lambda: F.synergy_profile(t, labels, **options),
-    }
+    whose estimator warned that it saturated), from one call per target: X's features as the
+    sources of S(X -> T) (and I(X;T) with them), T's units as those of S(T -> Y). ``options``
+    go to both calls (estimator, base, the family's own options)."""
     estimates, saturated = {}, []
     with config_context(progress=progress):
-        for quantity, call in calls.items():
-            estimates[quantity], flagged = _with_saturation_flag(call)
+        for target, (z, w) in {"XT": (x, t), "TY": (t, labels)}.items():
+            terms, flagged = _with_saturation_flag(lambda: F.information_terms(z, w, **options))
+            estimates[f"I_{target}"] = terms.mutual_information
+            estimates[f"profile_{target}"] = terms.synergy_profile
             if flagged:
-                saturated.append(quantity.replace("profile_", "S_"))
-    return estimates, saturated
+                saturated += [f"I_{target}", f"S_{target}"]
+    return estimates, sorted(saturated, key=QUANTITIES.index)
 
 
 _OPTION_HINT = re.compile(r"\b[Pp]ass (ridge|noise)=([0-9.e+-]+)")

@@ -58,7 +58,8 @@ from ..exceptions import SaturationWarning
 from .._validation import check_choice, check_int, log_base
 from .activations import VIEWS, ActivationStore, Reduction, as_units, parse_reduction
 from .capture import Capture, named_submodules, probe_set
-from .estimates import ESTIMATORS, GAUSSIAN_RIDGE, QUANTITIES, layer_estimates, tracker_hint
+from .estimates import (GAUSSIAN_RIDGE, QUANTITIES, check_options, layer_estimates, own_options,
+                        tracker_estimators, tracker_hint)
 from .layers import (activation_bin_range, check_gaussian_samples, columns, per_layer,
                      resolve_estimator)
 from .records import RecordFile, RunMismatchError, layer_record, sort_records
@@ -142,7 +143,7 @@ class InformationTracker:
             check_int(probe_batch_size, "probe_batch_size", 1)
         self._schedule = Schedule.of(every)
         requested = per_layer(estimator, "estimator",
-                              lambda e: check_choice(e, "estimator", ESTIMATORS + ("auto",)),
+                              lambda e: check_choice(e, "estimator", tracker_estimators() + ("auto",)),
                               self.layers)
         self.views = per_layer(view, "view", lambda v: check_choice(v, "view", VIEWS),
                                self.layers)
@@ -164,6 +165,7 @@ class InformationTracker:
             requested[name], lambda name=name: self._columns(name), bins=self.bins,
             n=len(self.probe.labels), binning_max_units=self.binning_max_units)
             for name in self.layers}
+        check_options(self.estimators.values(), self.estimator_options)
         if "gaussian" in self.estimators.values():
             self.estimator_options.setdefault("ridge", GAUSSIAN_RIDGE)
         if self.estimator_options.get("bias_correction", True):
@@ -310,7 +312,8 @@ class InformationTracker:
             return
         t = self._reduced(epoch, name)
         estimator = self.estimators[name]
-        options = {"estimator": estimator, "base": self.base, **self.estimator_options}
+        options = {"estimator": estimator, "base": self.base,
+                   **own_options(estimator, self.estimator_options)}
         bin_range = None
         if estimator == "binning":  # the library bins t, and says when that saturates
             bin_range = self.run_range(name)
