@@ -284,3 +284,30 @@ def test_a_family_added_with_one_module_and_one_registration_line(monkeypatch):
     with pytest.raises(TypeError, match="PlugIn takes no option 'bogus'; its options are none"):
         gk.entropy(BITS, estimator="plugin", bogus=1)
     test_every_registered_family_keeps_the_protocol("plugin")
+
+
+def test_an_added_family_runs_in_the_tracker_and_the_command_line(monkeypatch, tmp_path, capsys):
+    import json
+
+    import torch
+    from torch import nn
+
+    from gib_kernels.cli import main
+    from gib_kernels.tracking import InformationTracker
+
+    monkeypatch.setitem(ESTIMATORS, "plugin", PlugIn)  # the registration line, and nothing else
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2), nn.Tanh())
+    tracker = InformationTracker(model, ["1"], BITS.astype(np.float32), XOR, estimator="plugin")
+    tracker.step(0)
+    (record,) = tracker.finish()
+    assert record["estimator"] == "plugin"
+    assert record["I_TY"] == gk.mutual_information(
+        model(torch.from_numpy(BITS.astype(np.float32))).detach().numpy(), XOR,
+        estimator="plugin")
+    np.savez(tmp_path / "a.npz", z=BITS, w=XOR)
+    assert main(["estimate", str(tmp_path / "a.npz"), "--z", "z", "--w", "w", "--estimator",
+                 "plugin", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["estimator"]["used"] == "plugin"
+    assert result["synergy"] == pytest.approx(gk.synergy(BITS, XOR, estimator="plugin"))
