@@ -73,3 +73,15 @@ def end_to_end_target(rng, z, target):
     if target == "discrete-matrix":
         return np.column_stack([labels_for(rng, z), rng.integers(0, 2, n)])
     return z[:, :1] ** 2 + 0.3 * rng.standard_normal((n, 2))
+
+
+def family_options(options, **extra):
+    """``options`` (with its "estimator") and those of ``extra`` that this estimator takes: a
+    table of cases can offer k to every row, and only the k-NN families receive it."""
+    import gib_kernels as gk
+
+    name = options.get("estimator", "auto")
+    if name == "auto":
+        return {**options, **extra}
+    takes = gk.estimators.family(name).parameter_names()
+    return {**options, **{key: value for key, value in extra.items() if key in takes}}

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import gib_kernels as gk
 from conftest import assert_close
 from gib_kernels._validation import is_integer
-from inputs import continuous, labels_for, layer_like
+from inputs import continuous, family_options, labels_for, layer_like
 
 FLOAT_DTYPES = ["float16", "bfloat16", "float32", "float64"]
 NUMPY_LAYOUTS = ["C", "F", "strided", "reversed"]
@@ -112,7 +112,7 @@ class Problem:
         args = (z,) if target is None else (z, target)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # duplicate points of tied data
-            return fn(*args, **{**kwargs, "k": self.k, **overrides})
+            return fn(*args, **{**family_options(kwargs, k=self.k), **overrides})
 
     def drawn_z(self):
         """z in the drawn dtype and memory order."""
@@ -279,7 +279,7 @@ def test_max_norm_knn_is_shift_and_scale_invariant(p, shift, scale, data):
 @given(problems(cases=SYNERGY_ESTIMATORS, min_d=2))
 def test_synergy_profile_is_the_difference_of_three_mutual_informations(p):
     _, _, kwargs = CASES[p.case]
-    options = {**kwargs, "k": p.k}
+    options = family_options(kwargs, k=p.k)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         profile = gk.synergy_profile(p.z, p.target, **options)

@@ -37,7 +37,7 @@ import torch
 import gib_kernels as gk
 from conftest import assert_close
 from gib_kernels import _ext
-from inputs import continuous, labels_for
+from inputs import continuous, family_options, labels_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -181,13 +181,13 @@ def test_degenerate_input_never_gives_nan(rng, kind, name, estimate, options):
     if kind in DISCRETE_VALUED and name in KNN:
         for backend in ("cpu", "reference"):
             with pytest.raises(ValueError, match="discrete-valued.*noise=1e-10"):
-                estimate(z, y, w, k=1, backend=backend, **options)
+                estimate(z, y, w, backend=backend, **family_options(options, k=1))
         return
     values = {}
     for backend in ("cpu", "reference"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            values[backend] = np.asarray(estimate(z, y, w, k=1, backend=backend, **options))
+            values[backend] = np.asarray(estimate(z, y, w, backend=backend, **family_options(options, k=1)))
         assert not np.isnan(values[backend]).any(), f"{name} on {backend}: {values[backend]}"
         warned = [str(c.message) for c in caught if "duplicate rows" in str(c.message)]
         assert not warned, warned  # duplicate rows here are discrete-valued: refused above
@@ -205,7 +205,7 @@ def test_degenerate_input_never_gives_nan_on_triton(rng, kind):
             continue  # refused before any backend runs (test_degenerate_input_never_gives_nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            value = np.asarray(estimate(z, y, w, k=1, backend="triton", **options))
+            value = np.asarray(estimate(z, y, w, backend="triton", **family_options(options, k=1)))
         assert not np.isnan(value).any(), f"{name}: {value}"
 
 

@@ -16,8 +16,8 @@ import torch
 
 import gib_kernels as gk
 from conftest import HAS_CUDA, assert_close
-from inputs import (BAD_SHARDS, END_TO_END_CASES, continuous, end_to_end_target, labels_for,
-                    labels_of_three, loo_target, shard_parts)
+from inputs import (BAD_SHARDS, END_TO_END_CASES, continuous, end_to_end_target, family_options,
+                    labels_for, labels_of_three, loo_target, shard_parts)
 
 pytest.importorskip("triton")
 cpu = pytest.importorskip("gib_kernels._cpu")
@@ -370,9 +370,9 @@ def test_mutual_information_matches_reference(rng, case, kw, target):
     n, d = 53, 3
     z = continuous(rng, n, d)
     w = end_to_end_target(rng, z, target)
-    got, want = _both(gk.mutual_information, z, w, k=3, **kw)
+    got, want = _both(gk.mutual_information, z, w, **family_options(kw, k=3))
     assert_close(got, want, 1e-4, atol=1e-6, name=f"MI {case}")
-    got, want = _both(gk.leave_one_out_mutual_information, z, w, k=3, **kw)
+    got, want = _both(gk.leave_one_out_mutual_information, z, w, **family_options(kw, k=3))
     assert_close(got, want, 1e-4, atol=1e-6, name=f"leave-one-out MI {case}")
 
 
