@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import functools
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -276,6 +275,8 @@ class _ClassModel:
 
     def __init__(self, mo: _Moments, p, prior_samples: float, trial: bool = False):
         self.mo, self.p, self.trial = mo, p, trial
+        # the leave-one-out sums: for the bias correction, and for the trial fits that choose nu
+        self.leave_one_out = trial or p.bias_correction
         self.n, self.classes = mo.n, len(mo.sizes)
         self.prior_samples = nu = float(prior_samples)
         eye = torch.eye(mo.m, dtype=mo.pooled.dtype, device=mo.pooled.device)
@@ -285,14 +286,14 @@ class _ClassModel:
     def check(self, dims: int) -> None:
         """Two samples per class (three for the leave-one-out refit of the bias correction),
         and more samples than classes plus dims for the pooled covariance."""
-        need = 3 if self.p.bias_correction else 2
+        need = 3 if self.leave_one_out else 2
         for c, n_c in enumerate(self.mo.sizes):
             if n_c < need:
                 raise ValueError(
                     f"class {c} of z has {n_c} sample{'s' if n_c != 1 else ''}: the Gaussian "
                     f"class model needs at least {need} per class"
                     + (" for its leave-one-out bias correction (pass bias_correction=False for "
-                       "the resubstitution value)" if self.p.bias_correction else ""))
+                       "the resubstitution value)" if self.leave_one_out else ""))
         if self.n - self.classes <= dims:
             raise ValueError(
                 f"z has {self.n} samples in {self.classes} classes for {dims} dimensions: the "
@@ -342,7 +343,7 @@ class _ClassModel:
 
         resub = _own_log_posterior_sum(
             [joint(c, n_c / n, logdet[c]) for c, n_c in enumerate(sizes)], own)
-        if not self.p.bias_correction:
+        if not self.leave_one_out:
             return resub, None
         nu = self.prior_samples
         terms = []
@@ -354,7 +355,8 @@ class _ClassModel:
             # kappa a a^T (a = z - mu, kappa = n_c / (n_c - 1)) over n_c - 2 + nu. With
             # t = a^T B^-1 a (Sherman-Morrison) its Mahalanobis term is
             # kappa^2 (n_c - 2 + nu) t / (1 - kappa t) and
-            # log det S_f = log det S + dims log((n_c - 1 + nu) / (n_c - 2 + nu)) + log(1 - kappa t).
+            # log det S_f = log det S + dims log((n_c - 1 + nu) / (n_c - 2 + nu))
+            #               + log(1 - kappa t).
             kappa, before, after = n_c / (n_c - 1), n_c - 1 + nu, n_c - 2 + nu
             if square[c] is None:
                 maha = base[c]
@@ -463,8 +465,7 @@ class _ClassModel:
         stride = max(1, math.ceil(mo.n / PRIOR_ROWS))
         best, best_score = None, -math.inf
         for factor in PRIOR_GRID:
-            model = _ClassModel(mo, SimpleNamespace(**{**vars(p), "bias_correction": True}), factor * (mo.m + 2),
-                                trial=True)
+            model = _ClassModel(mo, p, factor * (mo.m + 2), trial=True)
             try:
                 score = float(model._full_sums(z, stride)[1])
             except ValueError:  # singular with this prior: the final fit says why, if chosen

@@ -143,7 +143,8 @@ class InformationTracker:
             check_int(probe_batch_size, "probe_batch_size", 1)
         self._schedule = Schedule.of(every)
         requested = per_layer(estimator, "estimator",
-                              lambda e: check_choice(e, "estimator", tracker_estimators() + ("auto",)),
+                              lambda e: check_choice(e, "estimator",
+                                                     tracker_estimators() + ("auto",)),
                               self.layers)
         self.views = per_layer(view, "view", lambda v: check_choice(v, "view", VIEWS),
                                self.layers)
