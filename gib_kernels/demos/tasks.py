@@ -111,13 +111,6 @@ def build_transformer() -> TokenTransformer:
 
 # --- the tasks ----------------------------------------------------------------------------------
 
-# The Gaussian ridge of the wide tasks, read as the variance of a noise added to every
-# copula-normalised (unit variance) column. A deterministic layer is a function of X, so without
-# noise I(X;T) has no finite value; this caps each column's share at 0.5 log2(1 + 1/variance)
-# = 5 bits.
-NOISE_VARIANCE = 1e-3
-
-
 def _twelve_bit_options(estimator: str, seed: int) -> dict:
     # The 12 inputs are bits: k-NN estimators need jitter to break the ties. Dead ReLU units are
     # constant: the Gaussian covariances need a ridge.
@@ -127,11 +120,10 @@ def _twelve_bit_options(estimator: str, seed: int) -> dict:
 
 
 def _wide_options(estimator: str, seed: int) -> dict:
-    # The layers are wide: "auto" gives them the Gaussian copula, with the ridge above; k-NN and
-    # KDE need jitter to break the ties of the discrete inputs.
-    if estimator in ("knn", "kde"):
-        return {"noise": 1e-10, "random_state": seed}
-    return {"ridge": NOISE_VARIANCE} if estimator in ("auto", "gaussian") else {}
+    # The layers are wide: "auto" gives them the Gaussian copula, whose ridge the tracker sets
+    # (tracking.estimates.GAUSSIAN_RIDGE); k-NN and KDE need jitter to break the ties of the
+    # discrete inputs.
+    return {"noise": 1e-10, "random_state": seed} if estimator in ("knn", "kde") else {}
 
 
 @dataclass(frozen=True)

@@ -22,21 +22,13 @@ import torch
 from .._validation import MAX_BINS, check_bin_range, check_int
 from ..exceptions import warn
 from .base import Estimator
-from .shared import value_codes
+from .shared import is_saturated, value_codes
 
-# An entropy of binned data at or above this fraction of log n counts samples, not patterns.
-SATURATION = 0.98
 SATURATION_MESSAGE = (
     "binning saturates: nearly every binned row of {what} is distinct, so the estimate counts "
     "the samples (H = log n, and I = the entropy of the other argument, by construction) "
     "rather than measures the data; use estimator='gaussian' (wide layers), 'knn' or 'mixed' "
     "(class labels), fewer bins, or more samples")
-
-
-def is_saturated(entropy_nats, n: int):
-    """Whether an entropy (nats) of n binned samples is within 2% of log n (elementwise)."""
-    return np.asarray(entropy_nats) >= SATURATION * math.log(n) if n > 1 else \
-        np.zeros(np.shape(entropy_nats), dtype=bool)
 
 
 def _check_saturation(d, names, entropy_nats) -> None:
@@ -93,11 +85,6 @@ def _entropy_loo(be, codes) -> np.ndarray:
 # --- the estimator family (estimators/protocol.py) --------------------------------------------
 
 
-def _is_float(x) -> bool:
-    return x.dtype.is_floating_point if isinstance(x, torch.Tensor) else \
-        np.asarray(x).dtype.kind == "f"
-
-
 class Binning(Estimator):
     """The plug-in (binning) estimator: entropy of the distinct rows of discretised patterns.
 
@@ -131,7 +118,7 @@ class Binning(Estimator):
     def prepare(self, d, x, name):
         if d.auto and d.is_discrete(x):
             return value_codes(x)  # "auto" takes discrete data as it is, unbinned
-        if _is_float(x) and not d.is_discrete(x):
+        if not d.is_discrete(x):
             d.cache.setdefault("binned", set()).add(name)  # continuous: checked for saturation
         return discretize(x, d.p.bins, d.p.bin_range)
 

@@ -18,19 +18,16 @@ import numpy as np
 from .._validation import as_row_classes, check_noise, check_positive, check_seed
 from ..exceptions import warn
 from .base import Estimator
-from .shared import cat, leave_one_out_loop, prepare_floats
+from .shared import cat, is_saturated, leave_one_out_loop, prepare_floats
 
 
 def _upper_bound(d, mean_log_kernel, sigma2):
     return 0.5 * d + 0.5 * d * (math.log(2 * math.pi) + math.log(sigma2)) - mean_log_kernel
 
 
-SATURATION = 0.98  # -<log mean kernel> at or above this fraction of log n: kernels apart
-
-
 def _check_saturation(mean_log_kernel, n: int) -> None:
     # Not deduplicated per estimate: the default warning filter shows it once per call site.
-    if n > 1 and np.any(-np.asarray(mean_log_kernel) >= SATURATION * math.log(n)):
+    if np.any(is_saturated(-np.asarray(mean_log_kernel), n)):
         warn("the KDE bound saturates: the noise kernels of the layer hardly overlap, so the "
              "estimate counts the samples (I = the entropy of the discrete argument, by "
              "construction) rather than measures the data; use a larger sigma2 or "

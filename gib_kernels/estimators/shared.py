@@ -14,6 +14,20 @@ from scipy.special import digamma
 from .._config import progress_bar
 from .._validation import jitter
 
+# --- saturation ---------------------------------------------------------------------------------
+
+# An entropy-like term of n samples (binning's H, the KDE bound's -<log mean kernel>) is at
+# most log n, reached when each sample is its own pattern or kernel; at or above this fraction
+# of it the estimate counts the samples rather than measures the data.
+SATURATION = 0.98
+
+
+def is_saturated(nats, n: int):
+    """Whether each value of ``nats`` (entropy-like, of n samples) is within 2% of log n."""
+    return np.asarray(nats) >= SATURATION * np.log(n) if n > 1 else \
+        np.zeros(np.shape(nats), dtype=bool)
+
+
 # --- arrays -----------------------------------------------------------------------------------
 
 
