@@ -40,7 +40,8 @@ def test_kth_neighbor_distance_matches_kdtree(n, d, k, metric):
     z = rng().standard_normal((n, d))
     # Neighbour 0 of the tree query is the point itself (no duplicates).
     expected = cKDTree(z).query(z, k=k + 1, p=SCIPY_P[metric])[0][:, k]
-    np.testing.assert_allclose(ref.kth_neighbor_distance(z, k, metric), expected, rtol=1e-12)
+    actual = ref.kth_neighbor_distance(z, None, k, ref.METRICS[metric])
+    np.testing.assert_allclose(actual, expected, rtol=1e-12)
 
 
 def test_kth_neighbor_distance_with_labels_lowers_k_per_class():
@@ -56,7 +57,7 @@ def test_kth_neighbor_distance_with_labels_lowers_k_per_class():
             k_class = min(k, members.size - 1)
             tree = cKDTree(z[members])
             expected[members] = tree.query(z[members], k=k_class + 1, p=np.inf)[0][:, k_class]
-    actual = ref.kth_neighbor_distance(z, k, "max", labels)
+    actual = ref.kth_neighbor_distance(z, labels, k, ref.MAX)
     assert actual[0] == np.inf
     np.testing.assert_allclose(actual, expected, rtol=1e-12)
 
@@ -71,7 +72,7 @@ def test_count_within_is_strict_and_excludes_self(metric):
     tree_counts = cKDTree(z).query_ball_point(z, np.nextafter(radius, 0), p=SCIPY_P[metric],
                                               return_length=True)
     expected = np.maximum(tree_counts - 1, 0)
-    actual = ref.count_within(z, radius, metric)
+    actual = ref.count_within(z, radius, ref.METRICS[metric])
     assert actual.dtype == np.int64 and np.all(actual[:5] == 0)
     np.testing.assert_array_equal(actual, expected)
 

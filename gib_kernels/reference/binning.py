@@ -1,12 +1,36 @@
-"""Plug-in (binning) estimators over discrete codes, in nats.
+"""Plug-in (binning) estimators over discrete codes, in nats, and the primitives behind them.
 
 The classic information-plane estimator (Shwartz-Ziv & Tishby 2017; Saxe et al. 2018): bin each
 value, treat every distinct row of codes as one symbol, and use empirical frequencies.
 """
 import numpy as np
 
-from ._arrays import as_columns
+from ._arrays import as_columns, each_column_left_out, refuse_shard
 
+
+# --- the primitives of backends.protocol ---------------------------------------------------------
+
+def _with_fixed(codes, fixed):
+    return codes if fixed is None else np.hstack([codes, fixed])
+
+
+def pattern_counts(codes, fixed):
+    """Sizes of the classes of identical rows of [codes, fixed] (int64, in no promised order)."""
+    return np.unique(_with_fixed(codes, fixed), axis=0, return_counts=True)[1].astype(np.int64)
+
+
+def binning_loo(codes, fixed, shard=None):
+    """(m + 1,) sum of c log c over the distinct rows of [codes without column j, fixed]
+    (column m: all of codes), c the rows' counts."""
+    refuse_shard(shard)
+    out = np.zeros(codes.shape[1] + 1)
+    for j, cj in each_column_left_out(codes):
+        counts = pattern_counts(cj, fixed).astype(np.float64)
+        out[j] = np.sum(counts * np.log(counts))
+    return out
+
+
+# --- the estimators ------------------------------------------------------------------------------
 
 def discretize(z, bins=30, bin_range=None):
     """Equal-width binning of `z` into int64 codes in [0, bins).
@@ -68,3 +92,4 @@ def discrete_conditional_mutual_information(cz, cw, cv):
         - discrete_entropy(np.hstack([cz, cw, cv]))
         - discrete_entropy(cv)
     )
+

@@ -1,8 +1,9 @@
-"""Pairwise-distance (KDE) upper bound on the entropy of a noisy layer, in nats."""
+"""Pairwise-distance (KDE) upper bound on the entropy of a noisy layer, in nats, and the
+primitives behind it."""
 import numpy as np
 from scipy.special import logsumexp
 
-from ._arrays import as_columns
+from ._arrays import as_columns, each_column_left_out, refuse_shard
 from .knn import distance_blocks
 
 
@@ -10,6 +11,37 @@ def _noise_entropy(d, sigma2):
     """H(N(0, sigma2 I_d)) = (d/2) (log(2 pi sigma2) + 1)."""
     return 0.5 * d * (np.log(2.0 * np.pi) + np.log(sigma2) + 1.0)  # no overflow for huge sigma2
 
+
+# --- the primitives of backends.protocol ---------------------------------------------------------
+
+def kde_log_mean_kernel(t, labels, sigma2, shard=None):
+    """(n,) log of the mean Gaussian kernel exp(-|t_a - t_b|^2 / (2 sigma2)) of each row a over
+    the rows b of its label (itself included), or over all rows without labels."""
+    refuse_shard(shard)
+    out = np.empty(t.shape[0])
+    groups = [np.arange(t.shape[0])] if labels is None else \
+        [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    for members in groups:
+        for rows, sq in distance_blocks(t[members], "sqeuclidean"):
+            out[members[rows]] = logsumexp(-sq / (2.0 * sigma2), axis=1) - np.log(members.size)
+    return out
+
+
+def kde_loo(t, labels, n_classes, sigma2, shard=None):
+    """(n_classes, m + 1): per class (labels in [0, n_classes), or one class without labels),
+    the sum of kde_log_mean_kernel over its rows, on t without column j (column m: all of t)."""
+    refuse_shard(shard)
+    if labels is None and n_classes != 1:
+        raise ValueError("n_classes must be 1 without labels")
+    out = np.zeros((n_classes, t.shape[1] + 1))
+    classes = np.zeros(t.shape[0], np.int64) if labels is None else labels
+    for j, tj in each_column_left_out(t):
+        out[:, j] = np.bincount(classes, kde_log_mean_kernel(tj, labels, sigma2),
+                                minlength=n_classes)
+    return out
+
+
+# --- the estimators ------------------------------------------------------------------------------
 
 def kde_entropy(t, sigma2=1e-3):
     """Kolchinsky-Tracey upper bound on H(T + N(0, sigma2 I)) for samples t (n, d), in nats.
@@ -20,11 +52,8 @@ def kde_entropy(t, sigma2=1e-3):
     References: Kolchinsky & Tracey 2017 (Entropy 19, 361); Saxe et al. 2018 (ICLR).
     """
     t = as_columns(t, np.float64)
-    n, d = t.shape
-    log_mean_kernel = np.empty(n)
-    for rows, sq_dist in distance_blocks(t, "sqeuclidean"):
-        log_mean_kernel[rows] = logsumexp(-sq_dist / (2.0 * sigma2), axis=1) - np.log(n)
-    return float(_noise_entropy(d, sigma2) - np.mean(log_mean_kernel))
+    log_mean_kernel = kde_log_mean_kernel(t, None, sigma2)
+    return float(_noise_entropy(t.shape[1], sigma2) - np.mean(log_mean_kernel))
 
 
 def kde_mutual_information(t, w, sigma2=1e-3):

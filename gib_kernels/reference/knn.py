@@ -1,16 +1,23 @@
-"""k-nearest-neighbour estimators by brute force, in nats.
+"""k-nearest-neighbour primitives and estimators by brute force, in nats.
 
 Every pairwise distance is computed, one block of anchor rows at a time, so memory stays about
 `_BLOCK_VALUES` doubles whatever n is. Neighbours never include the point itself, and the
-estimators assume no duplicate points (a zero k-th distance makes log(eps) = -inf).
+estimators assume no duplicate points (a zero k-th distance makes log(eps) = -inf). The
+primitives take the arguments of ``backends.protocol`` and every fast backend is tested against
+them; the estimators take a metric by name.
 """
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from ._arrays import as_columns
+from ._arrays import as_columns, each_column_left_out, refuse_shard
 
 # Doubles per block of the distance matrix (32 MiB): n = 20000 takes ~100 blocks of ~200 rows.
 _BLOCK_VALUES = 1 << 22
+
+# The metric codes of the primitives (``Metric`` in csrc/include/gib/common.h), and their names.
+MAX, EUCLIDEAN = 0, 1
+METRICS = {"max": MAX, "euclidean": EUCLIDEAN}
+_NAMES = {code: name for name, code in METRICS.items()}
 
 
 def _distances(anchors, points, metric):
@@ -38,6 +45,13 @@ def distance_blocks(x, metric):
         yield rows, _distances(x[rows], x, metric)
 
 
+def distance_matrix(z, metric):
+    """(n, n) distances between the rows of z under a metric code, coordinates taken in the
+    kernels' order (0, 1, ..., d - 1), so that exact ties compare as they do there."""
+    z = as_columns(z, np.float64)
+    return np.vstack([dist for _, dist in distance_blocks(z, _NAMES[metric])])
+
+
 def _neighbor_blocks(x, metric):
     """distance_blocks with each point's distance to itself set to +inf."""
     for rows, dist in distance_blocks(x, metric):
@@ -52,33 +66,77 @@ def _kth_distance(x, k, metric):
     return out
 
 
-def kth_neighbor_distance(z, k=3, metric="max", labels=None):
-    """Distance from each point to its k-th nearest other point, shape (n,).
+# --- the primitives of backends.protocol ---------------------------------------------------------
 
-    With integer `labels`, only points of the same label are candidates and k is lowered to
-    min(k, N_label - 1); a point alone in its label gets +inf. metric: "max" (Chebyshev) or
-    "euclidean".
+def kth_neighbor_distance(z, labels, k, metric, shard=None):
+    """Distance from each row of z (n, d) to its k-th nearest other row, shape (n,).
+
+    With integer `labels` (n,), only rows of the same label are candidates and k is lowered to
+    min(k, N_label - 1); a row alone in its label gets +inf. metric: MAX or EUCLIDEAN.
     """
-    z = as_columns(z, np.float64)
+    refuse_shard(shard)
+    z, name = as_columns(z, np.float64), _NAMES[metric]
     if labels is None:
-        return _kth_distance(z, k, metric)
+        return _kth_distance(z, k, name)
     labels = np.asarray(labels)
     out = np.full(z.shape[0], np.inf)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         if members.size > 1:
-            out[members] = _kth_distance(z[members], min(k, members.size - 1), metric)
+            out[members] = _kth_distance(z[members], min(k, members.size - 1), name)
     return out
 
 
-def count_within(z, radius, metric="max"):
+def count_within(z, radius, metric, shard=None):
     """n_i = #{j != i : dist(z_i, z_j) < radius_i} (strict, as in KSG and Ross), int64 (n,)."""
+    refuse_shard(shard)
     z, radius = as_columns(z, np.float64), np.asarray(radius, dtype=np.float64)
     out = np.empty(z.shape[0], dtype=np.int64)
-    for rows, dist in _neighbor_blocks(z, metric):
+    for rows, dist in _neighbor_blocks(z, _NAMES[metric]):
         out[rows] = np.count_nonzero(dist < radius[rows, None], axis=1)
     return out
 
+
+def knn_loo_maxnorm(z, labels, w, k, shard=None, bound=None):
+    """(3, m + 1) sums over anchors, per column j (column m: all of z) of the estimate on z
+    without column j: log r, psi(c_z + 1), psi(c_w + 1), with r the max-norm k-th distance in
+    [z without j, w] among the anchor's label (Ross), in it beside w (KSG) or in it alone (KL),
+    c_z and c_w the counts within r. Points of a unique label take no part. `bound` only prunes
+    the fast kernels' pass: it is ignored here.
+    """
+    refuse_shard(shard)
+    if labels is not None:
+        _, label_index, label_sizes = np.unique(labels, return_inverse=True, return_counts=True)
+        keep = label_sizes[label_index] > 1
+        z, labels = z[keep], labels[keep]
+    out = np.zeros((3, z.shape[1] + 1))
+    for j, zj in each_column_left_out(z):
+        joint = zj if w is None else np.hstack([zj, w])
+        r = kth_neighbor_distance(joint, labels, k, MAX)
+        with np.errstate(divide="ignore"):
+            out[0, j] = np.sum(np.log(r))
+        out[1, j] = np.sum(digamma(count_within(zj, r, MAX) + 1))
+        c_w = count_within(w, r, MAX) if w is not None else np.zeros(len(r), np.int64)
+        out[2, j] = np.sum(digamma(c_w + 1))  # c_w = 0 without w (knn_loo.h)
+    return out
+
+
+def knn_loo_maxnorm_targets(z, targets, k, shard=None, bound=None):
+    """(len(targets), 3, m + 1): knn_loo_maxnorm for each (labels, w) of targets."""
+    return np.stack([knn_loo_maxnorm(z, labels, w, k, shard) for labels, w in targets])
+
+
+def knn_loo_euclidean(z, k, shard=None):
+    """(m + 1,) sum of log r over anchors, r the k-th Euclidean distance without column j."""
+    refuse_shard(shard)
+    out = np.zeros(z.shape[1] + 1)
+    for j, zj in each_column_left_out(z):
+        with np.errstate(divide="ignore"):
+            out[j] = np.sum(np.log(kth_neighbor_distance(zj, None, k, EUCLIDEAN)))
+    return out
+
+
+# --- the estimators ------------------------------------------------------------------------------
 
 def _log_unit_ball_volume(d, metric):
     if metric == "max":
@@ -97,7 +155,7 @@ def kl_entropy(z, k=3, metric="max"):
     """
     z = as_columns(z, np.float64)
     n, d = z.shape
-    eps = kth_neighbor_distance(z, k, metric)
+    eps = kth_neighbor_distance(z, None, k, METRICS[metric])
     return float(
         digamma(n) - digamma(k) + _log_unit_ball_volume(d, metric) + d * np.mean(np.log(eps))
     )
@@ -113,8 +171,8 @@ def ksg_mutual_information(z, w, k=3):
     Reference: Kraskov, Stogbauer & Grassberger 2004, eq. 8.
     """
     z, w = as_columns(z, np.float64), as_columns(w, np.float64)
-    eps = kth_neighbor_distance(np.hstack([z, w]), k, "max")
-    n_z, n_w = count_within(z, eps), count_within(w, eps)
+    eps = kth_neighbor_distance(np.hstack([z, w]), None, k, MAX)
+    n_z, n_w = count_within(z, eps, MAX), count_within(w, eps, MAX)
     n = z.shape[0]
     return float(digamma(k) + digamma(n) - np.mean(digamma(n_z + 1) + digamma(n_w + 1)))
 
@@ -137,8 +195,8 @@ def mixed_mutual_information(z, labels, k=3):
     kept = class_size > 1
     z, labels, class_size = z[kept], labels[kept], class_size[kept]
     k_i = np.minimum(k, class_size - 1)
-    radius = kth_neighbor_distance(z, k, "max", labels)
-    m = count_within(z, radius, "max")
+    radius = kth_neighbor_distance(z, labels, k, MAX)
+    m = count_within(z, radius, MAX)
     return float(
         digamma(z.shape[0])
         + np.mean(digamma(k_i))
@@ -157,10 +215,10 @@ def frenzel_pompe_cmi(z, w, v, k=3):
     Reference: Frenzel & Pompe 2007, Phys. Rev. Lett. 99, eq. 3.
     """
     z, w, v = (as_columns(x, np.float64) for x in (z, w, v))
-    eps = kth_neighbor_distance(np.hstack([z, w, v]), k, "max")
-    n_zv = count_within(np.hstack([z, v]), eps)
-    n_wv = count_within(np.hstack([w, v]), eps)
-    n_v = count_within(v, eps)
+    eps = kth_neighbor_distance(np.hstack([z, w, v]), None, k, MAX)
+    n_zv = count_within(np.hstack([z, v]), eps, MAX)
+    n_wv = count_within(np.hstack([w, v]), eps, MAX)
+    n_v = count_within(v, eps, MAX)
     return float(
         digamma(k) - np.mean(digamma(n_zv + 1) + digamma(n_wv + 1) - digamma(n_v + 1))
     )
