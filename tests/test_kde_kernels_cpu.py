@@ -1,4 +1,5 @@
-"""The C++ KDE kernels (gib_kernels._cpu.kde_log_mean_kernel / kde_loo) against numpy.
+"""The C++ KDE kernels (gib_kernels._cpu.kde_log_mean_kernel / kde_loo) against the numpy of
+gib_kernels.reference.
 
 kde_log_mean_kernel(t, labels, sigma2)[a] = log((1/N_a) sum_{b in C(a)} exp(-|t_a - t_b|^2 /
 (2 sigma2))), C(a) every point or a's class, a itself included. kde_loo(...)[c, j] sums that over
@@ -14,32 +15,11 @@ import pytest
 
 from conftest import assert_close
 from gib_kernels import _cpu
+from gib_kernels import reference as ref
 from inputs import BAD_SHARDS, continuous, layer_like, shard_parts
 
 RTOL = 1e-10
 ATOL = 1e-13  # log(1) = 0 exactly in one, a rounding away in the other
-
-
-# ----------------------------------------------------------------------------- reference
-def brute_log_mean_kernel(t, labels, sigma2):
-    n, d = t.shape
-    sq = np.zeros((n, n))
-    for c in range(d):
-        diff = t[:, None, c] - t[None, :, c]
-        sq += diff * diff
-    same = np.ones((n, n), bool) if labels is None else labels[:, None] == labels[None, :]
-    kernel = np.where(same, np.exp(-sq / (2 * sigma2)), 0.0)
-    return np.log(kernel.sum(axis=1) / same.sum(axis=1))
-
-
-def brute_loo(t, labels, n_classes, sigma2):
-    m = t.shape[1]
-    classes = np.zeros(len(t), np.int64) if labels is None else labels
-    out = np.zeros((n_classes, m + 1))
-    for j in range(m + 1):
-        t_j = np.delete(t, j, axis=1) if j < m else t
-        out[:, j] = np.bincount(classes, brute_log_mean_kernel(t_j, labels, sigma2), n_classes)
-    return out
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -94,7 +74,7 @@ def test_log_mean_kernel_matches_brute_force(case, rng):
     t = make_points(rng, case.n, case.d, case.data)
     labels = make_labels(rng, case.n, case.labels)
     got = _cpu.kde_log_mean_kernel(t, labels, case.sigma2)
-    assert_close(got, brute_log_mean_kernel(t, labels, case.sigma2), RTOL, ATOL, name=case.id)
+    assert_close(got, ref.kde_log_mean_kernel(t, labels, case.sigma2), RTOL, ATOL, name=case.id)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -103,7 +83,7 @@ def test_leave_one_feature_out_matches_brute_force(case, rng):
     labels = make_labels(rng, case.n, case.labels)
     n_classes = 1 if labels is None else N_CLASSES
     got = _cpu.kde_loo(t, labels, n_classes, case.sigma2)
-    expected = brute_loo(t, labels, n_classes, case.sigma2)
+    expected = ref.kde_loo(t, labels, n_classes, case.sigma2)
     assert_close(got, expected, RTOL, ATOL, name=case.id)
     if labels is not None:
         assert np.all(got[4] == 0.0), "an empty class sums no anchor"
@@ -116,7 +96,7 @@ def test_downdate_far_from_the_other_columns():
     t = np.array([[0.0, 0.0], [1024.0, 0.015625], [-1024.0, 0.03125]])
     got = _cpu.kde_loo(t, None, 1, 1e-3)
     assert np.all(np.isfinite(got))
-    assert_close(got, brute_loo(t, None, 1, 1e-3), RTOL, ATOL)
+    assert_close(got, ref.kde_loo(t, None, 1, 1e-3), RTOL, ATOL)
 
 
 def test_results_do_not_depend_on_thread_count(rng):

@@ -1,5 +1,5 @@
 """The Gram-form Euclidean k-th neighbour distance (csrc/include/gib/gram.h) against the direct
-path and brute force in numpy.
+path and the brute force of gib_kernels.reference.
 
 `kth_neighbor_distance_gram` runs the Gram form whatever the size (the dispatcher takes it only
 where `euclidean_gram_eligible` holds), `kth_neighbor_distance_direct` the pruned direct scan.
@@ -12,11 +12,11 @@ import pytest
 
 from conftest import assert_close
 from gib_kernels import _cpu
+from gib_kernels import reference as ref
 from gib_kernels.backends.registry import select
+from gib_kernels.reference import EUCLIDEAN
 from inputs import continuous, labels_of_three, shard_parts
-from test_knn_kernels_cpu import brute_kth
 
-EUCLIDEAN = 1
 SHAPES = [(2, 9), (4, 31), (37, 2), (37, 64), (200, 257), (1100, 31)]
 
 
@@ -43,7 +43,7 @@ def test_gram_equals_direct_and_brute_force(n, d, k, data):
     out = gram(z, k=k)
     np.testing.assert_array_equal(out, direct(z, k=k))
     if n <= 200:
-        assert_close(out, brute_kth(z, None, k, EUCLIDEAN), rtol=1e-12, name="kth")
+        assert_close(out, ref.kth_neighbor_distance(z, None, k, EUCLIDEAN), rtol=1e-12, name="kth")
 
 
 @pytest.mark.parametrize("lonely", [False, True])
@@ -54,7 +54,7 @@ def test_labels(n, d, lonely):
     labels = labels_of_three(rng, z, lonely=lonely) * 7 - 3  # arbitrary int64 values
     out = gram(z, labels)
     np.testing.assert_array_equal(out, direct(z, labels))
-    assert_close(out, brute_kth(z, labels, 3, EUCLIDEAN), rtol=1e-12, name="kth")
+    assert_close(out, ref.kth_neighbor_distance(z, labels, 3, EUCLIDEAN), rtol=1e-12, name="kth")
     if lonely:
         assert np.isinf(out[0])
 
@@ -141,8 +141,7 @@ def test_backend_takes_the_gram_form_where_eligible():
     assert _cpu.euclidean_gram_eligible(*z.shape)
     out = select("cpu", False).kth_neighbor_distance(z, None, 3, EUCLIDEAN)
     np.testing.assert_array_equal(out, direct(z))
-    reference = select("reference", False).kth_neighbor_distance(z, None, 3, EUCLIDEAN)
-    assert_close(out, reference, rtol=1e-12, name="kth")
+    assert_close(out, ref.kth_neighbor_distance(z, None, 3, EUCLIDEAN), rtol=1e-12, name="kth")
 
 
 # ----------------------------------------------------------------------------- KDE sums
@@ -150,15 +149,6 @@ def kde_path(t, sigma2, path, labels=None, shard=None):
     out = _cpu.kde_log_mean_kernel_path(t, labels, sigma2, path, shard)
     assert out is not None, f"the {path} path declined finite data"
     return out
-
-
-def kde_brute(t, sigma2, labels=None):
-    """L_a of kde.h from the full distance matrix (coordinates added in order)."""
-    from test_knn_kernels_cpu import reduced_distances
-    from scipy.special import logsumexp
-    sq = reduced_distances(t, EUCLIDEAN)
-    same = np.ones_like(sq, dtype=bool) if labels is None else labels[:, None] == labels[None, :]
-    return logsumexp(np.where(same, -sq / (2 * sigma2), -np.inf), axis=1) - np.log(same.sum(1))
 
 
 KDE_RTOL, KDE_ATOL = 1e-12, 1e-14
@@ -174,7 +164,8 @@ def test_kde_gram_equals_direct_and_brute_force(n, d, sigma2, data):
     out = kde_path(t, sigma2, "gram")
     assert_close(out, kde_path(t, sigma2, "direct"), rtol=KDE_RTOL, atol=KDE_ATOL, name="L")
     if n <= 300:
-        assert_close(out, kde_brute(t, sigma2), rtol=1e-11, atol=1e-13, name="L")
+        assert_close(out, ref.kde_log_mean_kernel(t, None, sigma2), rtol=1e-11, atol=1e-13,
+                     name="L")
 
 
 @pytest.mark.parametrize("lonely", [False, True])

@@ -1,9 +1,9 @@
-"""The C++ k-NN kernels (gib_kernels._cpu.kth_neighbor_distance / count_within) against brute
-force in numpy.
+"""The C++ k-NN kernels (gib_kernels._cpu.kth_neighbor_distance / count_within) against the
+brute force of gib_kernels.reference.
 
-The reference builds the full distance matrix, adding coordinates in the kernels' order
-(0, 1, ..., d-1) so that exact ties (integer data, duplicate rows) compare the same way. The
-table runs d == 1 (the sorted path) and d > 1 (the pruned brute force), both metrics, with and
+The reference computes every distance, adding coordinates in the kernels' order (0, 1, ...,
+d-1) so that exact ties (integer data, duplicate rows) compare the same way. The table runs
+d == 1 (the sorted path) and d > 1 (the pruned brute force), both metrics, with and
 without labels (a singleton label, a label smaller than k, arbitrary int64 values), and
 continuous, integer-valued and duplicated data.
 """
@@ -15,43 +15,11 @@ import pytest
 
 from conftest import assert_close
 from gib_kernels import _cpu
+from gib_kernels import reference as ref
+from gib_kernels.reference import EUCLIDEAN, MAX, METRICS
 from inputs import BAD_SHARDS, continuous, shard_parts
 
-MAX, EUCLIDEAN = 0, 1
-METRICS = {"max": MAX, "euclidean": EUCLIDEAN}
 RTOL = 1e-12
-
-
-# ----------------------------------------------------------------------------- reference
-def reduced_distances(z, metric):
-    """(n, n) max-norm or squared Euclidean distances, coordinates added in order."""
-    n, d = z.shape
-    out = np.zeros((n, n))
-    for c in range(d):
-        diff = z[None, :, c] - z[:, None, c]
-        out = np.maximum(out, np.abs(diff)) if metric == MAX else out + diff * diff
-    return out
-
-
-def true_distances(z, metric):
-    reduced = reduced_distances(z, metric)
-    return reduced if metric == MAX else np.sqrt(reduced)
-
-
-def brute_kth(z, labels, k, metric):
-    n = z.shape[0]
-    candidate = ~np.eye(n, dtype=bool)
-    if labels is not None:
-        candidate &= labels[:, None] == labels[None, :]
-    k_i = np.minimum(k, candidate.sum(axis=1))
-    ranked = np.sort(np.where(candidate, true_distances(z, metric), np.inf), axis=1)
-    kth = ranked[np.arange(n), np.maximum(k_i, 1) - 1]
-    return np.where(k_i > 0, kth, np.inf)
-
-
-def brute_count(z, radius, metric):
-    others = ~np.eye(z.shape[0], dtype=bool)
-    return ((true_distances(z, metric) < radius[:, None]) & others).sum(axis=1)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -110,7 +78,8 @@ def test_kth_neighbor_distance_matches_brute_force(case, rng):
     labels = make_labels(rng, case.n, case.labels)
     got = _cpu.kth_neighbor_distance(z, labels, case.k, METRICS[case.metric])
     assert got.dtype == np.float64
-    assert_close(got, brute_kth(z, labels, case.k, METRICS[case.metric]), RTOL, name=case.id)
+    expected = ref.kth_neighbor_distance(z, labels, case.k, METRICS[case.metric])
+    assert_close(got, expected, RTOL, name=case.id)
 
 
 RADII = ["kth", "random", "special"]
@@ -123,7 +92,7 @@ def make_radius(rng, z, metric, kind):
     n = z.shape[0]
     if kind == "kth":
         return _cpu.kth_neighbor_distance(z, None, min(3, n - 1), metric)
-    dist = true_distances(z, metric)
+    dist = ref.distance_matrix(z, metric)
     if kind == "random":
         return rng.uniform(0, 1.1 * dist.max() + 1e-9, n)
     radius = dist[np.arange(n), rng.integers(0, n, n)]
@@ -139,7 +108,7 @@ def test_count_within_matches_brute_force(case, radius_kind, rng):
     radius = make_radius(rng, z, METRICS[case.metric], radius_kind)
     got = _cpu.count_within(z, radius, METRICS[case.metric])
     assert got.dtype == np.int64
-    expected = brute_count(z, radius, METRICS[case.metric])
+    expected = ref.count_within(z, radius, METRICS[case.metric])
     assert np.array_equal(got, expected), (
         f"{case.id}: {np.count_nonzero(got != expected)} counts differ, "
         f"first at {np.flatnonzero(got != expected)[:5]}")
@@ -180,7 +149,7 @@ def test_results_do_not_depend_on_thread_count(d, rng):
         _cpu.set_num_threads(before)
     assert np.array_equal(results[0][0], results[1][0])
     assert np.array_equal(results[0][1], results[1][1])
-    assert_close(results[0][0], brute_kth(z, labels, 4, MAX), RTOL, name=f"d{d} kth")
+    assert_close(results[0][0], ref.kth_neighbor_distance(z, labels, 4, MAX), RTOL, name=f"d{d} kth")
 
 
 # ----------------------------------------------------------------------------- sharding

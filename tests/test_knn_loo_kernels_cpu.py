@@ -1,5 +1,5 @@
-"""The fused leave-one-feature-out k-NN kernels of ``gib_kernels._cpu`` against a brute-force loop
-that drops each column in turn and recomputes every pairwise distance.
+"""The fused leave-one-feature-out k-NN kernels of ``gib_kernels._cpu`` against the loop of
+``gib_kernels.reference``, which drops each column in turn and recomputes every pairwise distance.
 
 Layout of the kernels' output (``csrc/include/gib/knn_loo.h``): column j < m is the estimate on z
 without column j, column m the one on all of z. Max-norm rows: sum log r, sum psi(c_z + 1),
@@ -7,67 +7,13 @@ sum psi(c_w + 1); Euclidean: sum log r only.
 """
 import numpy as np
 import pytest
-from scipy.special import digamma
 
 from gib_kernels import _cpu
+from gib_kernels import reference as ref
 from gib_kernels.backends.protocol import MAX
 from inputs import BAD_SHARDS, shard_parts
 
 RTOL = 1e-12  # float rounding in the sums; radii and counts must match exactly
-
-
-def _pairwise_maxnorm(x):
-    """(n, n) max-norm distances; all zero when x has no column."""
-    n, d = x.shape
-    if d == 0:
-        return np.zeros((n, n))
-    return np.abs(x[:, None, :] - x[None, :, :]).max(axis=2)
-
-
-def _pairwise_sq_euclidean(x):
-    return ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
-
-
-def _columns(z):
-    """(j, z without column j) for every j, then (m, z)."""
-    m = z.shape[1]
-    return [(j, np.delete(z, j, axis=1)) for j in range(m)] + [(m, z)]
-
-
-def brute_maxnorm(z, labels, w, k):
-    n, m = z.shape
-    others = ~np.eye(n, dtype=bool)
-    d_w = _pairwise_maxnorm(w) if w is not None else np.zeros((n, n))
-    if labels is not None:
-        same = labels[:, None] == labels[None, :]
-        k_i = np.minimum(k, same.sum(axis=1) - 1)
-    else:
-        same = np.ones((n, n), dtype=bool)
-        k_i = np.full(n, k)
-    out = np.zeros((3, m + 1))
-    for j, z_j in _columns(z):
-        d_z = _pairwise_maxnorm(z_j)
-        joint = np.where(same & others, np.maximum(d_z, d_w), np.inf)
-        kth = np.sort(joint, axis=1)[np.arange(n), np.maximum(k_i, 1) - 1]
-        r = np.where(k_i > 0, kth, np.inf)  # a unique label: no neighbour at any radius
-        c_z = ((d_z < r[:, None]) & others).sum(axis=1)
-        c_w = ((d_w < r[:, None]) & others).sum(axis=1) if w is not None else np.zeros(n)
-        with np.errstate(divide="ignore"):
-            out[0, j] = np.log(r).sum()
-        out[1, j] = digamma(c_z + 1).sum()
-        out[2, j] = digamma(c_w + 1).sum()
-    return out
-
-
-def brute_euclidean(z, k):
-    n, m = z.shape
-    out = np.zeros(m + 1)
-    for j, z_j in _columns(z):
-        sq = _pairwise_sq_euclidean(z_j)
-        np.fill_diagonal(sq, np.inf)
-        with np.errstate(divide="ignore"):
-            out[j] = np.log(np.sqrt(np.sort(sq, axis=1)[:, k - 1])).sum()
-    return out
 
 
 def make_data(rng, n, d, kind):
@@ -146,7 +92,7 @@ def test_maxnorm_matches_brute_force(n, m, k, target, kind):
     labels, w = make_target(rng, n, target, kind)
     got = _cpu.knn_loo_maxnorm(z, labels, w, k)
     assert got.shape == (3, m + 1)
-    assert_sums_close(got, brute_maxnorm(z, labels, w, k))
+    assert_sums_close(got, ref.knn_loo_maxnorm(z, labels, w, k))
 
 
 EUCLIDEAN_CASES = [
@@ -175,7 +121,7 @@ def test_euclidean_matches_brute_force(n, m, k, kind):
     z = make_data(rng, n, m, kind)
     got = _cpu.knn_loo_euclidean(z, k)
     assert got.shape == (m + 1,)
-    np.testing.assert_allclose(got, brute_euclidean(z, k), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(got, ref.knn_loo_euclidean(z, k), rtol=RTOL, atol=0)
 
 
 def test_euclidean_recomputes_cancelled_downdates():
@@ -184,7 +130,7 @@ def test_euclidean_recomputes_cancelled_downdates():
     rng = np.random.default_rng(7)
     z = rng.standard_normal((89, 3))
     z[:, 0] *= 1e8
-    expected = brute_euclidean(z, 2)
+    expected = ref.knn_loo_euclidean(z, 2)
     np.testing.assert_allclose(_cpu.knn_loo_euclidean(z, 2), expected, rtol=RTOL, atol=0)
 
 
@@ -199,7 +145,7 @@ def test_maxnorm_point_of_a_unique_label_takes_no_part(m):
     labels[17] = 2
     keep = np.arange(n) != 17
     got = _cpu.knn_loo_maxnorm(z, labels, None, 3)
-    assert_sums_close(got, brute_maxnorm(z[keep], labels[keep], None, 3))
+    assert_sums_close(got, ref.knn_loo_maxnorm(z[keep], labels[keep], None, 3))
 
 
 @pytest.mark.parametrize("m", [6, 40])
@@ -217,9 +163,9 @@ def test_targets_share_one_pass(m):
     np.testing.assert_array_equal(both[1], _cpu.knn_loo_maxnorm(z, None, w, 4))
     np.testing.assert_array_equal(both[2], _cpu.knn_loo_maxnorm(z, None, None, 4))
     keep = np.arange(120) != 3
-    assert_sums_close(both[0], brute_maxnorm(z[keep], labels[keep], None, 4))
-    assert_sums_close(both[1], brute_maxnorm(z, None, w, 4))
-    assert_sums_close(both[2], brute_maxnorm(z, None, None, 4))
+    assert_sums_close(both[0], ref.knn_loo_maxnorm(z[keep], labels[keep], None, 4))
+    assert_sums_close(both[1], ref.knn_loo_maxnorm(z, None, w, 4))
+    assert_sums_close(both[2], ref.knn_loo_maxnorm(z, None, None, 4))
 
 
 @pytest.fixture

@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 
 from gib_kernels import _cpu
+from gib_kernels import reference as ref
+from gib_kernels.reference import EUCLIDEAN, MAX, METRICS
 from inputs import continuous, labels_of_three, shard_parts
-from test_knn_kernels_cpu import brute_count, brute_kth
-from test_knn_loo_kernels_cpu import assert_sums_close, brute_maxnorm
-
-MAX, EUCLIDEAN = 0, 1
-METRICS = {"max": MAX, "euclidean": EUCLIDEAN}
+from test_knn_loo_kernels_cpu import assert_sums_close
 
 
 def points(rng, n, d, kind):
@@ -51,12 +49,12 @@ def test_tree_kth_and_counts_equal_direct_and_brute_force(n, d, k, kind, metric,
     met = METRICS[metric]
     tree = _cpu.kth_neighbor_distance(z, lab, k, met, path="tree")
     np.testing.assert_array_equal(tree, _cpu.kth_neighbor_distance(z, lab, k, met, path="direct"))
-    np.testing.assert_array_equal(tree, brute_kth(z, lab, k, met))
+    np.testing.assert_array_equal(tree, ref.kth_neighbor_distance(z, lab, k, met))
     # Radii exactly at a neighbour's distance: the points at the radius are not counted.
     radius = np.where(np.isfinite(tree), tree, 1.0)
     counts = _cpu.count_within(z, radius, met, path="tree")
     np.testing.assert_array_equal(counts, _cpu.count_within(z, radius, met, path="direct"))
-    np.testing.assert_array_equal(counts, brute_count(z, radius, met))
+    np.testing.assert_array_equal(counts, ref.count_within(z, radius, met))
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -66,15 +64,15 @@ def test_duplicates_and_radius_ties(metric):
     r = _cpu.kth_neighbor_distance(z, None, 2, met, path="tree")
     np.testing.assert_array_equal(r, 0.0)  # two copies at distance 0
     r3 = _cpu.kth_neighbor_distance(z, None, 3, met, path="tree")
-    np.testing.assert_array_equal(r3, brute_kth(z, None, 3, met))
+    np.testing.assert_array_equal(r3, ref.kth_neighbor_distance(z, None, 3, met))
     # The next points of the lattice lie exactly at the radius: excluded.
     radius = np.full(len(z), 2.0 if met == MAX else np.sqrt(8.0))
     counts = _cpu.count_within(z, radius, met, path="tree")
     np.testing.assert_array_equal(counts, 2)
-    np.testing.assert_array_equal(counts, brute_count(z, radius, met))
+    np.testing.assert_array_equal(counts, ref.count_within(z, radius, met))
     np.testing.assert_array_equal(_cpu.count_within(z, np.nextafter(radius, np.inf), met,
                                                     path="tree"),
-                                  brute_count(z, np.nextafter(radius, np.inf), met))
+                                  ref.count_within(z, np.nextafter(radius, np.inf), met))
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -220,9 +218,9 @@ def test_loo_by_searches_against_brute_force():
     labels, _ = targets["labels"]
     keep = labels != labels[0]  # the lonely point takes no part
     tree = _cpu.knn_loo_maxnorm_targets(z, list(targets.values()), 4, path="tree")
-    assert_sums_close(tree[0], brute_maxnorm(z, None, None, 4))
-    assert_sums_close(tree[1], brute_maxnorm(z[keep], labels[keep], None, 4))
-    assert_sums_close(tree[2], brute_maxnorm(z, None, targets["w"][1], 4))
+    assert_sums_close(tree[0], ref.knn_loo_maxnorm(z, None, None, 4))
+    assert_sums_close(tree[1], ref.knn_loo_maxnorm(z[keep], labels[keep], None, 4))
+    assert_sums_close(tree[2], ref.knn_loo_maxnorm(z, None, targets["w"][1], 4))
 
 
 @pytest.mark.parametrize("count", [2, 3])
@@ -256,13 +254,6 @@ def test_loo_non_finite_takes_the_fused_pass():
 
 
 # ----------------------------------------------------------------------------- Euclidean leave-one-out
-def brute_euclidean_loo(z, k):
-    """sum_i log r_i per column left out (the last: none), from kth_neighbor_distance's brute force."""
-    m = z.shape[1]
-    columns = [np.delete(z, j, 1) for j in range(m)] + [z]
-    return np.array([np.sum(np.log(brute_kth(x, None, k, EUCLIDEAN))) for x in columns])
-
-
 @pytest.mark.filterwarnings("ignore:divide by zero")  # duplicates and m = 1: log 0 = -inf
 @pytest.mark.parametrize("kind", ["continuous", "duplicates"])
 @pytest.mark.parametrize("n,m,k", [(5, 1, 2), (37, 2, 3), (200, 3, 4), (301, 5, 2), (150, 8, 3)],
@@ -274,7 +265,7 @@ def test_euclidean_loo_by_searches(n, m, k, kind):
     direct = _cpu.knn_loo_euclidean(z, k, path="direct")
     # Direct sums against downdated squared distances: equal to their rounding.
     np.testing.assert_allclose(tree, direct, rtol=1e-12, atol=0)
-    np.testing.assert_allclose(tree, brute_euclidean_loo(z, k), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(tree, ref.knn_loo_euclidean(z, k), rtol=1e-12, atol=0)
     # Each column is exactly the sum over the k-th distances of the direct kernel on z without j.
     for j in range(m + 1):
         x = np.delete(z, j, 1) if j < m else z
