@@ -1,8 +1,9 @@
 """The C++ binning kernels (gib_kernels._cpu.pattern_counts / binning_loo) against exact numpy.
 
 binning_loo(codes, fixed)[j] is sum c log c over the distinct rows of [codes without column j,
-fixed] (nats), and [m] the same over all of codes; the reference deletes each column and counts
-with np.unique, so hash collisions or a missed merge show up as a mismatch.
+fixed] (nats), and [m] the same over all of codes; the reference (gib_kernels.reference)
+deletes each column and counts with np.unique, so hash collisions or a missed merge show up as
+a mismatch.
 """
 import zlib
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Optional
 
 import numpy as np
 import pytest
+
+from gib_kernels import reference as ref
 from inputs import BAD_SHARDS, shard_parts
 
 _cpu = pytest.importorskip("gib_kernels._cpu")
@@ -82,27 +85,6 @@ def twelve_bit_labels():
     return np.random.default_rng(12).integers(0, 2, (4096, 1))
 
 
-# --------------------------------------------------------------------------- reference
-def sum_count_log_count(rows):
-    if rows.shape[0] == 0:
-        return 0.0
-    if rows.shape[1] == 0:
-        counts = np.array([rows.shape[0]])
-    else:
-        _, counts = np.unique(rows, axis=0, return_counts=True)
-    return float(np.sum(counts * np.log(counts)))
-
-
-def with_fixed(rows, fixed):
-    return rows if fixed is None else np.hstack([rows, fixed])
-
-
-def loo_reference(codes, fixed):
-    m = codes.shape[1]
-    out = [sum_count_log_count(with_fixed(np.delete(codes, j, axis=1), fixed)) for j in range(m)]
-    return np.array(out + [sum_count_log_count(with_fixed(codes, fixed))])
-
-
 def assert_close(actual, expected, rtol=RTOL):
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
@@ -150,7 +132,7 @@ def restore_threads():
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_pattern_counts_match_numpy(case):
     codes, fixed = make_inputs(case)
-    _, expected = np.unique(with_fixed(codes, fixed), axis=0, return_counts=True)
+    expected = ref.pattern_counts(codes, fixed)
     counts = _cpu.pattern_counts(codes, fixed)
     np.testing.assert_array_equal(np.sort(counts), np.sort(expected))
 
@@ -159,7 +141,7 @@ def test_pattern_counts_match_numpy(case):
 def test_binning_loo_matches_numpy(case):
     codes, fixed = make_inputs(case)
     out = _cpu.binning_loo(codes, fixed)
-    assert_close(out, loo_reference(codes, fixed))
+    assert_close(out, ref.binning_loo(codes, fixed))
     counts = _cpu.pattern_counts(codes, fixed)
     assert_close(out[-1], np.sum(counts * np.log(counts)))
 
@@ -189,7 +171,8 @@ def test_single_column_leaves_the_fixed_columns_alone(fixed):
     rng = np.random.default_rng(7)
     n = 83
     codes, fixed_cols = rng.integers(0, 5, (n, 1)), make_fixed(rng, n, fixed)
-    expected = n * np.log(n) if fixed is None else sum_count_log_count(fixed_cols)
+    counts = np.array([n]) if fixed is None else ref.pattern_counts(fixed_cols, None)
+    expected = np.sum(counts * np.log(counts))
     assert_close(_cpu.binning_loo(codes, fixed_cols)[0], expected)
 
 
@@ -219,7 +202,7 @@ def test_twelve_bit_with_labels_matches_numpy(label):
         "majority": lambda: (codes.sum(axis=1, keepdims=True) >= 6).astype(np.int64),
         "two": lambda: np.random.default_rng(2).integers(0, 3, (4096, 2)),
     }[label]()
-    assert_close(_cpu.binning_loo(codes, fixed), loo_reference(codes, fixed))
+    assert_close(_cpu.binning_loo(codes, fixed), ref.binning_loo(codes, fixed))
 
 
 @pytest.mark.parametrize("m, fixed", [(3, None), (1, "labels")], ids=["nofixed", "labels"])
@@ -234,7 +217,7 @@ def test_pattern_counts_without_code_columns(fixed):
     # The patterns are the rows of fixed alone, or one class of all rows.
     n = 19
     fixed_cols = make_fixed(np.random.default_rng(4), n, fixed)
-    expected = [n] if fixed is None else np.unique(fixed_cols, axis=0, return_counts=True)[1]
+    expected = [n] if fixed is None else ref.pattern_counts(fixed_cols, None)
     counts = _cpu.pattern_counts(np.zeros((n, 0), np.int64), fixed_cols)
     np.testing.assert_array_equal(np.sort(counts), np.sort(expected))
 
