@@ -11,6 +11,7 @@ from scipy.spatial import cKDTree
 from sklearn.feature_selection import mutual_info_classif
 
 from gib_kernels import reference as ref
+from gib_kernels.backends import protocol
 
 SEED = 0
 LN2 = math.log(2.0)
@@ -31,6 +32,11 @@ def linear_gaussian(mixing, n, generator):
 
 
 # --- brute-force neighbour primitives against scipy's k-d tree --------------------------------
+
+def test_metric_codes_are_the_protocols():
+    """The reference backend hands the protocol's codes to these primitives as they are."""
+    assert (ref.MAX, ref.EUCLIDEAN) == (protocol.MAX, protocol.EUCLIDEAN)
+
 
 @pytest.mark.parametrize("metric", ["max", "euclidean"])
 # n = 3001 spans several blocks of anchor rows.
