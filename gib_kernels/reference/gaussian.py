@@ -1,7 +1,6 @@
 """Closed forms for Gaussian variables, and the Gaussian class model's information written out
 plainly, in nats: the ground truth for the estimators' tests."""
 import numpy as np
-from scipy.special import digamma
 
 
 def gaussian_entropy(cov):
