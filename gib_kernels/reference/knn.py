@@ -98,11 +98,12 @@ def count_within(z, radius, metric, shard=None):
 
 
 def knn_loo_maxnorm(z, labels, w, k, shard=None, bound=None):
-    """(3, m + 1) sums over anchors, per column j (column m: all of z) of the estimate on z
-    without column j: log r, psi(c_z + 1), psi(c_w + 1), with r the max-norm k-th distance in
-    [z without j, w] among the anchor's label (Ross), in it beside w (KSG) or in it alone (KL),
-    c_z and c_w the counts within r. Points of a unique label take no part. `bound` only prunes
-    the fast kernels' pass: it is ignored here.
+    """(3, m + 1) sums over the anchors, per column j (column m: all of z), of the terms of the
+    estimate on z without column j: log r, psi(c_z + 1), psi(c_w + 1). r is the max-norm k-th
+    neighbour distance in [z without j, w] (KSG), in z without j among the anchor's label
+    (Ross) or in it alone (KL); c_z and c_w count the other rows within r in z without j and
+    in w (0 without w). Points of a unique label take no part. `bound` only prunes the fast
+    kernels' pass: it is ignored here.
     """
     refuse_shard(shard)
     if labels is not None:
