@@ -1,6 +1,9 @@
-"""Shared test fixtures: devices, backends, input builders and the comparison helper."""
+"""Shared test fixtures: devices, the `backend` fixture, the seeded generator, and the comparison
+helper."""
 import os
 import zlib
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -11,9 +14,7 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 HAS_CUDA = torch.cuda.is_available()
-
-CPU_BACKENDS = ["cpu"]
-GPU_BACKENDS = ["cuda", "triton"]
+CPU_BACKENDS = ["cpu"]  # test_no_silent_errors.py's backend names (the public API's)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -57,3 +58,141 @@ def assert_close(actual, expected, rtol, atol=0.0, name="value"):
         rows = ", ".join(f"{tuple(i)}: {actual[tuple(i)]!r} vs {expected[tuple(i)]!r}" for i in idx)
         raise AssertionError(f"{name}: {bad.sum()} of {bad.size} differ, worst relative error "
                              f"{np.nanmax(np.where(bad, rel, 0)):.3g}; first: {rows}")
+
+
+# --- the fast backends, one axis of the tests ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float = 0.0
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How close a backend comes to the float64 reference, by the arithmetic of its distances.
+    Integer inputs make every distance exact in either precision: their values are compared as
+    float64 ones are."""
+    distances: Tolerance  # per-point values: k-th distances, log mean kernels
+    sums: Tolerance  # sums over anchors (atol per summed term)
+    estimates: Tolerance  # estimates of the public API
+
+
+# The same float64 terms, in another order or with fused multiply-adds (nvcc).
+FLOAT64 = Precision(Tolerance(1e-10, 1e-12), Tolerance(1e-10, 1e-12), Tolerance(1e-9, 1e-12))
+# Distances in fp32 (Triton) of float32-representable inputs: about 1e-7 relative.
+FLOAT32 = Precision(Tolerance(1e-6, 1e-7), Tolerance(1e-5, 1e-7), Tolerance(1e-4, 1e-6))
+
+
+@dataclass(frozen=True)
+class BackendCase:
+    """One parametrisation of the `backend` fixture."""
+
+    id: str
+    api_name: str  # the public API's backend= for it
+    precision: Precision
+    marks: tuple = ()
+    max_n: Optional[int] = None  # larger inputs are skipped here (the Triton interpreter)
+    on_cuda: bool = False  # the public API gets CUDA tensors (the backend runs only on those)
+
+
+def _triton_missing() -> bool:
+    from gib_kernels.backends import triton
+
+    return not triton.is_installed()
+
+
+def _cuda_missing() -> bool:
+    from gib_kernels import _ext
+
+    return _ext.cuda is None
+
+
+BACKEND_CASES = [
+    BackendCase("cpu", "cpu", FLOAT64),
+    # On a GPU Triton runs there; without one in the interpreter, where every operation costs a
+    # Python call: inputs up to 70 rows still make several programs and candidate tiles.
+    BackendCase("triton", "triton", FLOAT32, on_cuda=HAS_CUDA, max_n=None if HAS_CUDA else 70,
+                marks=(pytest.mark.triton, *((pytest.mark.gpu,) if HAS_CUDA else ()),
+                       pytest.mark.skipif(_triton_missing(), reason="Triton is not installed"))),
+    BackendCase("cuda", "cuda", FLOAT64, on_cuda=True, marks=(pytest.mark.gpu, pytest.mark.skipif(
+        _cuda_missing(), reason="the CUDA extension is not built"))),
+    # The CUDA kernels built for the CPU (tests/cuda_emulation) under the CUDA backend's code.
+    BackendCase("cuda-emulated", "cuda", FLOAT64, marks=(pytest.mark.cuda_emulation,)),
+]
+
+
+class UnderTest:
+    """The value of the `backend` fixture: the backend ``be``, its case, and helpers that put
+    inputs where it runs and compare its values with the reference's at its precision."""
+
+    def __init__(self, case: BackendCase, be):
+        self.case, self.be, self.id = case, be, case.id
+
+    def fits(self, n: int) -> None:
+        if self.case.max_n is not None and n > self.case.max_n:
+            pytest.skip(f"n = {n} is too slow for {self.id} here (up to {self.case.max_n})")
+
+    def floats(self, x):
+        return None if x is None else self.be.floats(x)
+
+    def ints(self, x):
+        return None if x is None else self.be.ints(x)
+
+    def tensor(self, x: np.ndarray) -> torch.Tensor:
+        """x as a torch tensor on the device this backend runs on."""
+        t = torch.from_numpy(np.asarray(x))
+        return t.cuda() if self.case.on_cuda else t
+
+    def api(self, x):
+        """x as the public API must get it to run on this backend."""
+        return self.tensor(x) if self.case.on_cuda else x
+
+    def tolerance(self, kind: str, integers: bool = False) -> Tolerance:
+        return getattr(FLOAT64 if integers else self.case.precision, kind)
+
+    def exact(self, integers: bool = False) -> bool:
+        """Whether max-norm radii are exact (distances in float64, or of integer inputs)."""
+        return integers or self.case.precision is FLOAT64
+
+    def check(self, got, want, name, kind="sums", integers=False, exact=False, terms=1):
+        """got (numpy, or a tensor) against the reference's want: equal where ``exact`` and the
+        backend computes it exactly, else within the backend's tolerance of ``kind`` ("distances",
+        "sums" of ``terms`` terms, "estimates")."""
+        got = got.cpu().numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
+        if exact and self.exact(integers):
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} on {self.id}")
+            return
+        tol = self.tolerance(kind, integers)
+        assert_close(got, want, tol.rtol, atol=tol.atol * terms, name=f"{name} on {self.id}")
+
+
+def _make(case: BackendCase, request, monkeypatch):
+    if case.id == "cuda-emulated":
+        from gib_kernels import backends
+        from gib_kernels.backends import sharded
+
+        be = request.getfixturevalue("emulated_cuda")
+        select = backends.select
+        # backend="cuda" of the public API gets the emulation.
+        monkeypatch.setattr(backends, "select", lambda name, on_cuda: sharded.wrap(be)
+                            if name == "cuda" else select(name, on_cuda))
+        return be
+    if case.id == "cpu":
+        from gib_kernels.backends.cpu import CpuBackend
+
+        return CpuBackend()
+    if case.id == "cuda":
+        from gib_kernels.backends.cuda import CudaBackend
+
+        return CudaBackend()
+    from gib_kernels.backends.triton.backend import TritonBackend
+
+    return TritonBackend()
+
+
+@pytest.fixture(params=[pytest.param(c, id=c.id, marks=c.marks) for c in BACKEND_CASES])
+def backend(request, monkeypatch) -> UnderTest:
+    """Each fast backend in turn (cpu, triton, cuda, cuda-emulated), with its tolerances."""
+    return UnderTest(request.param, _make(request.param, request, monkeypatch))
