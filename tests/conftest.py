@@ -192,7 +192,14 @@ def _make(case: BackendCase, request, monkeypatch):
     return TritonBackend()
 
 
-@pytest.fixture(params=[pytest.param(c, id=c.id, marks=c.marks) for c in BACKEND_CASES])
+def backend_params(*ids):
+    """The `backend` fixture's parametrisations (those of ``ids``, or all), for a test that
+    takes fewer: ``@pytest.mark.parametrize("backend", backend_params(...), indirect=True)``."""
+    return [pytest.param(c, id=c.id, marks=c.marks) for c in BACKEND_CASES
+            if not ids or c.id in ids]
+
+
+@pytest.fixture(params=backend_params())
 def backend(request, monkeypatch) -> UnderTest:
     """Each fast backend in turn (cpu, triton, cuda, cuda-emulated), with its tolerances."""
     return UnderTest(request.param, _make(request.param, request, monkeypatch))

@@ -43,6 +43,35 @@ def loo_target(rng, z, target, make_w):
     return None, None
 
 
+# --- binning codes ----------------------------------------------------------------------------
+
+BINNING_CASES = [  # (n, m, fixed columns, code range)
+    (0, 2, 1, 2),
+    (1, 3, 0, 2),
+    (17, 4, 0, 1 << 62),
+    (33, 1, 2, 2),
+    (40, 1, 0, 3),
+    (64, 12, 1, 2),
+    (70, 5, 0, 3),
+    (97, 4, 1, 3),
+    (300, 9, 0, 3),
+    (333, 1, 2, 2),
+    (599, 37, 0, 2),
+]
+BINNING_IDS = [f"n{n}-m{m}-fixed{f}-codes{'huge' if h > 9 else h}"
+               for n, m, f, h in BINNING_CASES]
+
+
+def binning_inputs(rng, n, m, f, high):
+    """Codes in [-high, high) with near duplicates (rows that merge once a column is left out),
+    and f fixed columns (or None)."""
+    codes = rng.integers(-high, high, (n, m))
+    if n > 1 and m:
+        codes[n // 2:] = codes[:n - n // 2]
+        codes[n // 2:, rng.integers(0, m)] += 1
+    return codes, (rng.integers(0, 3, (n, f)) if f else None)
+
+
 # --- sharded kernels (shard = (index, count), see Shard in csrc/include/gib/common.h) ---------
 
 BAD_SHARDS = [(2, 2), (0, 0), (-1, 3)]  # index past the parts, no parts, negative index

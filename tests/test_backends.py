@@ -9,7 +9,7 @@ import torch
 
 import gib_kernels as gk
 from conftest import FLOAT32, assert_close
-from inputs import continuous, labels_for
+from inputs import continuous, family_options, labels_for
 
 SHAPES = [(7, 1), (31, 2), (64, 3), (157, 5), (233, 13)]
 SHAPE_IDS = [f"n{n}-d{d}" for n, d in SHAPES]
@@ -41,11 +41,6 @@ def _data(rng, n, d, ties, estimator):
     return z
 
 
-def _neighbours(kw, k):
-    """``k`` for the k-NN families, which alone take it."""
-    return {**kw, "k": k} if kw["estimator"] in ("knn", "mixed") else kw
-
-
 def _tie_breaking(request, backend, kw, ties):
     """k-NN estimators refuse discrete-valued data unless asked to break the ties: on the tied
     inputs they get 1e-10 jitter, which leaves distances that differ in their last bits."""
@@ -73,7 +68,7 @@ def test_entropy_and_leave_one_out(request, rng, backend, ties, n, d, case, kw):
     backend.fits(n)
     z = _data(rng, n, d, ties, kw["estimator"])
     k = int(rng.integers(1, min(7, n - 1) + 1))
-    kw = _neighbours(_tie_breaking(request, backend, kw, ties), k)
+    kw = family_options(_tie_breaking(request, backend, kw, ties), k=k)
     _check(backend, *_pair(backend, gk.entropy, z, **kw), f"entropy {case}")
     _check(backend, *_pair(backend, gk.leave_one_out_entropy, z, **kw),
            f"leave-one-out entropy {case}")
@@ -106,7 +101,7 @@ def test_mutual_information_loo_and_synergy(request, rng, backend, ties, n, d, c
     z = _data(rng, n, d, ties, kw["estimator"])
     w = _target(rng, z, target)
     k = int(rng.integers(1, min(7, n // 4) + 1))
-    kw = _neighbours(_tie_breaking(request, backend, kw, ties), k)
+    kw = family_options(_tie_breaking(request, backend, kw, ties), k=k)
     for fn, name in ((gk.mutual_information, "MI"), (gk.leave_one_out_mutual_information,
                      "leave-one-out MI"), (gk.synergy_profile, "synergy profile")):
         _check(backend, *_pair(backend, fn, z, w, **kw), f"{name} {case}")
@@ -127,7 +122,7 @@ def test_conditional_mutual_information(rng, backend, n, d, case, target, kw):
     v = z[:, :1] + rng.standard_normal((n, 1))
     w = _target(rng, z, target)
     _check(backend, *_pair(backend, gk.conditional_mutual_information, z, w, v,
-                           **_neighbours(kw, 3)), f"CMI {case}")
+                           **family_options(kw, k=3)), f"CMI {case}")
 
 
 @pytest.mark.parametrize("m", [1, 2, 3, 9, 40])
@@ -156,7 +151,7 @@ def test_fused_loo_equals_naive_loop_at_n600_m40(backend, case, target, kw):
     z = continuous(rng, 600, 40)
     w = _target(rng, z, target)
     _check(backend, *_pair(backend, gk.leave_one_out_mutual_information, z, w,
-                           **_neighbours(kw, 3)), f"leave-one-out MI {case}")
+                           **family_options(kw, k=3)), f"leave-one-out MI {case}")
 
 
 @pytest.mark.parametrize("k,n_classes", [(1, 2), (3, 3), (7, 5)])

@@ -16,7 +16,8 @@ import torch
 
 from gib_kernels.backends.protocol import EUCLIDEAN, MAX
 from gib_kernels.backends.reference import ReferenceBackend
-from inputs import continuous, labels_of_three, loo_target
+from inputs import (BINNING_CASES, BINNING_IDS, binning_inputs, continuous, labels_of_three,
+                    loo_target)
 
 REFERENCE = ReferenceBackend()
 METRICS = pytest.mark.parametrize("metric", [MAX, EUCLIDEAN], ids=["max", "euclidean"])
@@ -232,32 +233,6 @@ def test_kde_primitives(backend, rng, n, m, labels, sigma2, kind):
                   terms=n)
 
 
-BINNING_CASES = [  # (n, m, fixed columns, code range)
-    (0, 2, 1, 2),
-    (1, 3, 0, 2),
-    (17, 4, 0, 1 << 62),
-    (33, 1, 2, 2),
-    (40, 1, 0, 3),
-    (64, 12, 1, 2),
-    (70, 5, 0, 3),
-    (97, 4, 1, 3),
-    (300, 9, 0, 3),
-    (333, 1, 2, 2),
-    (599, 37, 0, 2),
-]
-BINNING_IDS = [f"n{n}-m{m}-fixed{f}-codes{'huge' if h > 9 else h}" for n, m, f, h in BINNING_CASES]
-
-
-def binning_inputs(rng, n, m, f, high):
-    """Codes in [-high, high) with near duplicates (rows that merge once a column is left out),
-    and f fixed columns (or None)."""
-    codes = rng.integers(-high, high, (n, m))
-    if n > 1 and m:
-        codes[n // 2:] = codes[:n - n // 2]
-        codes[n // 2:, rng.integers(0, m)] += 1
-    return codes, (rng.integers(0, 3, (n, f)) if f else None)
-
-
 @pytest.mark.parametrize("n,m,f,high", BINNING_CASES, ids=BINNING_IDS)
 def test_binning_primitives(backend, rng, n, m, f, high):
     codes, fixed = binning_inputs(rng, n, m, f, high)
@@ -280,3 +255,13 @@ def test_inputs_of_any_layout_and_dtype(backend, rng):
     for z_in in (backend.floats(column_major), z, torch.from_numpy(z)):
         np.testing.assert_array_equal(be.kth_neighbor_distance(be.floats(z_in), labels, 2, MAX),
                                       want)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda be, z: be.kth_neighbor_distance(z, None, 9, MAX), "smaller than the number of samples"),
+    (lambda be, z: be.knn_loo_maxnorm(z, be.ints(np.zeros(9)), z, 2), "labels or w"),
+    (lambda be, z: be.kde_loo(z, None, 2, 0.1), "n_classes must be 1"),
+], ids=["k-too-large", "labels-and-w", "classes-without-labels"])
+def test_invalid_arguments_raise(backend, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(backend.be, backend.floats(np.zeros((9, 2))))
