@@ -82,28 +82,6 @@ def shard_parts(call, count):
     return [call((index, count)) for index in range(count)]
 
 
-# --- end to end on a GPU backend, against the reference: (name, estimator options, target) ----
-
-END_TO_END_CASES = [
-    ("ksg", dict(estimator="knn"), "continuous"),
-    ("mixed", dict(estimator="mixed"), "labels"),
-    ("binning", dict(estimator="binning", bins=4), "labels"),
-    ("kde-labels", dict(estimator="kde", sigma2=0.05), "labels"),
-    ("kde-discrete-rows", dict(estimator="kde", sigma2=0.05), "discrete-matrix"),
-]
-
-
-def end_to_end_target(rng, z, target):
-    """The target of an END_TO_END_CASES case: labels, a discrete matrix (its distinct rows are
-    the classes of the KDE bound) or a continuous w."""
-    n = z.shape[0]
-    if target == "labels":
-        return labels_for(rng, z)
-    if target == "discrete-matrix":
-        return np.column_stack([labels_for(rng, z), rng.integers(0, 2, n)])
-    return z[:, :1] ** 2 + 0.3 * rng.standard_normal((n, 2))
-
-
 def family_options(options, **extra):
     """``options`` (with its "estimator") and those of ``extra`` that this estimator takes: a
     table of cases can offer k to every row, and only the k-NN families receive it."""
