@@ -54,47 +54,41 @@ def test_explicit_cuda_falls_back_to_cpu_with_a_warning(rng):
 
 _FAKE = 0x1000  # a non-null address: validation must fail before anything reads it
 
-BAD_CALLS = [  # (id, binding, keyword arguments, message)
-    ("k-zero", "kth_neighbor_distance",
-     dict(z=_FAKE, n=9, d=2, group_begin=0, group_end=0, k=0, metric=MAX, anchors_begin=0,
-          anchors_end=9, lists=_FAKE, out=_FAKE), "k must be >= 1"),
-    ("k-too-large", "kth_neighbor_distance",
-     dict(z=_FAKE, n=9, d=2, group_begin=0, group_end=0, k=9, metric=MAX, anchors_begin=0,
-          anchors_end=9, lists=_FAKE, out=_FAKE), "smaller than the number of samples"),
-    ("bad-metric", "count_within",
-     dict(z=_FAKE, n=9, d=2, radius=_FAKE, metric=2, anchors_begin=0, anchors_end=9, out=_FAKE),
-     "metric must be 0"),
-    ("half-groups", "kth_neighbor_distance",
-     dict(z=_FAKE, n=9, d=2, group_begin=_FAKE, group_end=0, k=2, metric=MAX, anchors_begin=0,
-          anchors_end=9, lists=_FAKE, out=_FAKE), "both group_begin and group_end"),
-    ("missing-output", "count_within",
-     dict(z=_FAKE, n=9, d=2, radius=_FAKE, metric=MAX, anchors_begin=0, anchors_end=9, out=0),
-     "out must be a device buffer"),
-    ("kth-anchors-reversed", "kth_neighbor_distance",
-     dict(z=_FAKE, n=9, d=2, group_begin=0, group_end=0, k=2, metric=MAX, anchors_begin=5,
-          anchors_end=4, lists=_FAKE, out=_FAKE), "anchors must satisfy"),
-    ("count-anchors-past-n", "count_within",
-     dict(z=_FAKE, n=9, d=2, radius=_FAKE, metric=MAX, anchors_begin=0, anchors_end=10,
-          out=_FAKE), "anchors must satisfy"),
-    ("no-columns", "knn_loo_maxnorm_radii",
-     dict(z=_FAKE, n=9, m=0, group_begin=0, group_end=0, w=0, q=0, k=2, anchors_begin=0,
-          anchors_end=9, lists=_FAKE, radius=_FAKE), "at least one column"),
+# Valid arguments of each binding, and the calls that change one or two of them.
+VALID = {
+    "kth_neighbor_distance": dict(z=_FAKE, n=9, d=2, group_begin=0, group_end=0, k=2, metric=MAX,
+                                  anchors_begin=0, anchors_end=9, lists=_FAKE, out=_FAKE),
+    "count_within": dict(z=_FAKE, n=9, d=2, radius=_FAKE, metric=MAX, anchors_begin=0,
+                         anchors_end=9, out=_FAKE),
+    "knn_loo_maxnorm_radii": dict(z=_FAKE, n=9, m=2, group_begin=0, group_end=0, w=0, q=0, k=2,
+                                  anchors_begin=0, anchors_end=9, lists=_FAKE, radius=_FAKE),
+    "knn_loo_maxnorm_counts": dict(z=_FAKE, n=9, m=2, group_begin=0, group_end=0, w=0, q=0,
+                                   anchors_begin=0, anchors_end=9, radius=_FAKE, count_z=_FAKE,
+                                   count_w=_FAKE),
+    "kde_log_mean_kernel": dict(t=_FAKE, n=9, m=2, group_begin=0, group_end=0, sigma2=0.1,
+                                leave_one_out=True, anchors_begin=0, anchors_end=9,
+                                log_mean=_FAKE),
+    "knn_loo_euclidean": dict(z=_FAKE, n=9, m=2, k=2, anchors_begin=0, anchors_end=9,
+                              lists=_FAKE, kth_squared=_FAKE),
+}
+BAD_CALLS = [  # (id, binding, changed arguments, message)
+    ("k-zero", "kth_neighbor_distance", dict(k=0), "k must be >= 1"),
+    ("k-too-large", "kth_neighbor_distance", dict(k=9), "smaller than the number of samples"),
+    ("bad-metric", "count_within", dict(metric=2), "metric must be 0"),
+    ("half-groups", "kth_neighbor_distance", dict(group_begin=_FAKE),
+     "both group_begin and group_end"),
+    ("missing-output", "count_within", dict(out=0), "out must be a device buffer"),
+    ("kth-anchors-reversed", "kth_neighbor_distance", dict(anchors_begin=5, anchors_end=4),
+     "anchors must satisfy"),
+    ("count-anchors-past-n", "count_within", dict(anchors_end=10), "anchors must satisfy"),
+    ("no-columns", "knn_loo_maxnorm_radii", dict(m=0), "at least one column"),
     ("labels-and-w", "knn_loo_maxnorm_radii",
-     dict(z=_FAKE, n=9, m=2, group_begin=_FAKE, group_end=_FAKE, w=_FAKE, q=1, k=2,
-          anchors_begin=0, anchors_end=9, lists=_FAKE, radius=_FAKE), "labels or w"),
-    ("anchors-past-n", "knn_loo_maxnorm_counts",
-     dict(z=_FAKE, n=9, m=2, group_begin=0, group_end=0, w=0, q=0, anchors_begin=3,
-          anchors_end=10, radius=_FAKE, count_z=_FAKE, count_w=_FAKE), "anchors must satisfy"),
-    ("q-without-w", "knn_loo_maxnorm_counts",
-     dict(z=_FAKE, n=9, m=2, group_begin=0, group_end=0, w=0, q=3, anchors_begin=0,
-          anchors_end=9, radius=_FAKE, count_z=_FAKE, count_w=_FAKE),
-     "q must be w's number of columns"),
-    ("sigma2-zero", "kde_log_mean_kernel",
-     dict(t=_FAKE, n=9, m=2, group_begin=0, group_end=0, sigma2=0.0, leave_one_out=True,
-          anchors_begin=0, anchors_end=9, log_mean=_FAKE), "sigma2 must be > 0"),
-    ("negative-device", "knn_loo_euclidean",
-     dict(z=_FAKE, n=9, m=2, k=2, anchors_begin=0, anchors_end=9, lists=_FAKE,
-          kth_squared=_FAKE, device=-1), "device must be"),
+     dict(group_begin=_FAKE, group_end=_FAKE, w=_FAKE, q=1), "labels or w"),
+    ("anchors-past-n", "knn_loo_maxnorm_counts", dict(anchors_begin=3, anchors_end=10),
+     "anchors must satisfy"),
+    ("q-without-w", "knn_loo_maxnorm_counts", dict(q=3), "q must be w's number of columns"),
+    ("sigma2-zero", "kde_log_mean_kernel", dict(sigma2=0.0), "sigma2 must be > 0"),
+    ("negative-device", "knn_loo_euclidean", dict(device=-1), "device must be"),
 ]
 
 
@@ -102,7 +96,7 @@ BAD_CALLS = [  # (id, binding, keyword arguments, message)
 @pytest.mark.parametrize("binding,kwargs,message", [c[1:] for c in BAD_CALLS],
                          ids=[c[0] for c in BAD_CALLS])
 def test_bindings_reject_bad_arguments_before_launching(binding, kwargs, message):
-    kwargs = {"device": 0, "stream": 0, **kwargs}
+    kwargs = {"device": 0, "stream": 0, **VALID[binding], **kwargs}
     with pytest.raises(ValueError, match=message):
         getattr(cuda_ext, binding)(**kwargs)
 
