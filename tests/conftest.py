@@ -3,7 +3,8 @@ helper."""
 import os
 import zlib
 from dataclasses import dataclass
-from typing import Optional
+from importlib.util import find_spec
+from typing import Callable, Optional
 
 import numpy as np
 import pytest
@@ -12,6 +13,11 @@ import torch
 if not torch.cuda.is_available():
     # Triton kernels run on the CPU through the interpreter when there is no GPU.
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from gib_kernels import _ext, backends  # noqa: E402
+from gib_kernels.backends import sharded  # noqa: E402
+from gib_kernels.backends.cpu import CpuBackend  # noqa: E402
+from gib_kernels.backends.cuda import CudaBackend  # noqa: E402
 
 HAS_CUDA = torch.cuda.is_available()
 CPU_BACKENDS = ["cpu"]  # test_no_silent_errors.py's backend names (the public API's)
@@ -64,32 +70,25 @@ def assert_close(actual, expected, rtol, atol=0.0, name="value"):
 
 
 @dataclass(frozen=True)
-class Tolerance:
-    rtol: float
-    atol: float = 0.0
-
-
-@dataclass(frozen=True)
 class Precision:
-    """How close a backend comes to the float64 reference, by the arithmetic of its distances.
-    Integer inputs make every distance exact in either precision: their values are compared as
-    float64 ones are."""
-    distances: Tolerance  # per-point values: k-th distances, log mean kernels
-    sums: Tolerance  # sums over anchors (atol per summed term)
-    estimates: Tolerance  # estimates of the public API
+    """(rtol, atol) of a backend's values against the float64 reference, by the arithmetic of
+    its distances."""
+    distances: tuple  # per-point values: k-th distances, log mean kernels
+    sums: tuple  # sums over anchors (atol per summed term)
+    estimates: tuple  # estimates of the public API
 
 
 # The same float64 terms, in another order or with fused multiply-adds (nvcc).
-FLOAT64 = Precision(Tolerance(1e-10, 1e-12), Tolerance(1e-10, 1e-12), Tolerance(1e-9, 1e-12))
+FLOAT64 = Precision(distances=(1e-10, 1e-12), sums=(1e-10, 1e-12), estimates=(1e-9, 1e-12))
 # Distances in fp32 (Triton) of float32-representable inputs: about 1e-7 relative.
-FLOAT32 = Precision(Tolerance(1e-6, 1e-7), Tolerance(1e-5, 1e-7), Tolerance(1e-4, 1e-6))
+FLOAT32 = Precision(distances=(1e-6, 1e-7), sums=(1e-5, 1e-7), estimates=(1e-4, 1e-6))
 
 
 @dataclass(frozen=True)
 class BackendCase:
     """One parametrisation of the `backend` fixture."""
-
     id: str
+    make: Callable  # the backend (the cuda-emulated one comes from its fixture)
     api_name: str  # the public API's backend= for it
     precision: Precision
     marks: tuple = ()
@@ -97,29 +96,24 @@ class BackendCase:
     on_cuda: bool = False  # the public API gets CUDA tensors (the backend runs only on those)
 
 
-def _triton_missing() -> bool:
-    from gib_kernels.backends import triton
+def _triton():
+    from gib_kernels.backends.triton.backend import TritonBackend
 
-    return not triton.is_installed()
-
-
-def _cuda_missing() -> bool:
-    from gib_kernels import _ext
-
-    return _ext.cuda is None
+    return TritonBackend()
 
 
 BACKEND_CASES = [
-    BackendCase("cpu", "cpu", FLOAT64),
+    BackendCase("cpu", CpuBackend, "cpu", FLOAT64),
     # On a GPU Triton runs there; without one in the interpreter, where every operation costs a
     # Python call: inputs up to 70 rows still make several programs and candidate tiles.
-    BackendCase("triton", "triton", FLOAT32, on_cuda=HAS_CUDA, max_n=None if HAS_CUDA else 70,
+    BackendCase("triton", _triton, "triton", FLOAT32, on_cuda=HAS_CUDA,
+                max_n=None if HAS_CUDA else 70,
                 marks=(pytest.mark.triton, *((pytest.mark.gpu,) if HAS_CUDA else ()),
-                       pytest.mark.skipif(_triton_missing(), reason="Triton is not installed"))),
-    BackendCase("cuda", "cuda", FLOAT64, on_cuda=True, marks=(pytest.mark.gpu, pytest.mark.skipif(
-        _cuda_missing(), reason="the CUDA extension is not built"))),
+                       pytest.mark.skipif(find_spec("triton") is None, reason="no Triton"))),
+    BackendCase("cuda", CudaBackend, "cuda", FLOAT64, on_cuda=True, marks=(
+        pytest.mark.gpu, pytest.mark.skipif(_ext.cuda is None, reason="no CUDA extension"))),
     # The CUDA kernels built for the CPU (tests/cuda_emulation) under the CUDA backend's code.
-    BackendCase("cuda-emulated", "cuda", FLOAT64, marks=(pytest.mark.cuda_emulation,)),
+    BackendCase("cuda-emulated", None, "cuda", FLOAT64, marks=(pytest.mark.cuda_emulation,)),
 ]
 
 
@@ -149,47 +143,18 @@ class UnderTest:
         """x as the public API must get it to run on this backend."""
         return self.tensor(x) if self.case.on_cuda else x
 
-    def tolerance(self, kind: str, integers: bool = False) -> Tolerance:
-        return getattr(FLOAT64 if integers else self.case.precision, kind)
-
-    def exact(self, integers: bool = False) -> bool:
-        """Whether max-norm radii are exact (distances in float64, or of integer inputs)."""
-        return integers or self.case.precision is FLOAT64
-
     def check(self, got, want, name, kind="sums", integers=False, exact=False, terms=1):
-        """got (numpy, or a tensor) against the reference's want: equal where ``exact`` and the
-        backend computes it exactly, else within the backend's tolerance of ``kind`` ("distances",
-        "sums" of ``terms`` terms, "estimates")."""
+        """got against the reference's want: equal where ``exact`` and the backend computes in
+        float64 or the inputs are integers (exact distances), else within the tolerance of
+        ``kind`` ("distances", "sums" of ``terms`` terms, "estimates"): float64's for integers."""
         got = got.cpu().numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
-        if exact and self.exact(integers):
-            np.testing.assert_array_equal(got, want, err_msg=f"{name} on {self.id}")
-            return
-        tol = self.tolerance(kind, integers)
-        assert_close(got, want, tol.rtol, atol=tol.atol * terms, name=f"{name} on {self.id}")
-
-
-def _make(case: BackendCase, request, monkeypatch):
-    if case.id == "cuda-emulated":
-        from gib_kernels import backends
-        from gib_kernels.backends import sharded
-
-        be = request.getfixturevalue("emulated_cuda")
-        select = backends.select
-        # backend="cuda" of the public API gets the emulation.
-        monkeypatch.setattr(backends, "select", lambda name, on_cuda: sharded.wrap(be)
-                            if name == "cuda" else select(name, on_cuda))
-        return be
-    if case.id == "cpu":
-        from gib_kernels.backends.cpu import CpuBackend
-
-        return CpuBackend()
-    if case.id == "cuda":
-        from gib_kernels.backends.cuda import CudaBackend
-
-        return CudaBackend()
-    from gib_kernels.backends.triton.backend import TritonBackend
-
-    return TritonBackend()
+        name = f"{name} on {self.id}"
+        precision = FLOAT64 if integers else self.case.precision
+        if exact and (integers or self.case.precision is FLOAT64):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+        else:
+            rtol, atol = getattr(precision, kind)
+            assert_close(got, want, rtol, atol=atol * terms, name=name)
 
 
 def backend_params(*ids):
@@ -202,4 +167,11 @@ def backend_params(*ids):
 @pytest.fixture(params=backend_params())
 def backend(request, monkeypatch) -> UnderTest:
     """Each fast backend in turn (cpu, triton, cuda, cuda-emulated), with its tolerances."""
-    return UnderTest(request.param, _make(request.param, request, monkeypatch))
+    case = request.param
+    if case.make is not None:
+        return UnderTest(case, case.make())
+    be = request.getfixturevalue("emulated_cuda")
+    select = backends.select  # backend="cuda" of the public API gets the emulation
+    monkeypatch.setattr(backends, "select", lambda name, on_cuda: sharded.wrap(be)
+                        if name == "cuda" else select(name, on_cuda))
+    return UnderTest(case, be)

@@ -24,11 +24,11 @@ METRICS = pytest.mark.parametrize("metric", [MAX, EUCLIDEAN], ids=["max", "eucli
 
 
 def _data(rng, n, d, kind):
-    """"continuous", "ties" (small integers), "near-ties" (integers a little apart) or
+    """"continuous", "ties" (small integers), "nearties" (integers a little apart) or
     "dominant" (column 0 carries nearly all of every distance, so that leaving it out cancels
     all but ~1e-8 of a squared distance), rounded to float32."""
-    z = continuous(rng, n, d, ties=kind in ("ties", "near-ties"))
-    if kind == "near-ties":
+    z = continuous(rng, n, d, ties=kind in ("ties", "nearties"))
+    if kind == "nearties":
         z = z + np.arange(n)[:, None] * 1e-3
     if kind == "dominant":
         z = z * np.array([1e4] + [1.0] * (d - 1))
@@ -40,27 +40,31 @@ def _labels(rng, z, labels):
     return None if labels == "none" else labels_of_three(rng, z, lonely=labels == "lonely")
 
 
-def _ids(cases, fmt):
-    return [fmt.format(*case) for case in cases]
+def _table(names, ids):
+    """A parametrisation of ``names`` from its ids: "n23-d2-k1-labels-continuous" gives n=23,
+    d=2, k=1, labels="labels", kind="continuous" (a letter and a number make a number)."""
+    def value(token):
+        for kind in (int, float):
+            try:
+                return kind(token[1:])
+            except ValueError:
+                pass
+        return token
+
+    ids = ids.split()
+    return pytest.mark.parametrize(names, [tuple(map(value, i.split("-"))) for i in ids], ids=ids)
 
 
-KTH_CASES = [  # (n, d, k, labels, kind)
-    (2, 1, 1, "none", "continuous"),
-    (3, 2, 2, "none", "ties"),
-    (23, 2, 1, "labels", "continuous"),
-    (33, 1, 2, "lonely", "ties"),
-    (41, 5, 5, "labels", "ties"),
-    (57, 9, 4, "none", "ties"),
-    (64, 2, 1, "lonely", "continuous"),
-    (70, 3, 3, "none", "continuous"),
-    (130, 5, 4, "labels", "continuous"),
-    (257, 37, 7, "labels", "continuous"),
-    (600, 33, 4, "lonely", "continuous"),
-]
+KTH_CASES = _table("n,d,k,labels,kind", (
+    "n2-d1-k1-none-continuous n3-d2-k2-none-ties n23-d2-k1-labels-continuous "
+    "n33-d1-k2-lonely-ties n41-d5-k5-labels-ties n57-d9-k4-none-ties "
+    "n64-d2-k1-lonely-continuous n70-d3-k3-none-continuous "
+    "n130-d5-k4-labels-continuous n257-d37-k7-labels-continuous "
+    "n600-d33-k4-lonely-continuous"))
 
 
 @METRICS
-@pytest.mark.parametrize("n,d,k,labels,kind", KTH_CASES, ids=_ids(KTH_CASES, "n{}-d{}-k{}-{}-{}"))
+@KTH_CASES
 def test_kth_neighbor_distance(backend, rng, n, d, k, labels, kind, metric):
     backend.fits(n)
     z = _data(rng, n, d, kind)
@@ -79,15 +83,9 @@ def test_kth_neighbor_distance(backend, rng, n, d, k, labels, kind, metric):
                                   REFERENCE.count_within(z, radius, metric))
 
 
-COUNT_CASES = [  # (n, d, kind)
-    (1, 2, "continuous"),
-    (39, 1, "ties"),
-    (45, 3, "ties"),
-    (53, 6, "continuous"),
-    (70, 4, "ties"),
-    (170, 4, "ties"),
-    (453, 29, "continuous"),
-]
+COUNT_CASES = _table("n,d,kind", (
+    "n1-d2-continuous n39-d1-ties n45-d3-ties n53-d6-continuous n70-d4-ties "
+    "n170-d4-ties n453-d29-continuous"))
 
 
 def _radii(rng, n, d, metric, kind):
@@ -103,7 +101,7 @@ def _radii(rng, n, d, metric, kind):
 
 
 @METRICS
-@pytest.mark.parametrize("n,d,kind", COUNT_CASES, ids=_ids(COUNT_CASES, "n{}-d{}-{}"))
+@COUNT_CASES
 def test_count_within(backend, rng, n, d, kind, metric):
     backend.fits(n)
     z = _data(rng, n, d, kind)
@@ -126,24 +124,14 @@ def test_count_within_the_radii_of_kth_neighbor_distance(backend, rng, n, d, met
     np.testing.assert_array_equal(backend.be.count_within(z, r, metric), np.full(n, 2))
 
 
-LOO_MAXNORM_CASES = [  # (n, m, k, target, kind)
-    (3, 2, 1, "none", "continuous"),
-    (21, 1, 2, "none", "ties"),
-    (23, 2, 3, "labels", "continuous"),
-    (33, 5, 1, "w", "ties"),
-    (45, 4, 3, "labels", "ties"),
-    (47, 3, 2, "none", "continuous"),
-    (52, 3, 3, "w", "continuous"),
-    (60, 2, 4, "lonely", "continuous"),
-    (64, 9, 5, "labels", "continuous"),
-    (130, 5, 3, "w", "ties"),
-    (245, 4, 3, "labels", "ties"),
-    (600, 37, 5, "labels", "continuous"),
-]
+LOO_MAXNORM_CASES = _table("n,m,k,target,kind", (
+    "n3-m2-k1-none-continuous n21-m1-k2-none-ties n23-m2-k3-labels-continuous "
+    "n33-m5-k1-w-ties n45-m4-k3-labels-ties n47-m3-k2-none-continuous "
+    "n52-m3-k3-w-continuous n60-m2-k4-lonely-continuous n64-m9-k5-labels-continuous "
+    "n130-m5-k3-w-ties n245-m4-k3-labels-ties n600-m37-k5-labels-continuous"))
 
 
-@pytest.mark.parametrize("n,m,k,target,kind", LOO_MAXNORM_CASES,
-                         ids=_ids(LOO_MAXNORM_CASES, "n{}-m{}-k{}-{}-{}"))
+@LOO_MAXNORM_CASES
 def test_knn_loo_maxnorm(backend, rng, n, m, k, target, kind):
     backend.fits(n)
     z = _data(rng, n, m, kind)
@@ -170,21 +158,13 @@ def test_knn_loo_maxnorm_targets(backend, rng, n, m):
     backend.check(got[:, 1:], want[:, 1:], "sums of psi per target", integers=True, terms=n)
 
 
-LOO_EUCLIDEAN_CASES = [  # (n, m, k, kind)
-    (5, 1, 4, "continuous"),
-    (38, 4, 3, "ties"),
-    (43, 3, 2, "continuous"),
-    (50, 4, 1, "dominant"),
-    (61, 3, 2, "near-ties"),
-    (61, 9, 5, "ties"),
-    (143, 3, 2, "continuous"),
-    (250, 4, 1, "dominant"),
-    (461, 19, 6, "continuous"),
-]
+LOO_EUCLIDEAN_CASES = _table("n,m,k,kind", (
+    "n5-m1-k4-continuous n38-m4-k3-ties n43-m3-k2-continuous n50-m4-k1-dominant "
+    "n61-m3-k2-nearties n61-m9-k5-ties n143-m3-k2-continuous n250-m4-k1-dominant "
+    "n461-m19-k6-continuous"))
 
 
-@pytest.mark.parametrize("n,m,k,kind", LOO_EUCLIDEAN_CASES,
-                         ids=_ids(LOO_EUCLIDEAN_CASES, "n{}-m{}-k{}-{}"))
+@LOO_EUCLIDEAN_CASES
 def test_knn_loo_euclidean(backend, rng, n, m, k, kind):
     """Ties include duplicate points, whose log r is -inf on every backend."""
     backend.fits(n)
@@ -195,18 +175,12 @@ def test_knn_loo_euclidean(backend, rng, n, m, k, kind):
                   terms=n)
 
 
-KDE_CASES = [  # (n, m, labels, sigma2, kind)
-    (1, 3, "none", 0.1, "continuous"),
-    (23, 2, "labels", 0.3, "ties"),
-    (31, 4, "labels", 1e-3, "dominant"),
-    (37, 2, "none", 0.5, "ties"),
-    (45, 5, "labels", 0.05, "continuous"),
-    (50, 3, "none", 0.1, "continuous"),
-    (61, 3, "lonely", 0.05, "continuous"),
-    (150, 3, "none", 0.1, "continuous"),
-    (245, 5, "labels", 0.05, "continuous"),
-    (529, 37, "lonely", 1e-3, "continuous"),
-]
+KDE_CASES = _table("n,m,labels,sigma2,kind", (
+    "n1-m3-none-s0.1-continuous n23-m2-labels-s0.3-ties "
+    "n31-m4-labels-s0.001-dominant n37-m2-none-s0.5-ties "
+    "n45-m5-labels-s0.05-continuous n50-m3-none-s0.1-continuous "
+    "n61-m3-lonely-s0.05-continuous n150-m3-none-s0.1-continuous "
+    "n245-m5-labels-s0.05-continuous n529-m37-lonely-s0.001-continuous"))
 
 
 def _kde_data(rng, n, m, kind):
@@ -217,8 +191,7 @@ def _kde_data(rng, n, m, kind):
     return _data(rng, n, m, kind)
 
 
-@pytest.mark.parametrize("n,m,labels,sigma2,kind", KDE_CASES,
-                         ids=_ids(KDE_CASES, "n{}-m{}-{}-s{}-{}"))
+@KDE_CASES
 def test_kde_primitives(backend, rng, n, m, labels, sigma2, kind):
     backend.fits(n)
     t = _kde_data(rng, n, m, kind)
