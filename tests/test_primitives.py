@@ -12,7 +12,6 @@ another order or with fused multiply-adds (nvcc), or fp32 distances (Triton).
 """
 import numpy as np
 import pytest
-import torch
 
 from gib_kernels.backends.protocol import EUCLIDEAN, MAX
 from gib_kernels.backends.reference import ReferenceBackend
@@ -219,13 +218,13 @@ def test_binning_primitives(backend, rng, n, m, f, high):
 def test_inputs_of_any_layout_and_dtype(backend, rng):
     """float32, column-major tensors on the backend's device and numpy inputs (labels on the
     host) give the radii of contiguous float64 input."""
-    z = _data(rng, 77, 3, "continuous").astype(np.float32)
+    z = _data(rng, 61, 3, "continuous").astype(np.float32)
     labels = labels_of_three(rng, z)
     be = backend.be
     want = be.kth_neighbor_distance(be.floats(z.astype(np.float64)), be.ints(labels), 2, MAX)
     column_major = backend.tensor(z).t().contiguous().t()
     assert not column_major.is_contiguous()
-    for z_in in (backend.floats(column_major), z, torch.from_numpy(z)):
+    for z_in in (column_major, z):
         np.testing.assert_array_equal(be.kth_neighbor_distance(be.floats(z_in), labels, 2, MAX),
                                       want)
 
