@@ -42,6 +42,8 @@ def run_measured(n, d, estimate, dtype="float64") -> dict:
 
 CASES = [  # (n, d, dtype, estimate, the estimate's range)
     (50000, 16, "float32", "kl", (16 * 1.0, 16 * 2.5)),  # ~ 16 * 2.05 bits for N(0, I)
+    (200000, 8, "float64", "kl", (8 * 2.0471 * 0.95, 8 * 2.0471 * 1.05)),  # d H(N(0, 1)) bits
+    (50000, 64, "float64", "mixed", (0.0, 1.0)),  # binary labels: at most one bit
 ]
 
 
@@ -57,7 +59,7 @@ def test_memory_is_linear_in_n(n, d, dtype, estimate, bounds):
     print(f"\n{estimate} n={n} d={d}: {result['seconds']:.1f} s, peak RSS "
           f"{result['peak'] / 2**20:.0f} MiB, {grown / 2**20:.1f} MiB above the loaded data "
           f"(n (d + k) float64: {linear / 2**20:.1f} MiB)")
-    # an n x n float32 matrix alone would take 10 GB (n = 50000)
+    # an n x n float64 matrix alone would take 20 GB (n = 50000) or 320 GB (n = 200000)
     assert result["peak"] < 1 << 30, result
     assert grown < 3 * linear + (32 << 20), result
     assert bounds[0] < result["value"] < bounds[1]
