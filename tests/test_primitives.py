@@ -127,7 +127,7 @@ LOO_MAXNORM_CASES = _table("n,m,k,target,kind", (
     "n3-m2-k1-none-continuous n21-m1-k2-none-ties n23-m2-k3-labels-continuous "
     "n33-m5-k1-w-ties n45-m4-k3-labels-ties n47-m3-k2-none-continuous "
     "n52-m3-k3-w-continuous n60-m2-k4-lonely-continuous n64-m9-k5-labels-continuous "
-    "n130-m5-k3-w-ties n245-m4-k3-labels-ties n600-m37-k5-labels-continuous"))
+    "n130-m5-k7-w-ties n245-m4-k3-labels-ties n600-m37-k5-labels-continuous"))
 
 
 @LOO_MAXNORM_CASES
