@@ -43,6 +43,35 @@ def loo_target(rng, z, target, make_w):
     return None, None
 
 
+# --- binning codes ----------------------------------------------------------------------------
+
+BINNING_CASES = [  # (n, m, fixed columns, code range)
+    (0, 2, 1, 2),
+    (1, 3, 0, 2),
+    (17, 4, 0, 1 << 62),
+    (33, 1, 2, 2),
+    (40, 1, 0, 3),
+    (64, 12, 1, 2),
+    (70, 5, 0, 3),
+    (97, 4, 1, 3),
+    (300, 9, 0, 3),
+    (333, 1, 2, 2),
+    (599, 37, 0, 2),
+]
+BINNING_IDS = [f"n{n}-m{m}-fixed{f}-codes{'huge' if h > 9 else h}"
+               for n, m, f, h in BINNING_CASES]
+
+
+def binning_inputs(rng, n, m, f, high):
+    """Codes in [-high, high) with near duplicates (rows that merge once a column is left out),
+    and f fixed columns (or None)."""
+    codes = rng.integers(-high, high, (n, m))
+    if n > 1 and m:
+        codes[n // 2:] = codes[:n - n // 2]
+        codes[n // 2:, rng.integers(0, m)] += 1
+    return codes, (rng.integers(0, 3, (n, f)) if f else None)
+
+
 # --- sharded kernels (shard = (index, count), see Shard in csrc/include/gib/common.h) ---------
 
 BAD_SHARDS = [(2, 2), (0, 0), (-1, 3)]  # index past the parts, no parts, negative index
@@ -51,28 +80,6 @@ BAD_SHARDS = [(2, 2), (0, 0), (-1, 3)]  # index past the parts, no parts, negati
 def shard_parts(call, count):
     """call(shard) for every part of `count`: their sum is the unsharded output."""
     return [call((index, count)) for index in range(count)]
-
-
-# --- end to end on a GPU backend, against the reference: (name, estimator options, target) ----
-
-END_TO_END_CASES = [
-    ("ksg", dict(estimator="knn"), "continuous"),
-    ("mixed", dict(estimator="mixed"), "labels"),
-    ("binning", dict(estimator="binning", bins=4), "labels"),
-    ("kde-labels", dict(estimator="kde", sigma2=0.05), "labels"),
-    ("kde-discrete-rows", dict(estimator="kde", sigma2=0.05), "discrete-matrix"),
-]
-
-
-def end_to_end_target(rng, z, target):
-    """The target of an END_TO_END_CASES case: labels, a discrete matrix (its distinct rows are
-    the classes of the KDE bound) or a continuous w."""
-    n = z.shape[0]
-    if target == "labels":
-        return labels_for(rng, z)
-    if target == "discrete-matrix":
-        return np.column_stack([labels_for(rng, z), rng.integers(0, 2, n)])
-    return z[:, :1] ** 2 + 0.3 * rng.standard_normal((n, 2))
 
 
 def family_options(options, **extra):

@@ -1,24 +1,31 @@
-"""Every fast backend against the reference, on fresh random inputs of odd shapes, with ties."""
+"""Every fast backend (the `backend` fixture: cpu, triton, cuda, cuda-emulated) through the public
+API against the reference, on fresh random inputs of odd shapes, with ties: no silent fallback
+to another backend, and vector results on the caller's device."""
 import warnings
 
 import numpy as np
 import pytest
+import torch
 
 import gib_kernels as gk
-from conftest import CPU_BACKENDS, assert_close
-from inputs import continuous, labels_for
+from conftest import FLOAT32, assert_close
+from inputs import continuous, family_options, labels_for
 
 SHAPES = [(7, 1), (31, 2), (64, 3), (157, 5), (233, 13)]
 SHAPE_IDS = [f"n{n}-d{d}" for n, d in SHAPES]
-RTOL = 1e-9
 
 
-def _pair(fn, *args, **kwargs):
+def _agree(backend, name, fn, *args, **kwargs):
+    """fn on the backend (its inputs where it runs), within its tolerance of the reference."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # duplicate-point warnings on tied data
-        fast = fn(*args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # no fallback to another backend
+            fast = fn(*(backend.api(a) for a in args), backend=backend.case.api_name, **kwargs)
         ref = fn(*args, **{**kwargs, "backend": "reference"})
-    return fast, ref
+    if isinstance(fast, torch.Tensor):
+        assert fast.device.type == ("cuda" if backend.case.on_cuda else "cpu")
+    backend.check(fast, ref, name, kind="estimates")
 
 
 def _data(rng, n, d, ties, estimator):
@@ -28,15 +35,13 @@ def _data(rng, n, d, ties, estimator):
     return z
 
 
-def _neighbours(kw, k):
-    """``k`` for the k-NN families, which alone take it."""
-    return {**kw, "k": k} if kw["estimator"] in ("knn", "mixed") else kw
-
-
-def _tie_breaking(kw, ties):
+def _tie_breaking(request, backend, kw, ties):
     """k-NN estimators refuse discrete-valued data unless asked to break the ties: on the tied
     inputs they get 1e-10 jitter, which leaves distances that differ in their last bits."""
     if ties and kw["estimator"] in ("knn", "mixed"):
+        if backend.case.precision is FLOAT32:
+            request.applymarker(pytest.mark.xfail(reason=(
+                "fp32 distances erase the 1e-10 jitter: the ties come back, silently")))
         return {**kw, "noise": 1e-10, "random_state": 0}
     return kw
 
@@ -50,18 +55,16 @@ ENTROPY_CASES = [
 ]
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("ties", [False, True], ids=["continuous", "ties"])
 @pytest.mark.parametrize("n,d", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("case,kw", ENTROPY_CASES, ids=[c for c, _ in ENTROPY_CASES])
-def test_entropy_and_leave_one_out(rng, backend, ties, n, d, case, kw):
+def test_entropy_and_leave_one_out(request, rng, backend, ties, n, d, case, kw):
+    backend.fits(n)
     z = _data(rng, n, d, ties, kw["estimator"])
-    kw = _tie_breaking(kw, ties)
     k = int(rng.integers(1, min(7, n - 1) + 1))
-    fast, ref = _pair(gk.entropy, z, backend=backend, **_neighbours(kw, k))
-    assert_close(fast, ref, RTOL, name=f"entropy {case}")
-    fast, ref = _pair(gk.leave_one_out_entropy, z, backend=backend, **_neighbours(kw, k))
-    assert_close(fast, ref, RTOL, atol=1e-12, name=f"leave-one-out entropy {case}")
+    kw = family_options(_tie_breaking(request, backend, kw, ties), k=k)
+    _agree(backend, f"entropy {case}", gk.entropy, z, **kw)
+    _agree(backend, f"leave-one-out entropy {case}", gk.leave_one_out_entropy, z, **kw)
 
 
 MI_CASES = [
@@ -72,6 +75,7 @@ MI_CASES = [
     ("kde-labels", "labels", dict(estimator="kde", sigma2=0.05)),
     ("kde-discrete-matrix", "discrete-matrix", dict(estimator="kde", sigma2=0.05)),
 ]
+MI_IDS = [c for c, _, _ in MI_CASES]
 
 
 def _target(rng, z, kind):
@@ -82,21 +86,18 @@ def _target(rng, z, kind):
     return z[:, :1] ** 2 + 0.3 * rng.standard_normal((z.shape[0], 2))
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("ties", [False, True], ids=["continuous", "ties"])
 @pytest.mark.parametrize("n,d", SHAPES[1:], ids=SHAPE_IDS[1:])
-@pytest.mark.parametrize("case,target,kw", MI_CASES, ids=[c for c, _, _ in MI_CASES])
-def test_mutual_information_loo_and_synergy(rng, backend, ties, n, d, case, target, kw):
+@pytest.mark.parametrize("case,target,kw", MI_CASES, ids=MI_IDS)
+def test_mutual_information_loo_and_synergy(request, rng, backend, ties, n, d, case, target, kw):
+    backend.fits(n)
     z = _data(rng, n, d, ties, kw["estimator"])
-    kw = _tie_breaking(kw, ties)
     w = _target(rng, z, target)
     k = int(rng.integers(1, min(7, n // 4) + 1))
-    fast, ref = _pair(gk.mutual_information, z, w, backend=backend, **_neighbours(kw, k))
-    assert_close(fast, ref, RTOL, atol=1e-12, name=f"MI {case}")
-    fast, ref = _pair(gk.leave_one_out_mutual_information, z, w, backend=backend, **_neighbours(kw, k))
-    assert_close(fast, ref, RTOL, atol=1e-12, name=f"leave-one-out MI {case}")
-    fast, ref = _pair(gk.synergy_profile, z, w, backend=backend, **_neighbours(kw, k))
-    assert_close(fast, ref, RTOL, atol=1e-12, name=f"synergy profile {case}")
+    kw = family_options(_tie_breaking(request, backend, kw, ties), k=k)
+    for fn, name in ((gk.mutual_information, "MI"), (gk.leave_one_out_mutual_information,
+                     "leave-one-out MI"), (gk.synergy_profile, "synergy profile")):
+        _agree(backend, f"{name} {case}", fn, z, w, **kw)
 
 
 CMI_CASES = [
@@ -106,26 +107,25 @@ CMI_CASES = [
 ]
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("n,d", SHAPES[1:], ids=SHAPE_IDS[1:])
 @pytest.mark.parametrize("case,target,kw", CMI_CASES, ids=[c for c, _, _ in CMI_CASES])
 def test_conditional_mutual_information(rng, backend, n, d, case, target, kw):
+    backend.fits(n)
     z = continuous(rng, n, d)
     v = z[:, :1] + rng.standard_normal((n, 1))
     w = _target(rng, z, target)
-    fast, ref = _pair(gk.conditional_mutual_information, z, w, v, backend=backend, **_neighbours(kw, 3))
-    assert_close(fast, ref, RTOL, atol=1e-12, name=f"CMI {case}")
+    _agree(backend, f"CMI {case}", gk.conditional_mutual_information, z, w, v,
+           **family_options(kw, k=3))
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("m", [1, 2, 3, 9, 40])
 def test_fused_loo_equals_naive_loop_with_labels_of_one_member(rng, backend, m):
     n = 120
+    backend.fits(n)
     z = continuous(rng, n, m)
     y = labels_for(rng, z, 3)
     y[0] = 7  # a class with a single member: dropped by Ross's estimator
-    fast, ref = _pair(gk.leave_one_out_mutual_information, z, y, k=int(n // 3), backend=backend)
-    assert_close(fast, ref, RTOL, atol=1e-12, name="leave-one-out mixed MI")
+    _agree(backend, "leave-one-out mixed MI", gk.leave_one_out_mutual_information, z, y, k=n // 3)
 
 
 def test_synergy_of_12bit_data_matches_reference_exactly():
@@ -136,23 +136,25 @@ def test_synergy_of_12bit_data_matches_reference_exactly():
     assert gk.synergy(X.astype(np.int64), y) == pytest.approx(float(np.mean(ref)), abs=1e-12)
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("case,target,kw", MI_CASES, ids=[c for c, _, _ in MI_CASES])
+@pytest.mark.parametrize("case,target,kw", MI_CASES, ids=MI_IDS)
 def test_fused_loo_equals_naive_loop_at_n600_m40(backend, case, target, kw):
+    backend.fits(600)
     rng = np.random.default_rng(600)
     z = continuous(rng, 600, 40)
     w = _target(rng, z, target)
-    fast, ref = _pair(gk.leave_one_out_mutual_information, z, w, backend=backend, **_neighbours(kw, 3))
-    assert_close(fast, ref, RTOL, atol=1e-12, name=f"leave-one-out MI {case}")
+    _agree(backend, f"leave-one-out MI {case}", gk.leave_one_out_mutual_information, z, w,
+           **family_options(kw, k=3))
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("k,n_classes", [(1, 2), (3, 3), (7, 5)])
 def test_per_feature_mixed_mi_matches_scikit_learn(rng, backend, k, n_classes):
     sklearn = pytest.importorskip("sklearn.feature_selection")
+    backend.fits(400)
     z = continuous(rng, 400, 6)
     y = labels_for(rng, z, n_classes)
-    ours = gk.per_feature_mutual_information(z, y, k=k, base="e", backend=backend)
+    ours = gk.per_feature_mutual_information(backend.api(z), backend.api(y), k=k, base="e",
+                                             backend=backend.case.api_name)
+    ours = ours.cpu().numpy() if isinstance(ours, torch.Tensor) else ours
     theirs = sklearn.mutual_info_classif(z, y, n_neighbors=k, random_state=0)
     positive = theirs > 0  # scikit-learn clips at zero
     assert positive.any()

@@ -1,138 +1,239 @@
-"""Every primitive of backends.protocol, on every backend, against the reference backend's
-numpy version of it, on fresh inputs of odd shapes with and without ties: the op-by-op view of
-the backends (their bindings, precision and sharding have their own files). "cuda-emulated" is
-the CUDA backend over the CUDA kernels built for the CPU (tests/cuda_emulation): it runs on
-every machine.
+"""Every primitive of backends.protocol, on every fast backend (the `backend` fixture of
+conftest.py: cpu, triton, cuda and cuda-emulated, the CUDA backend over its kernels built for the
+CPU), against the reference backend's numpy version of it, on fresh inputs of odd shapes: ties,
+tiny inputs, classes of one, wide inputs, and columns whose removal cancels nearly all of every
+distance. Sharding has its own file (test_sharding.py), the bindings and device handling of
+each backend theirs (test_cuda_backend.py, test_triton_backend.py).
 
-Tolerances per backend: the C++ kernels are exact for radii and counts and equal to rounding for
-sums; Triton computes distances in fp32; CUDA in float64 with fused multiply-adds. Ties are
-small integers, exact in every precision.
+Inputs are float32-representable, so every backend sees the reference's values. Counts are
+exact everywhere, so are max-norm radii in float64 (cpu, cuda) and every distance of integer
+inputs; the rest is within the backend's tolerance (conftest.Precision): float64 sums in
+another order or with fused multiply-adds (nvcc), or fp32 distances (Triton).
 """
 import numpy as np
 import pytest
-import torch
 
-from conftest import HAS_CUDA, assert_close
 from gib_kernels.backends.protocol import EUCLIDEAN, MAX
 from gib_kernels.backends.reference import ReferenceBackend
-from inputs import continuous, labels_of_three
+from inputs import (BINNING_CASES, BINNING_IDS, binning_inputs, continuous, labels_of_three,
+                    loo_target)
 
 REFERENCE = ReferenceBackend()
-TOLERANCE = {"cpu": 1e-10, "triton": 2e-4, "cuda": 1e-10}
+METRICS = pytest.mark.parametrize("metric", [MAX, EUCLIDEAN], ids=["max", "euclidean"])
 
 
-def _backends():
-    from gib_kernels.backends.cpu import CpuBackend
-
-    params = [pytest.param(CpuBackend, id="cpu")]
-    try:
-        from gib_kernels.backends.triton.backend import TritonBackend
-        params.append(pytest.param(TritonBackend, id="triton", marks=pytest.mark.triton))
-    except ImportError:
-        pass
-    from gib_kernels.backends.cuda import CudaBackend
-    params.append(pytest.param(CudaBackend, id="cuda", marks=[
-        pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")]))
-    params.append(pytest.param("emulated", id="cuda-emulated", marks=pytest.mark.cuda_emulation))
-    return params
-
-
-BACKENDS = _backends()
-SHAPES = [(23, 2), (61, 3), (130, 5)]
-CASES = [(n, d, ties) for n, d in SHAPES for ties in (False, True)]
-CASE_IDS = [f"n{n}-d{d}-{'ties' if t else 'continuous'}" for n, d, t in CASES]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    if request.param == "emulated":
-        return request.getfixturevalue("emulated_cuda")
-    return request.param()
-
-
-def _data(rng, n, d, ties):
-    z = continuous(rng, n, d, ties=ties)
-    if not ties:  # a width like the layers' own, so that fp32 keeps 1e-4
-        z = z / np.abs(z).max()
-    return z, labels_of_three(rng, z)
-
-
-def _np(values) -> np.ndarray:
-    return values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-
-
-def _check(backend, got, expected, name, exact=False):
-    tol = 0.0 if exact and backend.name != "triton" else TOLERANCE[backend.name]
-    assert_close(_np(got), expected, tol, atol=tol, name=f"{name} on {backend.name}")
-
-
-@pytest.mark.parametrize("n,d,ties", CASES, ids=CASE_IDS)
-@pytest.mark.parametrize("metric", [MAX, EUCLIDEAN], ids=["max", "euclidean"])
-@pytest.mark.parametrize("labelled", [False, True], ids=["all", "labels"])
-def test_kth_neighbor_distance_and_count_within(backend, rng, n, d, ties, metric, labelled):
-    z, labels = _data(rng, n, d, ties)
-    lab = labels if labelled else None
-    k = int(rng.integers(1, 5))
-    be = backend
-    r = REFERENCE.kth_neighbor_distance(z, lab, k, metric)
-    _check(be, be.kth_neighbor_distance(be.floats(z), None if lab is None else be.ints(lab), k,
-                                        metric), r, "k-th distance", exact=metric == MAX)
-    radius = np.where(np.isinf(r), 1.0, r) * 1.0001 if not ties else np.where(np.isinf(r), 1, r)
-    _check(be, be.count_within(be.floats(z), radius, metric),
-           REFERENCE.count_within(z, radius, metric), "counts", exact=True)
-
-
-@pytest.mark.parametrize("n,d,ties", CASES, ids=CASE_IDS)
-@pytest.mark.parametrize("target", ["none", "labels", "w"])
-def test_knn_loo_maxnorm(backend, rng, n, d, ties, target):
-    z, labels = _data(rng, n, d, ties)
-    w = np.round(z[:, :1] * 3) + rng.integers(0, 2, (n, 1)) if ties else \
-        z[:, :1] ** 2 + 0.3 * rng.standard_normal((n, 1))
-    lab = labels if target == "labels" else None
-    ww = w if target == "w" else None
-    k = 3
-    be = backend
-    expected = REFERENCE.knn_loo_maxnorm(z, lab, ww, k)
-    got = be.knn_loo_maxnorm(be.floats(z), None if lab is None else be.ints(lab),
-                             None if ww is None else be.floats(ww), k)
-    _check(be, got, expected, f"leave-one-out sums ({target})")
-    both = be.knn_loo_maxnorm_targets(be.floats(z), [(be.ints(labels), None),
-                                                     (None, be.floats(w))], k)
-    _check(be, both, REFERENCE.knn_loo_maxnorm_targets(z, [(labels, None), (None, w)], k),
-           "two targets")
-
-
-@pytest.mark.parametrize("n,d,ties", CASES, ids=CASE_IDS)
-def test_knn_loo_euclidean(backend, rng, n, d, ties):
-    z, _ = _data(rng, n, d, ties)
-    if ties:  # duplicate points make log r = -inf on every backend; keep the rest of the ties
+def _data(rng, n, d, kind):
+    """"continuous", "ties" (small integers), "nearties" (integers a little apart) or
+    "dominant" (column 0 carries nearly all of every distance, so that leaving it out cancels
+    all but ~1e-8 of a squared distance), rounded to float32."""
+    z = continuous(rng, n, d, ties=kind in ("ties", "nearties"))
+    if kind == "nearties":
         z = z + np.arange(n)[:, None] * 1e-3
-    be = backend
-    _check(be, be.knn_loo_euclidean(be.floats(z), 2), REFERENCE.knn_loo_euclidean(z, 2),
-           "sum log r")
+    if kind == "dominant":
+        z = z * np.array([1e4] + [1.0] * (d - 1))
+    return z.astype(np.float32).astype(np.float64)
 
 
-@pytest.mark.parametrize("n,d,ties", CASES, ids=CASE_IDS)
-@pytest.mark.parametrize("labelled", [False, True], ids=["all", "labels"])
-def test_kde_primitives(backend, rng, n, d, ties, labelled):
-    t, labels = _data(rng, n, d, ties)
-    lab = labels if labelled else None
-    sigma2 = 0.3 if ties else 0.05
-    be = backend
-    _check(be, be.kde_log_mean_kernel(be.floats(t), None if lab is None else be.ints(lab), sigma2),
-           REFERENCE.kde_log_mean_kernel(t, lab, sigma2), "log mean kernel")
-    n_classes = 1 if lab is None else int(lab.max()) + 1
-    _check(be, be.kde_loo(be.floats(t), None if lab is None else be.ints(lab), n_classes, sigma2),
-           REFERENCE.kde_loo(t, lab, n_classes, sigma2), "kde leave-one-out")
+def _labels(rng, z, labels):
+    """None, labels of three classes, or those with one point alone in its class ("lonely")."""
+    return None if labels == "none" else labels_of_three(rng, z, lonely=labels == "lonely")
 
 
-@pytest.mark.parametrize("n,m", [(40, 1), (97, 4), (300, 9)])
-@pytest.mark.parametrize("fixed", [False, True], ids=["codes", "with-fixed"])
-def test_binning_primitives(backend, rng, n, m, fixed):
-    codes = rng.integers(0, 3, (n, m)).astype(np.int64)
-    f = rng.integers(0, 2, (n, 1)).astype(np.int64) if fixed else None
-    be = backend
-    got = np.sort(_np(be.pattern_counts(be.ints(codes), None if f is None else be.ints(f))))
-    np.testing.assert_array_equal(got, np.sort(REFERENCE.pattern_counts(codes, f)))
-    _check(be, be.binning_loo(be.ints(codes), None if f is None else be.ints(f)),
-           REFERENCE.binning_loo(codes, f), "sum c log c")
+def _table(names, ids):
+    """A parametrisation of ``names`` from its ids: "n23-d2-k1-labels-continuous" gives n=23,
+    d=2, k=1, labels="labels", kind="continuous" (a letter and a number make a number)."""
+    def value(token):
+        for kind in (int, float):
+            try:
+                return kind(token[1:])
+            except ValueError:
+                pass
+        return token
+
+    ids = ids.split()
+    return pytest.mark.parametrize(names, [tuple(map(value, i.split("-"))) for i in ids], ids=ids)
+
+
+KTH_CASES = _table("n,d,k,labels,kind", (
+    "n2-d1-k1-none-continuous n3-d2-k2-none-ties n23-d2-k1-labels-continuous "
+    "n33-d1-k2-lonely-ties n41-d5-k5-labels-ties n57-d9-k4-none-ties "
+    "n64-d2-k1-lonely-continuous n70-d3-k3-none-continuous "
+    "n130-d5-k4-labels-continuous n257-d37-k7-labels-continuous "
+    "n600-d33-k4-lonely-continuous"))
+
+
+@METRICS
+@KTH_CASES
+def test_kth_neighbor_distance(backend, rng, n, d, k, labels, kind, metric):
+    backend.fits(n)
+    z = _data(rng, n, d, kind)
+    lab = _labels(rng, z, labels)
+    got = backend.be.kth_neighbor_distance(backend.floats(z), backend.ints(lab), k, metric)
+    assert got.dtype == np.float64 and got.shape == (n,)
+    r = REFERENCE.kth_neighbor_distance(z, lab, k, metric)
+    # max-norm distances of integers are exact; a Euclidean one is a correctly rounded fp32 sqrt
+    backend.check(got, r, "k-th distance", kind="distances", exact=metric == MAX,
+                  integers=kind == "ties" and metric == MAX)
+    if labels == "lonely":
+        assert got[0] == np.inf
+    # counts within those radii: on pair distances for ties (strictness), just above otherwise
+    radius = np.where(np.isinf(r), 1.0, r) * (1.0 if kind == "ties" else 1.0001)
+    np.testing.assert_array_equal(backend.be.count_within(backend.floats(z), radius, metric),
+                                  REFERENCE.count_within(z, radius, metric))
+
+
+COUNT_CASES = _table("n,d,kind", (
+    "n1-d2-continuous n39-d1-ties n45-d3-ties n53-d6-continuous n70-d4-ties "
+    "n170-d4-ties n453-d29-continuous"))
+
+
+def _radii(rng, n, d, metric, kind):
+    """Radii that make strictness matter but sit on no fp32-rounded distance: integers for the
+    max-norm of integer data (equal distances must not count), sqrt(integer + 1/2) for the
+    Euclidean distances of integer data, anything for continuous data."""
+    if kind == "continuous":
+        radius = rng.uniform(0.5, 3.0, n) * (np.sqrt(d) if metric == EUCLIDEAN else 1.0)
+    else:
+        steps = rng.integers(0, 4, n).astype(np.float64)
+        radius = steps if metric == MAX else np.sqrt(steps + 0.5)
+    return radius.astype(np.float32).astype(np.float64)
+
+
+@METRICS
+@COUNT_CASES
+def test_count_within(backend, rng, n, d, kind, metric):
+    backend.fits(n)
+    z = _data(rng, n, d, kind)
+    radius = _radii(rng, n, d, metric, kind)
+    got = backend.be.count_within(backend.floats(z), radius, metric)
+    want = REFERENCE.count_within(z, radius, metric)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+    assert n == 1 or 0 < want.sum() < n * (n - 1), "the radii should separate some pairs"
+
+
+@METRICS
+@pytest.mark.parametrize("n,d", [(37, 4), (130, 5)])
+def test_count_within_the_radii_of_kth_neighbor_distance(backend, rng, n, d, metric):
+    """The backend's own k-th distance as radius counts exactly the k - 1 strictly nearer
+    points when no distances tie, in the backend's arithmetic (fp32 on Triton)."""
+    backend.fits(n)
+    z = backend.floats(_data(rng, n, d, "continuous"))
+    r = backend.be.kth_neighbor_distance(z, None, 3, metric)
+    np.testing.assert_array_equal(backend.be.count_within(z, r, metric), np.full(n, 2))
+
+
+LOO_MAXNORM_CASES = _table("n,m,k,target,kind", (
+    "n3-m2-k1-none-continuous n21-m1-k2-none-ties n23-m2-k3-labels-continuous "
+    "n33-m5-k1-w-ties n45-m4-k3-labels-ties n47-m3-k2-none-continuous "
+    "n52-m3-k3-w-continuous n60-m2-k4-lonely-continuous n64-m9-k5-labels-continuous "
+    "n130-m5-k7-w-ties n245-m4-k3-labels-ties n600-m37-k5-labels-continuous"))
+
+
+@LOO_MAXNORM_CASES
+def test_knn_loo_maxnorm(backend, rng, n, m, k, target, kind):
+    backend.fits(n)
+    z = _data(rng, n, m, kind)
+    labels, w = loo_target(rng, z, target, lambda n: _data(rng, n, 2, kind))
+    got = backend.be.knn_loo_maxnorm(backend.floats(z), backend.ints(labels), backend.floats(w), k)
+    want = REFERENCE.knn_loo_maxnorm(z, labels, w, k)
+    assert got.shape == (3, m + 1)
+    backend.check(got[0], want[0], "sum log r", integers=kind == "ties", terms=n)
+    # equal counts: their digamma sums differ only in their order
+    backend.check(got[1:], want[1:], "sums of psi(count + 1)", integers=True, terms=n)
+
+
+@pytest.mark.parametrize("n,m", [(41, 3), (211, 4)])
+def test_knn_loo_maxnorm_targets(backend, rng, n, m):
+    """Several targets at once, as leave_one_out_mutual_information(z, [labels, w]) asks."""
+    backend.fits(n)
+    z = _data(rng, n, m, "continuous")
+    labels, w = labels_of_three(rng, z, lonely=True), _data(rng, n, 3, "continuous")
+    got = backend.be.knn_loo_maxnorm_targets(
+        backend.floats(z), [(backend.ints(labels), None), (None, backend.floats(w))], 2)
+    assert got.shape == (2, 3, m + 1)
+    want = REFERENCE.knn_loo_maxnorm_targets(z, [(labels, None), (None, w)], 2)
+    backend.check(got[:, 0], want[:, 0], "sums of log r per target", terms=n)
+    backend.check(got[:, 1:], want[:, 1:], "sums of psi per target", integers=True, terms=n)
+
+
+LOO_EUCLIDEAN_CASES = _table("n,m,k,kind", (
+    "n5-m1-k4-continuous n38-m4-k3-ties n43-m3-k2-continuous n50-m4-k1-dominant "
+    "n61-m3-k2-nearties n61-m9-k5-ties n143-m3-k2-continuous n250-m4-k1-dominant "
+    "n461-m19-k6-continuous"))
+
+
+@LOO_EUCLIDEAN_CASES
+def test_knn_loo_euclidean(backend, rng, n, m, k, kind):
+    """Ties include duplicate points, whose log r is -inf on every backend."""
+    backend.fits(n)
+    z = _data(rng, n, m, kind)
+    got = backend.be.knn_loo_euclidean(backend.floats(z), k)
+    assert got.shape == (m + 1,)
+    backend.check(got, REFERENCE.knn_loo_euclidean(z, k), "sum log r", integers=kind == "ties",
+                  terms=n)
+
+
+KDE_CASES = _table("n,m,labels,sigma2,kind", (
+    "n1-m3-none-s0.1-continuous n23-m2-labels-s0.3-ties "
+    "n31-m4-labels-s0.001-dominant n37-m2-none-s0.5-ties "
+    "n45-m5-labels-s0.05-continuous n50-m3-none-s0.1-continuous "
+    "n61-m3-lonely-s0.05-continuous n150-m3-none-s0.1-continuous "
+    "n245-m5-labels-s0.05-continuous n529-m37-lonely-s0.001-continuous"))
+
+
+def _kde_data(rng, n, m, kind):
+    """As _data; "dominant": leaving column 0 out leaves ~1e-6 of the squared distance."""
+    if kind == "dominant":
+        scale = np.array([30.0] + [0.05] * (m - 1))
+        return (continuous(rng, n, m) * scale).astype(np.float32).astype(np.float64)
+    return _data(rng, n, m, kind)
+
+
+@KDE_CASES
+def test_kde_primitives(backend, rng, n, m, labels, sigma2, kind):
+    backend.fits(n)
+    t = _kde_data(rng, n, m, kind)
+    lab = _labels(rng, t, labels)
+    got = backend.be.kde_log_mean_kernel(backend.floats(t), backend.ints(lab), sigma2)
+    backend.check(got, REFERENCE.kde_log_mean_kernel(t, lab, sigma2), "log mean kernel",
+                  kind="distances")
+    n_classes = 1 if lab is None else int(lab.max()) + 2  # the last class is empty
+    got = backend.be.kde_loo(backend.floats(t), backend.ints(lab), n_classes, sigma2)
+    assert got.shape == (n_classes, m + 1)
+    backend.check(got, REFERENCE.kde_loo(t, lab, n_classes, sigma2), "leave-one-out sums",
+                  terms=n)
+
+
+@pytest.mark.parametrize("n,m,f,high", BINNING_CASES, ids=BINNING_IDS)
+def test_binning_primitives(backend, rng, n, m, f, high):
+    codes, fixed = binning_inputs(rng, n, m, f, high)
+    got = np.sort(backend.be.pattern_counts(backend.ints(codes), backend.ints(fixed)))
+    np.testing.assert_array_equal(got, np.sort(REFERENCE.pattern_counts(codes, fixed)))
+    assert got.sum() == n
+    got = backend.be.binning_loo(backend.ints(codes), backend.ints(fixed))
+    backend.check(got, REFERENCE.binning_loo(codes, fixed), "sum c log c", integers=True, terms=n)
+
+
+def test_inputs_of_any_layout_and_dtype(backend, rng):
+    """float32, column-major tensors on the backend's device and numpy inputs (labels on the
+    host) give the radii of contiguous float64 input."""
+    z = _data(rng, 61, 3, "continuous").astype(np.float32)
+    labels = labels_of_three(rng, z)
+    be = backend.be
+    want = be.kth_neighbor_distance(be.floats(z.astype(np.float64)), be.ints(labels), 2, MAX)
+    column_major = backend.tensor(z).t().contiguous().t()
+    assert not column_major.is_contiguous()
+    for z_in in (column_major, z):
+        np.testing.assert_array_equal(be.kth_neighbor_distance(be.floats(z_in), labels, 2, MAX),
+                                      want)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda be, z: be.kth_neighbor_distance(z, None, 9, MAX), "smaller than the number of samples"),
+    (lambda be, z: be.knn_loo_maxnorm(z, be.ints(np.zeros(9)), z, 2), "labels or w"),
+    (lambda be, z: be.kde_loo(z, None, 2, 0.1), "n_classes must be 1"),
+], ids=["k-too-large", "labels-and-w", "classes-without-labels"])
+def test_invalid_arguments_raise(backend, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(backend.be, backend.floats(np.zeros((9, 2))))
