@@ -8,6 +8,7 @@ quick); each command imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import ast
 import inspect
 import json
 import os
@@ -139,12 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{points['tishby']} for tishby, {points['cnn']} for cnn, "
                         f"{points['transformer']} for transformer)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, weights and batches")
-    p.add_argument("--estimator", choices=("auto", "binning", "knn", "kde", "gaussian"),
+    # every registered family but the mixed one, which takes class labels only (no I(X;T))
+    p.add_argument("--estimator", choices=tuple(n for n in _estimator_names() if n != "mixed"),
                    default=None,
                    help="tishby: binning, 30 equal-width bins, the classic estimator (default); "
                         "knn: KSG on raw activations (much slower); kde: the Kolchinsky-Tracey "
-                        "bound; gaussian: the Gaussian copula. cnn and transformer: auto "
-                        "(default: binning up to 12 columns, the Gaussian copula beyond)")
+                        "bound; gaussian: the Gaussian copula; predictive: held-out loss of "
+                        "linear decoders. cnn and transformer: auto (default: binning up to 12 "
+                        "columns, the Gaussian copula beyond)")
     p.add_argument("--device", default="cpu", help="torch device for training (default: cpu)")
     p.add_argument("--store", type=Path, default=None,
                    help="cnn and transformer: keep the recorded activations in this folder "
@@ -207,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="gaussian against labels: pseudo-samples of the pooled covariance "
                               "in each class covariance (default: columns of Z + 2; 0: plain "
                               "QDA)")
+    options.add_argument("-o", "--option", action="append", metavar="NAME=VALUE", default=[],
+                         help="any option of the estimator named, as its class takes it (a "
+                              "Python literal or a word), e.g. --estimator predictive -o "
+                              "decoder=mlp -o folds=10; repeatable")
     p.add_argument("--base", type=_base, help="unit of the results: 2 (bits), e (nats) or "
                                                "another positive number (default: 2)")
     p.add_argument("--backend", choices=("auto", "cpu", "cuda", "triton", "reference"),
@@ -383,6 +390,7 @@ def _estimate(args) -> int:
     w = None if w_name is None else arrays[w_name]
     given = {name: getattr(args, name) for name in (*ESTIMATOR_OPTIONS, "base")
              if getattr(args, name) is not None}
+    given.update(_named_options(args.option))
     options = {**_library_defaults(F), **given, "estimator": args.estimator,
                "backend": args.backend}
     result = {"file": str(args.file), "z": _describe(z_name, z)}
@@ -419,6 +427,22 @@ def _estimate(args) -> int:
     return 0
 
 
+def _named_options(pairs: list) -> dict:
+    """The ``-o NAME=VALUE`` options: each value a Python literal where it reads as one, else
+    the word itself."""
+    named = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"-o {pair!r}: write NAME=VALUE, e.g. -o decoder=mlp")
+        try:
+            named[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            named[name] = text
+    return named
+
+
 def _quantities(F, options: dict, chosen: dict, z, w) -> dict:
     """H(Z) where the estimator used has one (and what it is), and with a target W also I(Z;W)
     and the synergy profile and its mean."""
@@ -434,9 +458,10 @@ def _quantities(F, options: dict, chosen: dict, z, w) -> dict:
     else:
         quantities["entropy"] = F.entropy(z, **options)
         quantities["entropy_of"] = entropy_of
-    if w is not None:
-        quantities["mutual_information"] = F.mutual_information(z, w, **options)
-        profile = F.synergy_profile(z, w, **options)
+    if w is not None:  # one call: the estimate of I(Z;W) the profile makes anyway
+        terms = F.information_terms(z, w, **options)
+        quantities["mutual_information"] = terms.mutual_information
+        profile = np.asarray(terms.synergy_profile)
         quantities["synergy"] = float(np.mean(profile))
         quantities["synergy_profile"] = [float(v) for v in profile]
     return quantities
@@ -521,6 +546,8 @@ def _in_options(message: str) -> str:
 
 
 def _flag(name: str) -> str:
+    if name not in ESTIMATOR_OPTIONS and name not in ("estimator", "base"):
+        return f"-o {name}=..."
     flag = name.replace("_", "-")
     return f"--{flag}/--no-{flag}" if name in ("copula", "bias_correction") else f"--{flag}"
 

@@ -308,12 +308,15 @@ def synergy(z, w, *, estimator="auto", base=2, backend="auto", **options) -> flo
 class InformationTerms(NamedTuple):
     """What ``information_terms`` returns, in the caller's base: I(Z; W) (float) and the vectors
     I(Z_j; W), I(Z_-j; W) and s_j = I(Z; W) - I(Z_j; W) - I(Z_-j; W), in the caller's array
-    type."""
+    type; ``spread``: for an estimate repeated over seeds (the predictive family's ``repeats``
+    > 1), the standard deviations of those four over the repeats as an ``InformationTerms``
+    (its own ``spread`` None), else None."""
 
     mutual_information: float
     per_feature: object
     leave_one_out: object
     synergy_profile: object
+    spread: "InformationTerms | None" = None
 
 
 @_with_common_doc
@@ -336,6 +339,12 @@ def information_terms(z, w, *, estimator="auto", base=2, backend="auto",
     p = Request(estimator, options, base, backend)
     d = Inputs(p, z, w)
     full, per_feature, without = d.family.information_terms(d)
+    spread = d.cache.get("spread")  # a family's standard deviations over repeats, nats
+    if spread is not None and len(d.cache.get("seeds", ())) > 1:
+        spread = InformationTerms(_scalar(spread[0], p),
+                                  *(_vector(v, p, d.origin) for v in spread[1:]))
+    else:
+        spread = None
     return InformationTerms(_scalar(full, p), _vector(per_feature, p, d.origin),
                             _vector(without, p, d.origin),
-                            _vector(full - per_feature - without, p, d.origin))
+                            _vector(full - per_feature - without, p, d.origin), spread)

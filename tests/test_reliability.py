@@ -5,7 +5,7 @@
 - Degenerate but valid input (constant columns, duplicate rows, a class of one, tiny or huge
   values, n = k + 1) never gives a silent NaN: k-NN estimators refuse discrete-valued data with
   an error, and the other estimates are finite.
-- Big input (slow): peak memory O(n (d + k)), measured in a subprocess.
+- Big input: peak memory O(n (d + k)), measured in test_memory.py.
 - Ctrl-C during a long C++ call raises KeyboardInterrupt after at most one tile of work, about a
   second (the kernels poll for signals between tiles, without the GIL), and the next call in
   that process gives the same bits as before.
@@ -239,51 +239,6 @@ def test_triton_refuses_values_beyond_float32_range(rng):
     z = continuous(rng, 20, 2) * 1e39
     with pytest.raises(ValueError, match="float32"):
         gk.entropy(z, backend="triton")
-
-
-# --- big input: memory O(n (d + k)) -----------------------------------------------------------
-
-BIG_SCRIPT = """
-import json, time
-import numpy as np
-import gib_kernels as gk
-
-def resident_bytes(field):
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith(field))
-
-n, d, estimate = {n}, {d}, {estimate!r}
-rng = np.random.default_rng(0)
-z = rng.standard_normal((n, d))
-labels = (z[:, 0] + rng.standard_normal(n) > 0).astype(np.int64)
-gk.entropy(z[:100])  # everything imported and loaded before the baseline
-with open("/proc/self/clear_refs", "w") as clear:
-    clear.write("5")  # the peak resident size starts again from here
-before = resident_bytes("VmRSS:")
-start = time.perf_counter()
-value = gk.entropy(z) if estimate == "kl" else gk.mutual_information(z, labels)
-seconds = time.perf_counter() - start
-print(json.dumps(dict(value=value, seconds=seconds, before=before, peak=resident_bytes("VmHWM:"))))
-"""
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
-@pytest.mark.parametrize("n,d,estimate,low,high", [
-    (200000, 8, "kl", 8 * 2.0471 * 0.95, 8 * 2.0471 * 1.05),  # d times H(N(0, 1)) in bits
-    (50000, 64, "mixed", 0.0, 1.0),  # binary labels: at most one bit
-], ids=["kl-entropy-n200000-d8", "mixed-mi-n50000-d64"])
-def test_big_input_memory_is_linear_in_n(n, d, estimate, low, high):
-    result = run_python(BIG_SCRIPT.format(n=n, d=d, estimate=estimate), timeout=3000)
-    k = 3
-    linear = n * (d + k) * 8  # one float64 copy of the data and k values per sample
-    grown = result["peak"] - result["before"]
-    print(f"\n{estimate} n={n} d={d}: {result['seconds']:.1f} s, peak RSS "
-          f"{result['peak'] / 2**20:.0f} MiB, {grown / 2**20:.1f} MiB above the loaded data "
-          f"(n (d + k) float64: {linear / 2**20:.1f} MiB)")
-    # An n x n float64 matrix would take 320 GB (n = 200000) or 20 GB (n = 50000).
-    assert grown < 3 * linear + (32 << 20), result
-    assert low < result["value"] < high
 
 
 # --- interrupts -------------------------------------------------------------------------------

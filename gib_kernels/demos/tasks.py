@@ -116,6 +116,8 @@ def _twelve_bit_options(estimator: str, seed: int) -> dict:
     # constant: the Gaussian covariances need a ridge.
     if estimator == "knn":
         return {"noise": 1e-10, "random_state": seed}
+    if estimator == "predictive":  # its folds and initial weights
+        return {"random_state": seed}
     return {"ridge": 1e-6} if estimator == "gaussian" else {}
 
 
@@ -123,6 +125,8 @@ def _wide_options(estimator: str, seed: int) -> dict:
     # The layers are wide: "auto" gives them the Gaussian copula, whose ridge the tracker sets
     # (tracking.estimates.GAUSSIAN_RIDGE); k-NN and KDE need jitter to break the ties of the
     # discrete inputs.
+    if estimator == "predictive":  # its folds and initial weights
+        return {"random_state": seed}
     return {"noise": 1e-10, "random_state": seed} if estimator in ("knn", "kde") else {}
 
 

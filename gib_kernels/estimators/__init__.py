@@ -19,6 +19,7 @@ ESTIMATORS = {
     "mixed": "mixed:Mixed",
     "kde": "kde:KDE",
     "gaussian": "gaussian:Gaussian",
+    "predictive": "predictive:Predictive",
 }
 
 # The families "auto" chooses between (its rule: ``inputs.resolve_estimator``).
@@ -53,4 +54,4 @@ def family_of(entry: str):
 
 
 __all__ = ["ESTIMATORS", "AUTO_CHOICES", "names", "family", "Binning", "KNN", "Mixed", "KDE",
-           "Gaussian"]
+           "Gaussian", "Predictive"]

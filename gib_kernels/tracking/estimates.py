@@ -24,9 +24,12 @@ QUANTITIES = ("I_XT", "I_TY", "S_XT", "S_TY")
 
 def tracker_estimators() -> tuple[str, ...]:
     """The registered families the tracker can use: those that estimate a layer against its
-    input as well as against class labels, i.e. every family with an entropy of its own (the
-    mixed estimator, labels only, has none)."""
-    return tuple(name for name in registry.ESTIMATORS if registry.family(name).supports_entropy)
+    input as well as against class labels: every family with an entropy of its own (binning and
+    the KDE bound take the input as discrete classes) or one that takes both kinds of target
+    (the predictive family); the mixed estimator, labels only, cannot."""
+    def usable(cls):
+        return cls.supports_entropy or (cls.supports_continuous_target and cls.supports_labels)
+    return tuple(name for name in registry.ESTIMATORS if usable(registry.family(name)))
 
 
 def own_options(estimator: str, options: dict) -> dict:
@@ -60,6 +63,10 @@ def layer_estimates(t: np.ndarray, x: np.ndarray, labels: np.ndarray, options: d
             terms, flagged = _with_saturation_flag(lambda: F.information_terms(z, w, **options))
             estimates[f"I_{target}"] = terms.mutual_information
             estimates[f"profile_{target}"] = terms.synergy_profile
+            if terms.spread is not None:  # an estimate repeated over seeds: its spread
+                estimates.setdefault("spread", {}).update({
+                    f"I_{target}": terms.spread.mutual_information,
+                    f"profile_{target}": [float(v) for v in terms.spread.synergy_profile]})
             if flagged:
                 saturated += [f"I_{target}", f"S_{target}"]
     return estimates, sorted(saturated, key=QUANTITIES.index)

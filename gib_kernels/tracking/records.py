@@ -88,8 +88,10 @@ def layer_record(run: str, epoch: int, layer: str, estimates: dict, *, units: in
     ``units`` the layer's width before any view or reduction, ``features`` the columns the
     estimates saw, ``bin_range`` the binning range (None for other estimators),
     ``explained`` the variance a PCA kept, ``saturated`` the quantities that counted the
-    probe samples."""
+    probe samples. An estimate repeated over seeds adds ``spread``: the standard deviation of
+    I_XT, I_TY and of every profile entry over the repeats."""
     profile_xt, profile_ty = estimates["profile_XT"], estimates["profile_TY"]
+    spread = {"spread": estimates["spread"]} if "spread" in estimates else {}
     return {
         "kind": "record", "run": run, "epoch": int(epoch), "layer": layer,
         "units": units, "features": features, "estimator": estimator,
@@ -103,6 +105,7 @@ def layer_record(run: str, epoch: int, layer: str, estimates: dict, *, units: in
         "profile_XT": [float(v) for v in profile_xt],
         "profile_TY": [float(v) for v in profile_ty],
         "saturated": saturated,
+        **spread,
         "metrics": metrics,
     }
 
