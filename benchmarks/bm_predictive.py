@@ -5,7 +5,7 @@ surrogate (one decoder under random masks).
     python -m benchmarks.bm_predictive [--sizes 4000x64 10000x256] [--repeats 3]
 
 Goals on 2 CPU cores: batched >= 10x the loop, the surrogate >= 5x the batched MLP, the
-(10000, 256) profile under 60 s with the linear decoder. The loop at a size where it would take
+(10000, 256) profile under 60 s with the linear decoder. The MLP runs at ``--mlp-sizes``. The loop at a size where it would take
 more than ``--loop-limit`` seconds is timed on its first ``LOOP_MASKS`` masks of each kind in
 every fold and scaled to all 2m + 1 (marked "extrapolated"). Writes
 ``benchmarks/results/predictive.md``.
@@ -76,16 +76,20 @@ def _loop_extrapolated(z, y, decoder, seed=0):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["4000x64", "10000x256"])
+    parser.add_argument("--mlp-sizes", nargs="+", default=["2000x16"],
+                        help="sizes for the MLP decoder, batched against loop and surrogate")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--loop-limit", type=float, default=120.0)
     parser.add_argument("--out", default="benchmarks/results/predictive.md")
     args = parser.parse_args(argv)
     rows = []
     with gk.config_context(progress=False):
-        for size in args.sizes:
+        runs = [(size, "linear") for size in args.sizes] + \
+            [(size, "mlp") for size in args.mlp_sizes]
+        for size, decoder in runs:
             n, m = (int(v) for v in size.split("x"))
             z, y = _layer(n, m)
-            for decoder in ("linear", "mlp"):
+            if True:  # one row per size and decoder
                 common = dict(estimator="predictive", decoder=decoder, random_state=0)
                 batched = _best(lambda: gk.synergy_profile(z, y, **common), args.repeats)
                 row = dict(size=size, decoder=decoder, batched=batched[0])
@@ -107,7 +111,8 @@ def main(argv=None):
     lines = [
         "# Predictive synergy profile: batched, loop, surrogate",
         "",
-        f"`python -m benchmarks.bm_predictive --sizes {' '.join(args.sizes)}` on "
+        f"`python -m benchmarks.bm_predictive --sizes {' '.join(args.sizes)} --mlp-sizes "
+        f"{' '.join(args.mlp_sizes)}` on "
         f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
         "no GPU; a tanh layer against 4 classes (`_layer`), 5 folds, random_state=0, seconds "
         f"(min of {args.repeats}).",
@@ -118,12 +123,13 @@ def main(argv=None):
     ]
     for r in rows:
         sur = r.get("surrogate")
-        lines.append(
-            f"| {r['size']} | {r['decoder']} | {r['batched']:.2f} | {r['loop']:.1f}"
-            f"{' (extrapolated)' if r['loop_note'] == 'extrapolated' else ''} | "
-            f"{r['loop'] / r['batched']:.1f}x | {'' if sur is None else f'{sur:.2f}'} | "
-            f"{'' if sur is None else f'{r['batched'] / sur:.1f}x'} | "
-            f"{'' if sur is None else f'{r['surrogate_gap']:.3f}'} |")
+        loop = f"{r['loop']:.1f}" + (" (extrapolated)" if r["loop_note"] == "extrapolated" else "")
+        surrogate = ratio = gap = ""
+        if sur is not None:
+            surrogate, ratio = f"{sur:.2f}", f"{r['batched'] / sur:.1f}x"
+            gap = f"{r['surrogate_gap']:.3f}"
+        lines.append(f"| {r['size']} | {r['decoder']} | {r['batched']:.2f} | {loop} | "
+                     f"{r['loop'] / r['batched']:.1f}x | {surrogate} | {ratio} | {gap} |")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

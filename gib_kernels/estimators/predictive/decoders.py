@@ -33,7 +33,7 @@ _LOG_2PI = math.log(2 * math.pi)
 _VALUES_PER_BLOCK = 1 << 23  # activations (rows x masks x units) held at once
 # On the largest gradient entry of the mean loss: with the L2 penalty's curvature of at least
 # weight_decay, the loss is then within tolerance^2 / (2 weight_decay) of its optimum.
-_LBFGS_TOLERANCE = 1e-6
+_TOLERANCE = 1e-7
 _LBFGS_ITERATIONS = 2000
 
 
@@ -274,125 +274,220 @@ def _held_out(net, s: Split, x_fit: torch.Tensor, t_fit: torch.Tensor) -> torch.
                                   x_fit.shape[0], s.x_test.shape[0], "the decoded target")
 
 
-# Newton's method where a decoder has at most this many parameters ((m + 1) x classes): a few
-# iterations whatever the conditioning (separable classes, where L-BFGS crawls); L-BFGS above.
+# Newton's method where a decoder has at most this many parameters ((m + 1) x classes), and for
+# single columns: a few iterations whatever the conditioning (separable classes, where L-BFGS
+# crawls). Masks that leave one column out of a decoder of at most SCHUR_PARAMETERS take the
+# full decoder's Hessian, with that column's block removed (a Schur complement of its inverse),
+# as their metric: close to their own, so a few steps from the full weights converge. L-BFGS
+# beyond both.
 NEWTON_PARAMETERS = 256
-_NEWTON_ITERATIONS = 100
+SCHUR_PARAMETERS = 4096
+_SECOND_ORDER_ITERATIONS = 200
 
 
-def _newton_logistic(x, y, masks, classes: int, decay: float) -> torch.Tensor:
-    """The weights (B, m + 1, C) (the last row the intercepts) of L2-regularised multinomial
-    logistic regressions of y on each mask's columns of x, by Newton's method with a
-    backtracking line search of each mask's own: every decoder's iterates are those it would
-    have alone. The objective, mean cross-entropy + decay / 2 |theta|^2 (intercepts included),
-    is that of the L-BFGS path."""
-    n, m = x.shape
-    ones = torch.ones((n, 1), dtype=x.dtype, device=x.device)
-    xt = torch.cat([x, ones], 1)  # (n, k), k = m + 1
-    k = m + 1
-    keep = torch.cat([masks.to(x.dtype), torch.ones((masks.shape[0], 1), dtype=x.dtype,
-                                                     device=x.device)], 1)  # (B, k)
-    bsz = masks.shape[0]
-    onehot = F.one_hot(y, classes).to(x.dtype)
-    theta = torch.zeros((bsz, k, classes), dtype=x.dtype, device=x.device)
+class _Logistic:
+    """Mean cross-entropy + decay / 2 |theta|^2 (intercepts included) of B multinomial
+    logistic regressions, theta (B, k, C) over the design ``xt`` ((n, k), shared, with a
+    column of ones last; or (B, n, k), one per regression) and ``keep`` (B, k) the rows of theta
+    each may use. Logits and probabilities are laid out (B, C, n): the sums over the few
+    classes then run along whole rows of samples."""
 
-    def objective(th):
-        logits = torch.einsum("nk,bkc->bnc", xt, th)
-        ce = torch.logsumexp(logits, -1) - (logits * onehot).sum(-1)
-        return ce.mean(1) + 0.5 * decay * (th * th).sum((1, 2)), logits
+    def __init__(self, xt, y, classes: int, decay: float, keep):
+        self.xt, self.classes, self.decay, self.keep = xt, classes, decay, keep
+        self.onehot = F.one_hot(y, classes).to(xt.dtype).T.contiguous()  # (C, n)
+        self.n = y.shape[0]
+        self.shared = xt.ndim == 2
 
-    value, logits = objective(theta)
-    eye = torch.eye(k * classes, dtype=x.dtype, device=x.device)
-    outer = (keep[:, :, None] * keep[:, None, :])  # (B, k, k): masked columns take no part
-    for _ in range(_NEWTON_ITERATIONS):
-        p = torch.softmax(logits, -1)  # (B, n, C)
-        grad = torch.einsum("nk,bnc->bkc", xt, p - onehot) / n * keep[:, :, None] + decay * theta
-        active = grad.abs().amax((1, 2)) > _LBFGS_TOLERANCE * 1e-2
+    def logits(self, theta):
+        form = "nk,bkc->bcn" if self.shared else "bnk,bkc->bcn"
+        return torch.einsum(form, self.xt, theta).contiguous()
+
+    def evaluate(self, theta, logits):
+        """(the objective (B,), the probabilities (B, C, n))."""
+        top = logits.amax(1, keepdim=True)
+        shifted = logits - top
+        total = shifted.exp().sum(1, keepdim=True)
+        log_total = total.log()
+        ce = (top + log_total)[:, 0] - (logits * self.onehot).sum(1)
+        p = (shifted - log_total).exp_()
+        return ce.mean(1) + 0.5 * self.decay * (theta * theta).sum((1, 2)), p
+
+    def gradient(self, theta, p):
+        form = "nk,bcn->bkc" if self.shared else "bnk,bcn->bkc"
+        g = torch.einsum(form, self.xt, p - self.onehot)
+        return g / self.n * self.keep[:, :, None] + self.decay * theta
+
+    def hessian(self, p):
+        """(B, k C, k C), parameters in (row, class) order; rows not kept decay alone."""
+        bsz, k, classes = p.shape[0], self.keep.shape[1], self.classes
+        w = torch.diag_embed(p.transpose(1, 2)).permute(0, 2, 3, 1) \
+            - p[:, :, None, :] * p[:, None, :, :]  # (B, C, C, n)
+        form = "nk,bcdn,nl->bkcld" if self.shared else "bnk,bcdn,bnl->bkcld"
+        hess = torch.einsum(form, self.xt, w, self.xt) / self.n
+        keep = self.keep
+        hess = hess * (keep[:, :, None, None, None] * keep[:, None, None, :, None])
+        eye = torch.eye(k * classes, dtype=p.dtype, device=p.device)
+        return hess.reshape(bsz, k * classes, k * classes) + self.decay * eye
+
+
+def _second_order(problem: _Logistic, theta, direction) -> torch.Tensor:
+    """Minimise ``problem`` from theta (B, k, C) along ``direction(theta, p, grad)`` (a descent
+    direction per regression, p its probabilities), each with an Armijo backtracking line search
+    of its own, until every gradient is below the tolerance: each regression's iterates are
+    those it would have alone."""
+    value, p = problem.evaluate(theta, problem.logits(theta))
+    for _ in range(_SECOND_ORDER_ITERATIONS):
+        grad = problem.gradient(theta, p)
+        active = grad.abs().amax((1, 2)) > _TOLERANCE
         if not bool(active.any()):
             break
-        hess = torch.empty((bsz, k, classes, k, classes), dtype=x.dtype, device=x.device)
-        for c in range(classes):
-            for d in range(c, classes):
-                w = p[:, :, c] * ((1.0 if c == d else 0.0) - p[:, :, d])  # (B, n)
-                block = torch.einsum("nk,bn,nl->bkl", xt, w, xt) / n * outer
-                hess[:, :, c, :, d] = block
-                hess[:, :, d, :, c] = block
-        hess = hess.reshape(bsz, k * classes, k * classes) + decay * eye
-        step = torch.linalg.solve(hess, grad.reshape(bsz, -1)).reshape(bsz, k, classes)
-        step = torch.where(active[:, None, None], step, 0.0)
-        slope = (grad * step).sum((1, 2))  # the decrease along -step, per mask
-        size = torch.ones(bsz, dtype=x.dtype, device=x.device)
+        step = torch.where(active[:, None, None], direction(theta, p, grad), 0.0)
+        slope = (grad * step).sum((1, 2))  # the decrease along -step, per regression
+        size = torch.ones_like(value)
         done = ~active
-        new_theta, new_value, new_logits = theta, value, logits
-        for _ in range(40):  # Armijo backtracking, each mask its own step size
+        new = (theta, value, p)
+        for _ in range(40):
             trial = theta - size[:, None, None] * step
-            trial_value, trial_logits = objective(trial)
+            trial_value, trial_p = problem.evaluate(trial, problem.logits(trial))
             ok = (trial_value <= value - 1e-4 * size * slope) & ~done
-            new_theta = torch.where(ok[:, None, None], trial, new_theta)
-            new_value = torch.where(ok, trial_value, new_value)
-            new_logits = torch.where(ok[:, None, None], trial_logits, new_logits)
+            if bool(ok.all()):  # the usual case: every full step accepted
+                new = (trial, trial_value, trial_p)
+            else:
+                new = (torch.where(ok[:, None, None], trial, new[0]),
+                       torch.where(ok, trial_value, new[1]),
+                       torch.where(ok[:, None, None], trial_p, new[2]))
             done = done | ok
             if bool(done.all()):
                 break
             size = torch.where(done, size, size / 2)
-        if bool((new_value == value).all()):
-            break  # no mask could improve: at the optimum to rounding
-        theta, value, logits = new_theta, new_value, new_logits
+        if bool((new[1] == value).all()):
+            break  # no regression could improve: at its optimum to rounding
+        theta, value, p = new
     return theta
+
+
+def _newton(problem: _Logistic):
+    def direction(theta, p, grad):
+        bsz, k, classes = theta.shape
+        return torch.linalg.solve(problem.hessian(p),
+                                  grad.reshape(bsz, -1)).reshape(bsz, k, classes)
+    return direction
+
+
+def _schur(inverse: torch.Tensor, dropped: torch.Tensor, k: int, classes: int):
+    """The Newton direction of each leave-one-column-out regression under the metric of the
+    full one: with H^-1 the full inverse Hessian and J the dropped column's C parameters,
+    (H_-J,-J)^-1 g = u - (H^-1)_:,J ((H^-1)_JJ)^-1 u_J, u = H^-1 g (g_J = 0)."""
+    full = inverse.view(k, classes, k, classes)
+    columns = full[:, :, dropped, :].permute(2, 0, 1, 3)  # (B, k, C, C)
+    block = full[dropped][torch.arange(dropped.numel()), :, dropped, :]  # (B, C, C)
+    rows = torch.arange(dropped.numel())
+
+    def direction(theta, p, grad):
+        bsz = theta.shape[0]
+        u = (grad.reshape(bsz, -1) @ inverse).view(bsz, k, classes)
+        solved = torch.linalg.solve(block, u[rows, dropped][:, :, None])  # (B, C, 1)
+        step = u - (columns @ solved[:, None])[..., 0]
+        step[rows, dropped] = 0.0
+        return step
+    return direction
+
+
+def _design(x):
+    return torch.cat([x, torch.ones((x.shape[0], 1), dtype=x.dtype, device=x.device)], 1)
+
+
+def _lbfgs(x, y, masks, classes: int, decay: float, theta):
+    """L-BFGS on the regressions of ``masks`` from theta (B, k, C), all at once (the problems
+    are separable: their joint optimum is each one's), logits in row blocks; returns theta."""
+    n, m = x.shape
+    bsz = masks.shape[0]
+    net = _Stack(masks, [classes], [0] * bsz, x.dtype, x.device, zero=True)
+    with torch.no_grad():
+        net.weights[0].copy_(theta[:, :m] * net.masks[:, :, None])
+        net.biases[0].copy_(theta[:, m])
+    optimiser = torch.optim.LBFGS(net.parameters, lr=1, max_iter=_LBFGS_ITERATIONS,
+                                  tolerance_grad=_TOLERANCE, tolerance_change=1e-15,
+                                  history_size=20, line_search_fn="strong_wolfe")
+    step = _row_step(bsz * classes)
+
+    def closure():
+        optimiser.zero_grad()
+        total = 0.0
+        for r0 in range(0, n, step):
+            part = _loss_rows(net(x[r0:r0 + step]), y[r0:r0 + step], classes).sum() / n
+            part.backward()
+            total += float(part.detach())
+        penalty = 0.5 * decay * (net.penalty() + (net.biases[0] ** 2).sum())
+        penalty.backward()
+        return torch.tensor(total + float(penalty.detach()), dtype=torch.float64)
+
+    optimiser.step(closure)
+    return torch.cat([net.weights[0].detach(), net.biases[0].detach()[:, None]], 1)
 
 
 def logistic_losses(s: Split, masks: torch.Tensor, t: Training,
                     start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Held-out cross-entropy sums (B,) of L2-regularised multinomial logistic regressions on
-    each mask's columns, and their weights (B, m, C) (for a warm start of smaller masks:
-    ``start`` (m, C) weights the masks' own are taken from)."""
+    each mask's columns, and their weights (B, m + 1, C) (the last row the intercepts).
+    ``start`` (m + 1, C), the full decoder's weights, starts the masks that leave one column
+    out. The solver follows the size: Newton for small decoders, single columns and the full
+    decoder up to SCHUR_PARAMETERS; for leave-one-column-out masks, the full Hessian's metric
+    (``_schur``); L-BFGS beyond."""
     x, y = _train_rows(s), _train_target(s)
     n, m, classes = x.shape[0], x.shape[1], s.classes
-    if (m + 1) * classes <= NEWTON_PARAMETERS:
-        out = torch.empty(masks.shape[0], dtype=torch.float64, device=x.device)
-        weights = torch.empty((masks.shape[0], m, classes), dtype=x.dtype, device=x.device)
-        for block in _blocks(masks.shape[0], n * classes * (m + 1), t.loop):
-            theta = _newton_logistic(x, y, masks[block], classes, t.weight_decay)
-            logits = torch.einsum("nk,bkc->bnc", s.x_test, theta[:, :m]) + theta[:, None, m]
-            out[block] = _loss_rows(logits, s.t_test, classes).sum(1).double()
-            weights[block] = theta[:, :m]
-        return out, weights
+    k = m + 1
+    size = k * classes
     out = torch.empty(masks.shape[0], dtype=torch.float64, device=x.device)
-    weights = torch.empty((masks.shape[0], m, classes), dtype=x.dtype, device=x.device)
+    weights = torch.zeros((masks.shape[0], k, classes), dtype=x.dtype, device=x.device)
     counts = torch.bincount(y, minlength=classes).to(x.dtype)
     log_prior = torch.log(counts / n)
-    for block in _blocks(masks.shape[0], n * classes, t.loop):
-        net = _Stack(masks[block], [classes], [0] * (block.stop - block.start), x.dtype,
-                     x.device, zero=True)
-        with torch.no_grad():
-            net.biases[0].copy_(log_prior.expand_as(net.biases[0]))
-            if start is not None:
-                w0 = start[None] if net.single is None else start[net.single][:, None, :]
-                net.weights[0].copy_(w0 * (net.masks[:, :, None] if net.single is None else 1))
-        optimiser = torch.optim.LBFGS(net.parameters, lr=1, max_iter=_LBFGS_ITERATIONS,
-                                      tolerance_grad=_LBFGS_TOLERANCE, tolerance_change=1e-15,
-                                      history_size=20, line_search_fn="strong_wolfe")
-        step = _row_step((block.stop - block.start) * classes)
-
-        def closure():
-            optimiser.zero_grad()
-            total = 0.0
-            for r0 in range(0, n, step):
-                part = _loss_rows(net(x[r0:r0 + step]), y[r0:r0 + step], classes).sum() / n
-                part.backward()
-                total += float(part.detach())
-            penalty = 0.5 * t.weight_decay * (net.penalty() + (net.biases[0] ** 2).sum())
-            penalty.backward()
-            return torch.tensor(total + float(penalty.detach()), dtype=torch.float64)
-
-        optimiser.step(closure)
-        out[block] = _held_out(net, s, x, y)
-        w = net.weights[0].detach()
-        if net.single is None:
-            weights[block] = w
+    single = _single_columns(masks)
+    dropped = _single_columns(~masks) if start is not None else None
+    schur = dropped is not None and NEWTON_PARAMETERS < size <= SCHUR_PARAMETERS
+    newton = size <= NEWTON_PARAMETERS or (masks.shape[0] == 1 and size <= SCHUR_PARAMETERS)
+    inverse = None
+    if schur:
+        problem = _Logistic(_design(x), y, classes, t.weight_decay,
+                            torch.ones((1, k), dtype=x.dtype, device=x.device))
+        probabilities = problem.evaluate(start[None], problem.logits(start[None]))[1]
+        inverse = torch.linalg.inv(problem.hessian(probabilities))[0]
+    # values per mask: its logits, and for Newton the terms of its Hessian
+    width = 2 if single is not None else k
+    per_mask = n * classes * (width * classes if newton and not schur else 1)
+    for block in _blocks(masks.shape[0], per_mask, t.loop):
+        bsz = block.stop - block.start
+        keep = torch.cat([masks[block].to(x.dtype),
+                          torch.ones((bsz, 1), dtype=x.dtype, device=x.device)], 1)
+        if single is not None:  # each regression its column and the intercept: k = 2
+            cols = single[block]
+            xt = torch.stack([x.T[cols], torch.ones_like(x.T[cols])], 2)  # (B, n, 2)
+            problem = _Logistic(xt, y, classes, t.weight_decay, torch.ones_like(keep[:, :2]))
+            theta = torch.zeros((bsz, 2, classes), dtype=x.dtype, device=x.device)
+            theta[:, 1] = log_prior
+            theta = _second_order(problem, theta, _newton(problem))
+            test = torch.stack([s.x_test.T[cols], torch.ones_like(s.x_test.T[cols])], 2)
+            logits = torch.einsum("bnk,bkc->bnc", test, theta)  # (B, n, C)
+            weights[block.start + torch.arange(bsz), cols] = theta[:, 0]
+            weights[block, m] = theta[:, 1]
         else:
-            weights[block] = 0
-            weights[block][torch.arange(w.shape[0]), net.single] = w[:, 0]
+            problem = _Logistic(_design(x), y, classes, t.weight_decay, keep)
+            if schur:
+                theta = start[None] * keep[:, :, None]
+                theta = _second_order(problem, theta, _schur(inverse, dropped[block], k,
+                                                              classes))
+            else:
+                theta = torch.zeros((bsz, k, classes), dtype=x.dtype, device=x.device)
+                theta[:, m] = log_prior
+                if start is not None:
+                    theta = start[None] * keep[:, :, None]
+                if not newton:
+                    theta = _lbfgs(x, y, masks[block], classes, t.weight_decay, theta)
+                else:
+                    theta = _second_order(problem, theta, _newton(problem))
+            logits = torch.einsum("nk,bkc->bnc", _design(s.x_test), theta)
+            weights[block] = theta
+        out[block] = _loss_rows(logits, s.t_test, classes).sum(1).double()
     return out, weights
 
 
