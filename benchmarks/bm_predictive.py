@@ -62,10 +62,13 @@ def _loop_extrapolated(z, y, decoder, seed=0):
     for k in range(est.folds):
         s = _split(_D, zt, target, fold, k, np.random.default_rng([seed, k]))
         t = decoders.Training(loop=True, seed=k)
+        start = None
         for kind in ("full", "loo", "single"):
             masks = _masks(kind, m, zt.device)[:LOOP_MASKS]
-            if decoder == "linear":
-                decoders.logistic_losses(s, masks, t)
+            if decoder == "linear":  # as the family runs them: the full weights start the rest
+                weights = decoders.logistic_losses(s, masks, t,
+                                                   start if kind == "loo" else None)[1]
+                start = weights[0] if kind == "full" else start
             else:
                 decoders.mlp_losses(s, masks, t, list(range(len(masks))))
     seconds = time.perf_counter() - t0
@@ -89,25 +92,24 @@ def main(argv=None):
         for size, decoder in runs:
             n, m = (int(v) for v in size.split("x"))
             z, y = _layer(n, m)
-            if True:  # one row per size and decoder
-                common = dict(estimator="predictive", decoder=decoder, random_state=0)
-                batched = _best(lambda: gk.synergy_profile(z, y, **common), args.repeats)
-                row = dict(size=size, decoder=decoder, batched=batched[0])
-                loop_estimate = _loop_extrapolated(z, y, decoder)
-                if loop_estimate < args.loop_limit:
-                    row["loop"] = _best(lambda: gk.synergy_profile(z, y, mode="loop", **common),
-                                        1)[0]
-                    row["loop_note"] = "measured"
-                else:
-                    row["loop"], row["loop_note"] = loop_estimate, "extrapolated"
-                if decoder == "mlp":
-                    surrogate = _best(lambda: gk.synergy_profile(z, y, mode="surrogate",
-                                                                 **common), args.repeats)
-                    row["surrogate"] = surrogate[0]
-                    row["surrogate_gap"] = float(np.abs(surrogate[2] - batched[2]).max())
-                row["profile_mean"] = float(np.mean(batched[2]))
-                rows.append(row)
-                print(row, flush=True)
+            common = dict(estimator="predictive", decoder=decoder, random_state=0)
+            batched = _best(lambda: gk.synergy_profile(z, y, **common), args.repeats)
+            row = dict(size=size, decoder=decoder, batched=batched[0])
+            loop_estimate = _loop_extrapolated(z, y, decoder)
+            if loop_estimate < args.loop_limit:
+                row["loop"] = _best(lambda: gk.synergy_profile(z, y, mode="loop", **common),
+                                    1)[0]
+                row["loop_note"] = "measured"
+            else:
+                row["loop"], row["loop_note"] = loop_estimate, "extrapolated"
+            if decoder == "mlp":
+                surrogate = _best(lambda: gk.synergy_profile(z, y, mode="surrogate",
+                                                             **common), args.repeats)
+                row["surrogate"] = surrogate[0]
+                row["surrogate_gap"] = float(np.abs(surrogate[2] - batched[2]).max())
+            row["profile_mean"] = float(np.mean(batched[2]))
+            rows.append(row)
+            print(row, flush=True)
     lines = [
         "# Predictive synergy profile: batched, loop, surrogate",
         "",
