@@ -3,7 +3,8 @@
     python -m benchmarks.gpu_bench [--sizes 10000x256 100000x256 100000x4096] [--out FILE]
 
 Tasks: KSG-mixed I(Z;Y), its all-m leave-one-out loop, KL entropy, the KDE bound, the binning
-leave-one-out loop and the Gaussian-copula synergy profile, on cuda, triton and the C++ CPU
+leave-one-out loop, the Gaussian-copula synergy profile and the predictive (linear decoder)
+profile up to (10000, 256), on cuda, triton and the C++ CPU
 path (the CPU only where its estimated time, from the smallest size, is within --cpu-limit
 seconds). Writes backend, task, n, m, seconds, pairs per second (the n^2 anchor-candidate pairs
 of one pass, for the pair-based tasks) and the value.
@@ -32,7 +33,13 @@ TASKS = {
     "binning leave-one-out": (gk.leave_one_out_mutual_information, {"estimator": "binning"},
                               True, False),
     "gaussian profile": (gk.synergy_profile, {"estimator": "gaussian"}, True, False),
+    "predictive profile": (gk.synergy_profile, {"estimator": "predictive", "random_state": 0},
+                           True, False),
 }
+# Tasks measured only up to n x m cells (the predictive profile trains 2m + 1 decoders per fold).
+MAX_CELLS = {"predictive profile": 10000 * 256}
+# Tasks that run on torch on the data's device whatever the backend: measured once per device.
+TORCH_TASKS = ("predictive profile",)
 
 
 def _time(fn, *args, **kwargs):
@@ -68,6 +75,9 @@ def main(argv=None):
             data = (torch.from_numpy(z).to(device), torch.from_numpy(y).to(device)) \
                 if backend != "cpu" else (z, y)
             for task, (fn, options, labelled, pairs) in TASKS.items():
+                if n * m > MAX_CELLS.get(task, n * m) or (
+                        task in TORCH_TASKS and backend not in ("cuda", "cpu")):
+                    continue
                 per_pair = cpu_seconds.get(task)
                 if backend == "cpu" and per_pair is not None and n * n * per_pair > args.cpu_limit:
                     print(f"skip cpu {task} {size}: estimated {n * n * per_pair:.0f} s")
