@@ -181,3 +181,16 @@ def test_the_tracker_records_it_with_its_spread_and_the_command_line_takes_its_o
     error = capsys.readouterr().err
     assert "--bins is not an option of the predictive estimator" in error
     assert "-o decoder=..." in error
+
+
+def test_a_target_the_features_determine_is_capped_by_the_ridge():
+    """Without a noise on W, a W the features determine has only the penalty's residual left
+    (a large value); ``ridge`` caps each column's share at 0.5 log(1 + 1 / ridge)."""
+    rng = np.random.default_rng(6)
+    z = rng.normal(size=(500, 3))
+    w = z[:, :2] @ np.array([[1.0, 2.0], [0.5, -1.0]])  # a linear function of z
+    ridge = 1e-3
+    cap = 2 * 0.5 * np.log(1 + 1 / ridge)
+    got = gk.mutual_information(z, w, ridge=ridge, random_state=0, **NATS)
+    assert 0.5 * cap < got <= cap + 0.05, (got, cap)
+    assert gk.mutual_information(z, w, random_state=0, **NATS) > cap + 1

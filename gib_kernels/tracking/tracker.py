@@ -167,7 +167,8 @@ class InformationTracker:
             n=len(self.probe.labels), binning_max_units=self.binning_max_units)
             for name in self.layers}
         check_options(self.estimators.values(), self.estimator_options)
-        if "gaussian" in self.estimators.values():
+        if {"gaussian", "predictive"} & set(self.estimators.values()):
+            # a layer is a function of X: I(X;T) is finite only with a noise on T
             self.estimator_options.setdefault("ridge", GAUSSIAN_RIDGE)
         if self.estimator_options.get("bias_correction", True):
             check_gaussian_samples({name: self._columns(name) for name in self.layers

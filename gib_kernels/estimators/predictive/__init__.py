@@ -79,6 +79,11 @@ class Predictive(Estimator):
     target_type : {"auto", "classes", "continuous"}, default "auto". "auto": a 1-D integer target
         is class labels, anything else continuous (its constant columns, known without any
         feature, are left out); "classes" refuses a target that is not.
+    ridge : float, default 0. Against a continuous target: added to the variance of every
+        standardised target column in each Gaussian (the residual's and the target's own), the
+        variance of a noise on W; a target the features determine (a layer of its own input)
+        has no finite information without it, and each column's share is then at most
+        0.5 log(1 + 1 / ridge) nats. 0 raises an error on a singular covariance.
     random_state : int, numpy Generator or None. Seeds the folds and the initial weights.
 
     Bias: held out, a decoder's loss is above the best its class could reach, more so for
@@ -106,6 +111,7 @@ class Predictive(Estimator):
         "validation_fraction": _check_fraction,
         "target_type": lambda v: check_choice(v, "target_type",
                                               ("auto", "classes", "continuous")),
+        "ridge": lambda v: check_non_negative(v, "ridge"),
         "random_state": check_seed,
     }
     supports_entropy = False
@@ -114,7 +120,7 @@ class Predictive(Estimator):
 
     def __init__(self, decoder="linear", mode="batched", folds=5, repeats=1, hidden=64,
                  depth=1, epochs=200, patience=20, batch_size=256, learning_rate=3e-3,
-                 weight_decay=1e-4, validation_fraction=0.2, target_type="auto",
+                 weight_decay=1e-4, validation_fraction=0.2, target_type="auto", ridge=0.0,
                  random_state=None):
         self.decoder = decoder
         self.mode = mode
@@ -129,6 +135,7 @@ class Predictive(Estimator):
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.target_type = target_type
+        self.ridge = ridge
         self.random_state = random_state
         self._validate()
         if mode == "surrogate" and decoder == "linear":
@@ -253,7 +260,7 @@ def _split(d, z, target, fold, k: int, rng: np.random.Generator) -> Split:
         t = _standardise(*(None if index[key] is None else target[index[key]]
                            for key in ("train", "val", "test")))
         classes = 0
-    return Split(x[0], x[1], x[2], t[0], t[1], t[2], classes)
+    return Split(x[0], x[1], x[2], t[0], t[1], t[2], classes, d.p.ridge)
 
 
 def _masks(kind: str, m: int, device) -> torch.Tensor:

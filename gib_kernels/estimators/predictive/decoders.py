@@ -49,6 +49,8 @@ class Split:
     t_val: torch.Tensor | None
     t_test: torch.Tensor
     classes: int
+    ridge: float = 0.0  # added to the variance of every standardised target column
+
 
     @property
     def outputs(self) -> int:
@@ -90,17 +92,24 @@ def _single_columns(masks: torch.Tensor) -> torch.Tensor | None:
 # --- linear regression, closed form ---------------------------------------------------------
 
 
-def _gaussian_nll_sums(scatter_train, scatter_test, n_train: int, n_test: int, what: str):
+def _gaussian_nll_sums(scatter_train, scatter_test, n_train: int, n_test: int, what: str,
+                       ridge: float = 0.0):
     """Held-out Gaussian NLL sums (B,) from residual scatters R^T R (B, q, q): the covariance
     is the training one (maximum likelihood), the held-out sum is
     n_test (q log 2 pi + log det S) / 2 + tr(S^-1 R_test^T R_test) / 2."""
     q = scatter_train.shape[-1]
     cov = scatter_train / n_train
+    if ridge:  # a noise of variance ridge on W, in the fitted covariance and the held-out rows
+        eye = torch.eye(q, dtype=cov.dtype, device=cov.device)
+        cov = cov + ridge * eye
+        scatter_test = scatter_test + n_test * ridge * eye
     chol, info = torch.linalg.cholesky_ex(cov)
     if bool((info != 0).any()):
         raise ValueError(f"the residual covariance of {what} is singular: the target has "
-                         "constant or linearly dependent columns, or fewer training rows than "
-                         "columns; drop them")
+                         "linearly dependent columns (or columns constant within a fold), or "
+                         "fewer training rows than columns, or the features determine it: pass "
+                         "ridge=1e-3 (a noise of that variance on each standardised target "
+                         "column) or drop those columns")
     logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
     trace = torch.diagonal(torch.cholesky_solve(scatter_test, chol), dim1=-2, dim2=-1).sum(-1)
     return 0.5 * n_test * (q * _LOG_2PI + logdet) + 0.5 * trace
@@ -117,7 +126,7 @@ def none_losses(s: Split) -> torch.Tensor:
     mean = t_train.mean(0)
     r_train, r_test = t_train - mean, s.t_test - mean
     return _gaussian_nll_sums((r_train.T @ r_train)[None], (r_test.T @ r_test)[None],
-                              t_train.shape[0], r_test.shape[0], "the target")[0]
+                              t_train.shape[0], r_test.shape[0], "the target", s.ridge)[0]
 
 
 def _train_rows(s: Split) -> torch.Tensor:
@@ -160,7 +169,8 @@ def least_squares_losses(s: Split, masks: torch.Tensor, t: Training) -> torch.Te
                    + beta.transpose(1, 2) @ (gram[cols[:, :, None], cols[:, None, :]] @ beta))
         bc = beta.transpose(1, 2) @ ct
         r_test = scatter_t - bc - bc.transpose(1, 2) + beta.transpose(1, 2) @ gt @ beta
-        out[block] = _gaussian_nll_sums(r_train, r_test, n_train, n_test, "the decoded target")
+        out[block] = _gaussian_nll_sums(r_train, r_test, n_train, n_test, "the decoded target",
+                                        s.ridge)
     return out
 
 
@@ -271,7 +281,8 @@ def _held_out(net, s: Split, x_fit: torch.Tensor, t_fit: torch.Tensor) -> torch.
             return acc
 
         return _gaussian_nll_sums(scatter(x_fit, t_fit), scatter(s.x_test, s.t_test),
-                                  x_fit.shape[0], s.x_test.shape[0], "the decoded target")
+                                  x_fit.shape[0], s.x_test.shape[0], "the decoded target",
+                                  s.ridge)
 
 
 # Newton's method where a decoder has at most this many parameters ((m + 1) x classes), and for
