@@ -69,7 +69,7 @@ def _sorted_rows(rows: torch.Tensor):
     if rows.device.type != "cpu":
         yield 0, rows.shape[0], torch.sort(rows, dim=1).indices
         return
-    keys = rows.numpy()
+    keys = rows.detach().numpy()
     workers = max(1, min(torch.get_num_threads(), keys.shape[0], keys.size >> 16))
     if workers == 1:
         yield 0, keys.shape[0], torch.from_numpy(np.argsort(keys, axis=1))
