@@ -42,7 +42,8 @@ Formulas, assumptions and bias: docs/science.md, "Estimators".
   succeeds on them at the level of rounding (``_Factor``).
 
 Computed with torch in float64 on the data's device (LAPACK on the CPU, cuSOLVER and cuBLAS on
-CUDA), whatever the backend: the family needs no kernel of its own. Memory O(m^2 C + n m).
+CUDA; on the CPU the copula's sort is numpy's argsort), whatever the backend: the family needs
+no kernel of its own. Memory O(m^2 C + n m).
 """
 from __future__ import annotations
 
