@@ -2,13 +2,32 @@
 against the loop a user of a gcmi-style library writes (one estimate per left-out column).
 
     pytest benchmarks/bm_gaussian.py --benchmark-only [-k "n10000"]
+    python -m benchmarks.bm_gaussian [--repeats 5] [--data layer,normal] [--dtype float64,float32]
+        [--before CHECKOUT]
+
+The second form times the profile against 4 classes at (10000, 1024) alone, min and median of
+its repeats, and each part of it (the minimum over the repeats): rank transform, class moments,
+choice of the prior, final factorisations, the fused leave-one-out pass, the per-feature pass.
+With --before, the code of another checkout in turn with this one, each in its own warm
+process: on a machine shared with other jobs the minima of the two still compare. The "by
+part" table of results/gaussian.md.
 
 Goals on 2 CPU cores: the profile at (10000, 1024) in under 2 s, the leave-one-out within 3x
 of one estimate, at least 20x the loop. The loop and the k-NN profile at the wide sizes are
 timed on their first columns and scaled to m (``extrapolated_from_columns`` in extra_info).
 """
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 from scipy.special import ndtri, psi
 
 import gib_kernels as gk
@@ -84,3 +103,119 @@ def test_gaussian(benchmark, what, n, m, target):
         benchmark.extra_info["per_feature_extrapolated_from_columns"] = LOOP_COLUMNS
         benchmark.pedantic(gk.synergy_profile, (z[:, :LOOP_COLUMNS * 4], w),
                            {"estimator": "mixed"}, rounds=1)
+
+
+# ------------------------------------------------------- python -m benchmarks.bm_gaussian
+def _label_data(kind, n, m, dtype):
+    """The tanh layer of the pytest rows, or standard normal columns with 4 classes from 3 of
+    them ("normal")."""
+    if kind == "layer":
+        z, y = _layer(n, m, "labels")
+    else:
+        rng = np.random.default_rng(0)
+        z = rng.standard_normal((n, m))
+        y = (z[:, :2].sum(1) > 0).astype(int) + 2 * (z[:, 2] > 0)
+    return z.astype(dtype), y
+
+
+PARTS = ("rank transform", "class moments", "choice of the prior", "final factors",
+         "leave-one-out pass", "per-feature pass")
+
+
+def _profile_parts(z, y):
+    """One synergy profile against labels, computed as gk.synergy_profile computes it, with
+    the seconds of each of PARTS: ({part: seconds}, the profile in bits)."""
+    from gib_kernels.estimators import gaussian as g
+    from gib_kernels.estimators.inputs import Inputs
+    from gib_kernels.functional import Request
+
+    seconds, start = [], time.perf_counter()
+
+    def lap():
+        seconds.append(time.perf_counter() - start - sum(seconds))
+
+    d = Inputs(Request("gaussian", {}, 2, "auto"), z, y)
+    lap()
+    mo = g._Moments.of(d.z, d)
+    lap()
+    model = g._ClassModel.of(mo, d, d.z)
+    lap()
+    model.factors, model.precisions  # noqa: B018 (cached properties)
+    lap()
+    full, without = model.with_and_without_each_column(d.z)
+    lap()
+    single = model.each_column(d.z)
+    lap()
+    return dict(zip(PARTS, seconds)), (full - single - without).cpu().numpy() / np.log(2)
+
+
+def _worker():
+    """Answers each line "data dtype n m" of stdin with one JSON line: the seconds of one whole
+    gk.synergy_profile and of the parts of another."""
+    data = {}
+    for line in sys.stdin:
+        kind, dtype, n, m = line.split()
+        key = (kind, dtype, int(n), int(m))
+        if key not in data:
+            data = {key: _label_data(kind, int(n), int(m), dtype)}
+            z, y = data[key]
+            gk.synergy_profile(z[:2000, :64], y[:2000], estimator="gaussian")  # warm up
+        z, y = data[key]
+        t = time.perf_counter()
+        expected = gk.synergy_profile(z, y, estimator="gaussian")
+        whole = time.perf_counter() - t
+        parts, profile = _profile_parts(z, y)
+        assert np.allclose(profile, expected, rtol=1e-12, atol=1e-15)
+        print(json.dumps({"whole call": whole, **parts}), flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="the label profile at (10000, 1024), timed")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--n", type=int, default=10000)
+    parser.add_argument("--m", type=int, default=1024)
+    parser.add_argument("--data", default="layer,normal", help="layer and/or normal")
+    parser.add_argument("--dtype", default="float64,float32")
+    parser.add_argument("--before", help="a checkout of other code (its repository root), timed "
+                        "in turn with this one, each in its own process")
+    args = parser.parse_args(argv)
+    cpu = platform.processor() or "?"
+    if os.path.exists("/proc/cpuinfo"):
+        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    print(f"{platform.machine()}, {os.cpu_count()} cores, {cpu}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, numpy {np.__version__}")
+    here = Path(__file__).resolve().parents[1]
+    trees = {"after": here, "before": Path(args.before).resolve()} if args.before \
+        else {"this": here}
+    workers = {name: subprocess.Popen(  # gib_kernels from `root`, this script from here
+        [sys.executable, str(Path(__file__).resolve()), "--worker"], cwd=root, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(root))) for name, root in trees.items()}
+    print("| n x m, data, dtype | code | whole call, min | median | "
+          + " | ".join(PARTS) + " |")
+    print("|---" * (4 + len(PARTS)) + "|")
+    for kind in args.data.split(","):
+        for dtype in args.dtype.split(","):
+            runs = {name: [] for name in trees}
+            for _ in range(args.repeats):  # the trees in turn, so that both see the same load
+                for name, worker in workers.items():
+                    worker.stdin.write(f"{kind} {dtype} {args.n} {args.m}\n")
+                    worker.stdin.flush()
+                    runs[name].append(json.loads(worker.stdout.readline()))
+            for name, done in runs.items():
+                whole = sorted(r["whole call"] for r in done)
+                print(f"| {args.n} x {args.m}, {kind}, {dtype} | {name} | {whole[0]:.2f} s | "
+                      f"{whole[len(whole) // 2]:.2f} s | "
+                      + " | ".join(f"{min(r[p] for r in done):.2f} s" for p in PARTS) + " |",
+                      flush=True)
+    for worker in workers.values():
+        worker.stdin.close()
+        worker.wait()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--worker"]:
+        sys.exit(_worker())
+    sys.exit(main())

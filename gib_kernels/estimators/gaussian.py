@@ -42,7 +42,8 @@ Formulas, assumptions and bias: docs/science.md, "Estimators".
   succeeds on them at the level of rounding (``_Factor``).
 
 Computed with torch in float64 on the data's device (LAPACK on the CPU, cuSOLVER and cuBLAS on
-CUDA), whatever the backend: the family needs no kernel of its own. Memory O(m^2 C + n m).
+CUDA; on the CPU the copula's sort is numpy's argsort), whatever the backend: the family needs
+no kernel of its own. Memory O(m^2 C + n m).
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def _sorted_rows(rows: torch.Tensor):
     if rows.device.type != "cpu":
         yield 0, rows.shape[0], torch.sort(rows, dim=1).indices
         return
-    keys = rows.numpy()
+    keys = rows.detach().numpy()
     workers = max(1, min(torch.get_num_threads(), keys.shape[0], keys.size >> 16))
     if workers == 1:
         yield 0, keys.shape[0], torch.from_numpy(np.argsort(keys, axis=1))
