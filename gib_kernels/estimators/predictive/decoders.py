@@ -157,8 +157,8 @@ def least_squares_losses(s: Split, masks: torch.Tensor, t: Training) -> torch.Te
         if not bool((keep.sum(1) == k).all()):
             raise ValueError("least_squares_losses: the masks of one block keep as many columns")
         cols = torch.nonzero(keep)[:, 1].view(-1, k)  # (B, k)
-        g = gram[cols[:, :, None], cols[:, None, :]]  # (B, k, k)
-        g = g + ridge * torch.eye(k, dtype=x.dtype, device=x.device)
+        g_masked = gram[cols[:, :, None], cols[:, None, :]]  # (B, k, k)
+        g = g_masked + ridge * torch.eye(k, dtype=x.dtype, device=x.device)
         c = cross[cols]  # (B, k, q)
         beta = torch.linalg.solve(g, c)  # (B, k, q)
         # R^T R = W^T W - B^T X^T W - W^T X B + B^T X^T X B, on the training and held-out rows
@@ -166,7 +166,7 @@ def least_squares_losses(s: Split, masks: torch.Tensor, t: Training) -> torch.Te
         gt = gram_t[cols[:, :, None], cols[:, None, :]]
         ct = cross_t[cols]
         r_train = (scatter - fitted - fitted.transpose(1, 2)
-                   + beta.transpose(1, 2) @ (gram[cols[:, :, None], cols[:, None, :]] @ beta))
+                   + beta.transpose(1, 2) @ (g_masked @ beta))
         bc = beta.transpose(1, 2) @ ct
         r_test = scatter_t - bc - bc.transpose(1, 2) + beta.transpose(1, 2) @ gt @ beta
         out[block] = _gaussian_nll_sums(r_train, r_test, n_train, n_test, "the decoded target",
@@ -236,13 +236,10 @@ class _Stack:
     def snapshot(self) -> list:
         return [p.detach().clone() for p in self.parameters]
 
-    def load(self, values: list, which: torch.Tensor | None = None) -> None:
+    def load(self, values: list) -> None:
         with torch.no_grad():
             for p, v in zip(self.parameters, values):
-                if which is None:
-                    p.copy_(v)
-                else:
-                    p[which] = v[which]
+                p.copy_(v)
 
 
 def _row_step(per_row_values: int) -> int:
