@@ -104,6 +104,30 @@ def test_batched_decoders_equal_separate_ones(case):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("solver", ["schur", "lbfgs"])
+def test_logistic_solvers_reach_the_newton_optimum(monkeypatch, solver):
+    """The leave-one-out masks' quasi-Newton steps under the full Hessian's metric, and L-BFGS
+    for large decoders, reach the optimum exact Newton reaches (a strictly convex problem, to
+    the gradient tolerance), batched as one at a time."""
+    from gib_kernels.estimators.predictive import decoders
+
+    rng = np.random.default_rng(5)
+    n, m = 900, 9
+    z = rng.normal(size=(n, m))
+    z[:, 3] = z[:, 2] + 0.3 * rng.normal(size=n)  # correlated columns: a curved problem
+    y = np.digitize(z[:, 0] + z[:, 1] * z[:, 2] + z[:, 3] + rng.normal(size=n), [-1, 0, 1])
+    options = dict(random_state=2, **NATS)
+    newton = gk.information_terms(z, y, **options)
+    monkeypatch.setattr(decoders, "NEWTON_PARAMETERS", 0)
+    if solver == "lbfgs":
+        monkeypatch.setattr(decoders, "SCHUR_PARAMETERS", 0)
+    batched = gk.information_terms(z, y, **options)
+    loop = gk.information_terms(z, y, mode="loop", **options)
+    for a, b, c in zip(newton[:4], batched[:4], loop[:4]):
+        np.testing.assert_allclose(b, a, rtol=0, atol=2e-6)
+        np.testing.assert_allclose(c, b, rtol=0, atol=1e-8 if solver == "schur" else 2e-6)
+
+
 def test_surrogate_close_to_separate_decoders():
     z, y = _xor(np.random.default_rng(1))
     options = dict(decoder="mlp", random_state=0, estimator="predictive")
