@@ -4,9 +4,11 @@ least 5% below the peak), and for the wide tasks the Spearman rho of PGD accurac
 complexity over the epochs; then how many seeds agree.
 
     python scripts/demo_seeds.py --task cnn --seeds 0 1 2 --out gib-demo-seeds
+    python scripts/demo_seeds.py --task tishby --estimator predictive
 
-Each seed runs the demo with its defaults into OUT/<task>-seed<s>/ (a rerun resumes), so the
-numbers are those of `gib-kernels demo --task TASK --seed S`. Prints a Markdown table.
+Each seed runs the demo with its defaults into OUT/<task>-seed<s>/ (the 12-bit task:
+OUT/tishby-<estimator>-seed<s>/; a rerun resumes), so the numbers are those of
+`gib-kernels demo --task TASK --seed S [--estimator E]`. Prints a Markdown table.
 """
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ def _wide(task: str, seed: int, out: Path):
     return {task: result.run}, {k: v[0] for k, v in rho.items() if k[2] == "pgd"}
 
 
-def _tishby(seed: int, out: Path):
-    result = demos.run_demo(out / f"tishby-seed{seed}", seed=seed, progress=False)
+def _tishby(seed: int, out: Path, estimator: str):
+    result = demos.run_demo(out / f"tishby-{estimator}-seed{seed}", seed=seed,
+                            estimator=estimator, progress=False)
     return result.runs, {}
 
 
@@ -37,10 +40,12 @@ def main() -> None:
     parser.add_argument("--task", choices=("tishby", "cnn", "transformer"), required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("gib-demo-seeds"))
+    parser.add_argument("--estimator", default="binning",
+                        help="the 12-bit task's estimator (the wide tasks use their default)")
     args = parser.parse_args()
     rows: dict[tuple[str, str, str], list[float]] = {}
     for seed in args.seeds:
-        runs, rho = _tishby(seed, args.out) if args.task == "tishby" else \
+        runs, rho = _tishby(seed, args.out, args.estimator) if args.task == "tishby" else \
             _wide(args.task, seed, args.out)
         for name, run in runs.items():
             for layer in run.layers:
@@ -50,7 +55,8 @@ def main() -> None:
                     if (layer, quantity, "pgd") in rho:
                         rows.setdefault((name, layer, f"{quantity} ~ PGD rho"), []).append(
                             rho[(layer, quantity, "pgd")])
-    print(f"{args.task}, seeds {' '.join(map(str, args.seeds))}, {platform.machine()} "
+    what = f"{args.task} ({args.estimator})" if args.task == "tishby" else args.task
+    print(f"{what}, seeds {' '.join(map(str, args.seeds))}, {platform.machine()} "
           f"{platform.processor() or ''} ({platform.python_version()})".rstrip())
     print(f"| network | layer | quantity | {' | '.join(f'seed {s}' for s in args.seeds)} | "
           "mean (sd) | seeds compressing |")

@@ -241,6 +241,16 @@ class _Stack:
             for p, v in zip(self.parameters, values):
                 p.copy_(v)
 
+    def subset(self, rows: torch.Tensor) -> "_Stack":
+        """The networks ``rows`` of this stack, as a stack of their own (copies)."""
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        other.masks = self.masks[rows]
+        other.single = None if self.single is None else self.single[rows]
+        other.weights = [w.detach()[rows].requires_grad_() for w in self.weights]
+        other.biases = [b.detach()[rows].requires_grad_() for b in self.biases]
+        return other
+
 
 def _row_step(per_row_values: int) -> int:
     return max(1, _VALUES_PER_BLOCK // max(1, per_row_values))
@@ -560,38 +570,51 @@ def mlp_losses(s: Split, masks: torch.Tensor, t: Training, seeds: list) -> torch
 
 def _train(net: _Stack, s: Split, t: Training, masks_of=None) -> None:
     """Adam on minibatches of the training rows (one order for every network), each network
-    keeping its weights of its best validation loss; stops when every network has gone
-    ``patience`` epochs without improving."""
+    keeping its weights of its best validation loss; a network stops when it has gone
+    ``patience`` epochs without improving, and the stopped ones leave the batch (with their
+    optimiser state) once they are a quarter of it, so a batch costs what its networks still
+    training cost."""
     n = s.x_train.shape[0]
     bsz = net.weights[0].shape[0]
-    optimiser = torch.optim.Adam(net.parameters, lr=t.learning_rate, foreach=True)
+    device = s.x_train.device
+    work = net  # the networks still training
+    active = torch.arange(bsz, device=device)  # their rows in ``net``
+    optimiser = torch.optim.Adam(work.parameters, lr=t.learning_rate, foreach=True)
     order = torch.Generator().manual_seed(t.seed)
-    best = torch.full((bsz,), math.inf, dtype=torch.float64, device=s.x_train.device)
-    since = torch.zeros(bsz, dtype=torch.int64, device=s.x_train.device)
+    best = torch.full((bsz,), math.inf, dtype=torch.float64, device=device)
+    since = torch.zeros(bsz, dtype=torch.int64, device=device)
     kept = net.snapshot()
     for _ in range(t.epochs):
-        permutation = torch.randperm(n, generator=order).to(s.x_train.device)
+        permutation = torch.randperm(n, generator=order).to(device)
         for r0 in range(0, n, t.batch_size):
             rows = permutation[r0:r0 + t.batch_size]
             x = s.x_train[rows] if masks_of is None else masks_of(s.x_train[rows], rows)
-            loss = _loss_rows(net(x), s.t_train[rows], s.classes).mean(1).sum()
-            loss = loss + 0.5 * t.weight_decay * net.penalty()
+            loss = _loss_rows(work(x), s.t_train[rows], s.classes).mean(1).sum()
+            loss = loss + 0.5 * t.weight_decay * work.penalty()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
         with torch.no_grad():
             x_val = s.x_val if masks_of is None else masks_of(s.x_val, None)
-            val = _loss_rows(net(x_val), s.t_val, s.classes).mean(1).double()
+            val = _loss_rows(work(x_val), s.t_val, s.classes).mean(1).double()
         # a network that has stopped keeps its record: trained alone, it would have ended there
-        improved = (val < best) & (since < t.patience)
-        best = torch.where(improved, val, best)
-        since = torch.where(improved, 0, since + 1)
+        improved = (val < best[active]) & (since[active] < t.patience)
+        best[active] = torch.where(improved, val, best[active])
+        since[active] = torch.where(improved, 0, since[active] + 1)
         if bool(improved.any()):
-            current = net.snapshot()
-            for k, v in zip(kept, current):
-                k[improved] = v[improved]
-        if bool((since >= t.patience).all()):
+            for k, v in zip(kept, work.parameters):
+                k[active[improved]] = v.detach()[improved]
+        training = since[active] < t.patience
+        if not bool(training.any()):
             break
+        if 4 * int((~training).sum()) >= len(active):
+            state = [optimiser.state[p] for p in work.parameters]
+            work = work.subset(training)
+            active = active[training]
+            optimiser = torch.optim.Adam(work.parameters, lr=t.learning_rate, foreach=True)
+            for p, old in zip(work.parameters, state):
+                optimiser.state[p] = {key: value if key == "step" else value[training]
+                                      for key, value in old.items()}
     net.load(kept)
 
 
