@@ -85,3 +85,21 @@ def test_gpu_synergy_profile_matches_cpu():
     got = torch.as_tensor(gk.synergy_profile(z, y, estimator="mixed", backend="triton")).cpu()
     want = gk.synergy_profile(z.cpu().numpy(), y.cpu().numpy(), estimator="mixed", backend="cpu")
     assert_close(got, want, 1e-3, atol=1e-4, name="synergy profile")
+
+
+def test_float32_refuses_jittered_discrete_data(rng):
+    """Tied data broken by a jitter: float32 cannot resolve the jitter, nor the bands the
+    distances of discrete data crowd into, so Triton refuses it, whatever the noise; continuous
+    data with a jitter passes."""
+    z = rng.integers(0, 3, size=(60, 3)).astype(np.float64)
+    y = labels_for(rng, z)
+    for noise in (1e-10, 1e-3):
+        with pytest.raises(ValueError, match="float32, which cannot tell apart"):
+            gk.mutual_information(z, y, estimator="mixed", noise=noise, random_state=0,
+                                  backend="triton")
+        with pytest.raises(ValueError, match="float32, which cannot tell apart"):
+            gk.entropy(z, estimator="knn", noise=noise, random_state=0, backend="triton")
+    smooth = continuous(rng, 60, 3)
+    options = dict(estimator="knn", noise=1e-10, random_state=0)
+    assert_close(gk.entropy(smooth, backend="triton", **options),
+                 gk.entropy(smooth, backend="cpu", **options), FP32, name="jittered continuous")

@@ -23,7 +23,14 @@ from .._validation import (
     check_seed,
 )
 from .base import Estimator
-from .shared import cat, ksg_from_sums, prepare_floats, warn_duplicates, warn_if_wide
+from .shared import (
+    cat,
+    ksg_from_sums,
+    prepare_floats,
+    refuse_float32_ties,
+    warn_duplicates,
+    warn_if_wide,
+)
 
 
 def _metric_code(metric: str) -> int:
@@ -129,6 +136,7 @@ class KNN(Estimator):
         check_k(d.p.k, d.n)
         for name, x in arrays.items():
             check_no_ties(x, name, "knn", d.p.noise)
+        refuse_float32_ties(d.backend, d.p.noise, arrays)
         warn_if_wide(sum(x.shape[1] for x in arrays.values()), "knn")
 
     def prepare(self, d, x, name):

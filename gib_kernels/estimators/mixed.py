@@ -26,6 +26,7 @@ from .shared import (
     cat,
     check_mixed_bound,
     prepare_floats,
+    refuse_float32_ties,
     warn_duplicates,
     warn_if_wide,
 )
@@ -90,6 +91,7 @@ class Mixed(Estimator):
         d.labels = as_labels(arrays[d.target_name], d.target_name)
         check_mixed_labels(d.labels, d.p.k)
         check_no_ties(arrays["z"], "z", "mixed", d.p.noise)
+        refuse_float32_ties(d.backend, d.p.noise, {"z": arrays["z"]})
         warn_if_wide(arrays["z"].shape[1], "mixed")
 
     def prepare(self, d, x, name):

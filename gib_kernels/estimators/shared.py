@@ -96,6 +96,38 @@ def warn_duplicates(be, x, name: str) -> None:
             UserWarning, stacklevel=5)  # the caller of the public function
 
 
+_TIE_SAMPLE_ROWS = 4096
+
+
+def _repeats_values(x) -> bool:
+    """Whether a column of x holds a value twice (on its first _TIE_SAMPLE_ROWS rows)."""
+    x = x[:_TIE_SAMPLE_ROWS]
+    if isinstance(x, torch.Tensor):
+        ordered = torch.sort(x, dim=0).values
+        return bool((ordered[1:] == ordered[:-1]).any())
+    ordered = np.sort(np.asarray(x), axis=0)
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
+def refuse_float32_ties(be, noise: float, arrays: dict) -> None:
+    """Refuses tied data broken by ``noise`` on a float32 backend (Triton). The jitter separates
+    tied values by about noise x their scale, below float32's resolution (about 1e-7 relative)
+    for noise=1e-10, and leaves the distances of discrete data in bands (two 12-bit rows are 0
+    or 1 apart, plus the jitter) where pairs differ by less than that resolution even for larger
+    noise: distances come out 0 or tied again and the estimate would be silently wrong."""
+    if not noise or be is None:
+        return
+    if be.floats(next(iter(arrays.values()))[:1]).dtype not in (np.float32, torch.float32):
+        return
+    for name, x in arrays.items():
+        if _repeats_values(x):
+            raise ValueError(
+                f"the {be.name!r} backend computes distances in float32, which cannot tell "
+                f"apart the tied values of '{name}' once a jitter has broken them: its k-NN "
+                "estimate would be silently wrong. Use backend='cpu' (float64), or "
+                "estimator='binning' for discrete data.")
+
+
 # Past this many dimensions k-NN estimates lose most of their signal (docs/science.md, "Known
 # bias"): the first estimate on wider data says so, once per process.
 WIDE_DIMENSIONS = 20
