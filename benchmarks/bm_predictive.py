@@ -125,8 +125,8 @@ def _loop_seconds(z, y, decoder, style, limit_masks=None, seed=0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["4000x64", "10000x256"])
-    parser.add_argument("--mlp-sizes", nargs="+", default=["2000x16"],
+    parser.add_argument("--sizes", nargs="*", default=["4000x64", "10000x256"])
+    parser.add_argument("--mlp-sizes", nargs="*", default=["2000x16"],
                         help="sizes for the MLP decoder, batched against loop and surrogate")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--loop-limit", type=float, default=120.0)

@@ -219,9 +219,9 @@ class _Stack:
         if self.single is not None:  # one column per network: (B, rows, 1) @ (B, 1, width)
             return torch.baddbmm(b[:, None, :], x.T[self.single][:, :, None], w)
         masked = w * self.masks[:, :, None]
-        n, (bsz, m, width) = x.shape[0], masked.shape
-        out = (x @ masked.permute(1, 0, 2).reshape(m, bsz * width)).view(n, bsz, width)
-        return out.transpose(0, 1) + b[:, None, :]
+        # the rows broadcast over the networks (a view: x is not copied B times), and the
+        # activations laid out (B, rows, width), contiguous for the layers after
+        return torch.baddbmm(b[:, None, :], x.expand(masked.shape[0], *x.shape), masked)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         h = self.first(x)
@@ -259,10 +259,9 @@ def _row_step(per_row_values: int) -> int:
 def _loss_rows(out: torch.Tensor, target: torch.Tensor, classes: int) -> torch.Tensor:
     """Per network and row: cross-entropy, or half the squared error of a standardised
     target, (B, rows)."""
-    if classes:
-        bsz, rows, _ = out.shape
-        return F.cross_entropy(out.reshape(bsz * rows, classes), target.repeat(bsz),
-                               reduction="none").view(bsz, rows)
+    if classes:  # log-sum-exp less the target's logit (cross_entropy is slower on few classes)
+        picked = out.gather(-1, target.expand(out.shape[0], -1)[..., None])[..., 0]
+        return torch.logsumexp(out, -1) - picked
     return 0.5 * ((out - target[None]) ** 2).sum(-1)
 
 
