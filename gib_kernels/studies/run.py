@@ -95,14 +95,15 @@ def _read_stored(path: Path) -> dict[str, dict]:
 
 
 def _rows(variants: list[Variant], measured: dict[str, dict], layers: Sequence[str],
-          attacks: Sequence[Attack], lengths: dict[str, int]) -> list[dict]:
+          attacks: Sequence[Attack], lengths: dict[str, int],
+          groups: dict[str, str]) -> list[dict]:
     rows = []
     for variant in variants:
         m = measured[variant.name]
         for layer in layers:
             info = m["layers"][layer]
             rows.append({
-                "model": variant.name, "group": variant.group(),
+                "model": variant.name, "group": groups[variant.name],
                 **{**variant.settings(), "epochs": lengths[variant.name]},
                 "parameters": m["parameters"],
                 **{key: m[key] for key in ("train_accuracy", "clean_train_accuracy",
@@ -140,6 +141,8 @@ def run_study(task: str = "cnn", out=None, *, grid: str | Sequence[Variant] = "d
         if not 1 <= models <= len(variants):
             raise ValueError(f"models {models}: the grid has {len(variants)}")
         variants = variants[:models]
+    # The factor each model varies, as the grid declares it (before any --epochs).
+    groups = {variant.name: variant.group() for variant in variants}
     variants = with_epochs(variants, epochs)
     estimator = estimator or spec.estimator
     out = Path(out if out is not None else f"gib-study-{task}")
@@ -173,7 +176,7 @@ def run_study(task: str = "cnn", out=None, *, grid: str | Sequence[Variant] = "d
     bar.close()
 
     layers = list(spec.layers)
-    rows = _rows(variants, measured, layers, data.attacks, lengths)
+    rows = _rows(variants, measured, layers, data.attacks, lengths, groups)
     outcomes = [attack_name(a) for a in data.attacks] + list(report.GAP_OUTCOMES)
     correlations = report.analyse(rows, layers, outcomes, resamples=resamples, seed=seed)
     files = [resume, report.write_table(rows, out / TABLE_NAME),
