@@ -185,8 +185,8 @@ class Task:
 
 def _twelve_bit(activation: str) -> Task:
     return Task(activation, f"{activation} network", lambda seed: datasets.tishby_12bit(),
-                lambda width=1.0: build_network(activation, width), tuple(hidden_layers()), train_fraction=0.8,
-                epochs=3000, points=40, learning_rate=4e-4, batch_size=256,
+                lambda width=1.0: build_network(activation, width), tuple(hidden_layers()),
+                train_fraction=0.8, epochs=3000, points=40, learning_rate=4e-4, batch_size=256,
                 config={"task": "tishby_12bit", "activation": activation,
                         "widths": list(WIDTHS)},
                 estimator="binning", estimator_options=_twelve_bit_options, probe="all",

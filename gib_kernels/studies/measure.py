@@ -113,8 +113,9 @@ def train_and_measure(task: Task, variant: Variant, data: StudyData, *, epochs: 
                       estimator: str, device) -> dict:
     """Trains ``variant`` of the task's network ``epochs`` epochs and returns its measurements:
     accuracies and losses on the training set (with the labels it was trained on; its accuracy
-    also against the true labels) and the test set, their gaps, the probe accuracy under each attack, and per layer I_XT, I_TY, S_XT, S_TY
-    (with the layer's width, the columns estimated, its estimator and what saturated)."""
+    also against the true labels) and the test set, their gaps, the probe accuracy under each
+    attack, and per layer I_XT, I_TY, S_XT, S_TY (with the layer's width, the columns
+    estimated, its estimator and what saturated)."""
     started = time.perf_counter()
     x, y = data.x, data.y
     classes = int(y.max()) + 1
