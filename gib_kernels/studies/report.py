@@ -151,10 +151,15 @@ def plot_outcome(rows: list[dict], layers: list[str], outcome: str,
 # --- summary ------------------------------------------------------------------------------------
 
 def _estimate_text(c: stats.Correlation, with_p: bool = True) -> str:
+    """"+0.42 [+0.10, +0.70]" and the p-value in a column of its own."""
     if not math.isfinite(c.estimate):
-        return "undefined"
-    p = f"  {c.p_value:<6.2g}" if with_p and math.isfinite(c.p_value) else ""
-    return f"{c.estimate:+.2f} {c.interval.text()}{p}"
+        text = "undefined"
+    else:
+        text = f"{c.estimate:+.2f} {c.interval.text()}"
+    if not with_p:
+        return text
+    p = f"{c.p_value:.2g}" if math.isfinite(c.p_value) else "-"
+    return f"{text:<23}{p:<8}"
 
 
 def _number(value: float) -> str:
@@ -170,14 +175,14 @@ def _block(results: list[LayerOutcome], outcome: str) -> list[str]:
     mine = [r for r in results if r.outcome == outcome]
     width = max(len("layer"), *(len(r.layer) for r in mine))
     lines = [f"{outcome_label(outcome)} across the models:",
-             f"  {'layer':<{width}}  {'':<8} {'Spearman rho [95%]  p':<29} "
-             f"{'Kendall tau [95%]  p':<29} partial rho given clean [95%]"]
+             f"  {'layer':<{width}}  {'':<8} {'Spearman rho [95%]':<23}{'p':<8}"
+             f"{'Kendall tau [95%]':<23}{'p':<8}partial rho given clean [95%]"]
     for r in mine:
         for i, (quantity, name) in enumerate(COMPLEXITIES.items()):
             partial = "-" if r.partial is None else _estimate_text(r.partial[quantity], False)
             lines.append(f"  {r.layer if i == 0 else '':<{width}}  {name:<8} "
-                         f"{_estimate_text(r.spearman[quantity]):<29} "
-                         f"{_estimate_text(r.kendall[quantity]):<29} {partial}")
+                         f"{_estimate_text(r.spearman[quantity])}"
+                         f"{_estimate_text(r.kendall[quantity])}{partial}")
         d = r.difference
         verdict = "undecided (a correlation is undefined)" if not math.isfinite(d.absolute) \
             else _VERDICTS[d.verdict]
@@ -197,7 +202,8 @@ def summary_text(about: dict, rows: list[dict], layers: list[str], results: list
         f"'{about['grid']}'), each measured once at the end of its training on the "
         f"{about['probe']} held-out probe samples (test part of the split of seed "
         f"{about['seed']}). Training: AdamW, learning rate {about['learning_rate']:g}, batch "
-        f"{about['batch_size']}, {about['epochs']} epochs unless the variant says otherwise; the "
+        f"{about['batch_size']}, {about['epochs']} epoch{'s' if about['epochs'] != 1 else ''} "
+        "unless the variant says otherwise; the "
         "grid varies the seed, width, weight decay, label noise (on the training labels, against "
         "which train accuracy and loss are measured), training "
         f"length and adversarial training (PGD, {about['adversarial_steps']} steps, on every "
