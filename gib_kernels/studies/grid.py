@@ -3,8 +3,7 @@ settings that move robustness and generalisation (seed, width, weight decay, lab
 training length, adversarial training), and the named grids.
 
 A grid is declarative: a list of variants, or a JSON file holding a list of objects with the
-same fields (any left out keep their defaults). Torch-free, so the command line can read and
-check a grid before anything trains.
+same fields (any left out keep their defaults), read and checked before anything trains.
 """
 from __future__ import annotations
 
