@@ -33,6 +33,10 @@ DEMO_TASKS = ("tishby", "cnn", "transformer")
 # checks that these match).
 DEMO_SCHEDULES = {"tishby": (3000, 40), "cnn": (200, 30), "transformer": (150, 30)}
 FULL_SCHEDULE = (10_000, 100)
+# The study's tasks and base training lengths for the help text (gib_kernels.studies defines
+# them; a test checks that these match).
+STUDY_TASKS = ("cnn", "transformer", "tanh", "relu")
+STUDY_EPOCHS = {"cnn": 100, "transformer": 60, "tanh": 500, "relu": 500}
 
 DESCRIPTION = """\
 Entropy, mutual information and synergy (the Generalized Information Bottleneck) of activation
@@ -47,6 +51,8 @@ examples:
   gib-kernels demo --epochs 300 --seed 1
   gib-kernels demo --task cnn
   gib-kernels demo --task transformer --epochs 5
+  gib-kernels study --task cnn
+  gib-kernels study --task cnn --models 6 --epochs 20 --out ./quick-study
   gib-kernels estimate activations.npz --z hidden5/epoch100 --w labels
   gib-kernels estimate layer.npy --json
   gib-kernels estimate wide.npy --estimator gaussian --ridge 1e-6
@@ -158,6 +164,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = commands.add_parser(
+        "study", help="train a family of networks (seeds, widths, weight decay, label noise, "
+                      "epochs, adversarial training) and correlate their IB and GIB "
+                      "complexities with robust accuracy and the generalisation gap across "
+                      "the models (minutes on a CPU)",
+        description="Trains the models of a grid on a demo task (default: the CNN on the 8x8 "
+                    "digits, 24 models), measures each once at the end of its training on the "
+                    "held-out probe set (clean accuracy, accuracy under FGSM and PGD at epsilon "
+                    "0.05, 0.1 and 0.2, the train-test gaps, and per tracked layer I(X;T), "
+                    "I(T;Y), S(X->T), S(T->Y)), and writes to --out: models.jsonl (each model "
+                    "as it finishes; a rerun reads finished models back and trains only the "
+                    "others), study.csv (one row per model and layer), correlations.csv "
+                    "(Spearman and Kendall with bootstrap intervals over models and permutation "
+                    "p-values, partial Spearman given clean accuracy, the paired difference of "
+                    "the two complexities' rhos), robustness_vs_complexity.png, "
+                    "gap_vs_complexity.png and summary.txt (does S(X->T) order the models more "
+                    "closely than I(X;T)? GIB, IB or undecided, per layer).")
+    p.add_argument("--task", choices=STUDY_TASKS, default="cnn",
+                   help="cnn (default); transformer; tanh or relu: the 12-bit network")
+    p.add_argument("--grid", default="default", metavar="NAME_OR_JSON",
+                   help="the models: 'default' (24 variants around the base network), or a JSON "
+                        "file holding a list of objects with the fields name, seed, width, "
+                        "weight_decay, label_noise, epochs, adversarial (default: default)")
+    p.add_argument("--models", type=_positive_int, default=None, metavar="N",
+                   help="train only the first N models of the grid")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="train every model this many epochs (default: the grid's; its base "
+                        + ", ".join(f"{STUDY_EPOCHS[t]} for {t}" for t in STUDY_TASKS) + ")")
+    p.add_argument("--estimator", choices=tuple(n for n in _estimator_names() if n != "mixed"),
+                   default=None,
+                   help="default: the task's (auto: the Gaussian copula on the wide layers; "
+                        "binning for tanh and relu); predictive: held-out loss of decoders")
+    p.add_argument("--probe-size", type=_positive_int, default=None, metavar="N",
+                   help="measure on the first N held-out samples only (default: all)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the data, split, attacks and resamples (each model's own seed "
+                        "is its variant's; default: 0)")
+    p.add_argument("--resamples", type=_positive_int, default=2000,
+                   help="bootstrap resamples and permutations (default: 2000)")
+    p.add_argument("--device", default="cpu", help="torch device for training (default: cpu)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: ./gib-study-<task>/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = commands.add_parser(
         "estimate", help="entropy, mutual information and synergy of arrays saved in a "
                          ".npz, .npy or .pt file",
         description="Reads arrays from FILE and prints H(Z), and with a target W also "
@@ -233,8 +283,10 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise UsageError("choose a command: demo, estimate or info (see 'gib-kernels --help')")
-        return {"demo": _demo, "estimate": _estimate, "info": _info}[args.command](args)
+            raise UsageError("choose a command: demo, study, estimate or info (see "
+                             "'gib-kernels --help')")
+        return {"demo": _demo, "study": _study, "estimate": _estimate,
+                "info": _info}[args.command](args)
     except UsageError as error:
         print(f"gib-kernels: error: {error}", file=sys.stderr)
         return USAGE_ERROR
@@ -293,6 +345,43 @@ def _demo(args) -> int:
               "trained again (delete the folder or pass another --out to start afresh)",
               file=sys.stderr)
     print(result.summary)
+    print("wrote " + ", ".join(str(path) for path in result.files))
+    return 0
+
+
+# --- study -------------------------------------------------------------------------------------
+
+
+def _study(args) -> int:
+    import time
+
+    import torch
+
+    from . import studies
+
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as error:
+        raise UsageError(f"--device: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch sees no CUDA device here")
+    out = args.out or Path(f"gib-study-{args.task}")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    try:  # the grid is read before anything trains
+        variants = studies.load_grid(args.grid, studies.STUDY_EPOCHS[args.task])
+    except ValueError as error:
+        raise UsageError(f"--grid: {error}") from None
+    if args.models is not None and args.models > len(variants):
+        raise UsageError(f"--models {args.models}: the grid has {len(variants)} models")
+    started = time.perf_counter()
+    result = studies.run_study(args.task, out, grid=args.grid, models=args.models,
+                               epochs=args.epochs, estimator=args.estimator,
+                               probe_size=args.probe_size, seed=args.seed,
+                               resamples=args.resamples, device=device, progress=not args.quiet)
+    print(result.summary)
+    print(f"{result.trained} models trained, the others read back; "
+          f"{time.perf_counter() - started:.0f} s in all")
     print("wrote " + ", ".join(str(path) for path in result.files))
     return 0
 

@@ -42,11 +42,11 @@ def test_help_names_every_command(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert exit_info.value.code == 0
-    for command in ("demo", "estimate", "info", "examples:"):
+    for command in ("demo", "study", "estimate", "info", "examples:"):
         assert command in out
 
 
-@pytest.mark.parametrize("command", ["demo", "estimate", "info"])
+@pytest.mark.parametrize("command", ["demo", "study", "estimate", "info"])
 def test_each_command_has_help(capsys, command):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -68,8 +68,9 @@ assert not loaded, loaded[:5]
 """
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["estimate", "--help"],
-                                  ["info", "--help"]], ids=["main", "demo", "estimate", "info"])
+@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["study", "--help"],
+                                  ["estimate", "--help"], ["info", "--help"]],
+                         ids=["main", "demo", "study", "estimate", "info"])
 def test_help_imports_no_torch(argv):
     done = subprocess.run([sys.executable, "-c", NO_TORCH_SCRIPT, *argv], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -389,6 +390,11 @@ def _broken_files(tmp_path, arrays):
     (["demo", "--task", "transformer", "--save-activations"], "for --task tishby only"),
     (["demo", "--store", "acts"], "--store is for --task cnn and transformer"),
     (["demo", "--estimator", "auto"], "--estimator auto is for --task cnn and transformer"),
+    (["study", "--task", "tishby"], "invalid choice"),
+    (["study", "--grid", "nowhere.json"], "--grid: grid 'nowhere.json': neither a named grid"),
+    (["study", "--grid", "acts.npz"], "--grid: grid acts.npz: cannot read it as JSON"),
+    (["study", "--models", "99"], "--models 99: the grid has 24 models"),
+    (["study", "--device", "nonsense"], "--device"),
 ], ids=["missing", "suffix", "corrupt-npz", "pickled-npy", "junk-pt", "pt-without-tensors",
         "ambiguous-z", "unknown-z", "unknown-w", "row-mismatch", "string-array", "bins-zero",
         "estimator", "mixed-without-w", "bins-for-knn", "noise-for-gaussian",
@@ -396,7 +402,8 @@ def _broken_files(tmp_path, arrays):
         "sigma2-zero", "ridge-text", "random-state-fraction", "base-one", "base-text",
         "metric", "no-file", "unknown-command", "no-command", "demo-epochs-zero",
         "demo-full-and-epochs", "demo-device", "demo-task", "demo-wide-full",
-        "demo-wide-save", "demo-tishby-store", "demo-tishby-auto"])
+        "demo-wide-save", "demo-tishby-store", "demo-tishby-auto", "study-task",
+        "study-no-grid", "study-grid-not-json", "study-models", "study-device"])
 def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, monkeypatch, arrays, argv,
                                             message):
     _broken_files(tmp_path, arrays)

@@ -40,12 +40,14 @@ WIDTHS = (12, 10, 7, 5, 4, 3, 2)
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
-def build_network(activation: str) -> nn.Sequential:
+def build_network(activation: str, width: float = 1.0) -> nn.Sequential:
     """12-10-7-5-4-3-2 with the given hidden activation, modules named ``linear1..linear6``
     and ``hidden1..hidden5`` (the activation outputs, the layers T that are tracked); the
-    softmax of the output is in the loss."""
+    softmax of the output is in the loss. ``width`` scales the hidden layers (at least one unit
+    each); the 12 inputs and 2 outputs stay."""
+    widths = (WIDTHS[0], *(_scaled(w, width) for w in WIDTHS[1:-1]), WIDTHS[-1])
     modules: OrderedDict[str, nn.Module] = OrderedDict()
-    for i, (fan_in, fan_out) in enumerate(zip(WIDTHS[:-1], WIDTHS[1:]), start=1):
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
         modules[f"linear{i}"] = nn.Linear(fan_in, fan_out)
         if i < len(WIDTHS) - 1:
             modules[f"hidden{i}"] = ACTIVATIONS[activation]()
@@ -56,13 +58,21 @@ def hidden_layers() -> list[str]:
     return [f"hidden{i}" for i in range(1, len(WIDTHS) - 1)]
 
 
-def build_cnn() -> nn.Sequential:
+def _scaled(units: int, width: float, multiple: int = 1) -> int:
+    """``units`` times ``width``, rounded to a multiple of ``multiple`` (at least one)."""
+    return max(multiple, multiple * round(units * width / multiple))
+
+
+def build_cnn(width: float = 1.0) -> nn.Sequential:
     """conv(1->16, 3x3) ReLU, max-pool 2, conv(16->32, 3x3) ReLU, max-pool 2, dense 128->64
-    ReLU, dense 64->10; the tracked blocks are ``relu1``, ``relu2`` and ``relu3``."""
+    ReLU, dense 64->10; the tracked blocks are ``relu1``, ``relu2`` and ``relu3``. ``width``
+    scales the channels and the dense units."""
+    first, second, dense = (_scaled(units, width) for units in (16, 32, 64))
     return nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(1, 16, 3, padding=1), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),
-        conv2=nn.Conv2d(16, 32, 3, padding=1), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),
-        flatten=nn.Flatten(), dense=nn.Linear(128, 64), relu3=nn.ReLU(), out=nn.Linear(64, 10)))
+        conv1=nn.Conv2d(1, first, 3, padding=1), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),
+        conv2=nn.Conv2d(first, second, 3, padding=1), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),
+        flatten=nn.Flatten(), dense=nn.Linear(4 * second, dense), relu3=nn.ReLU(),
+        out=nn.Linear(dense, 10)))
 
 
 class TokenEmbedding(nn.Module):
@@ -105,8 +115,10 @@ class TokenTransformer(nn.Module):
         return self.head(self.pool(h))
 
 
-def build_transformer() -> TokenTransformer:
-    return TokenTransformer()
+def build_transformer(width: float = 1.0) -> TokenTransformer:
+    """The task's Transformer; ``width`` scales the model width (32), kept a multiple of the
+    4 heads."""
+    return TokenTransformer(width=_scaled(32, width, multiple=4))
 
 
 # --- the tasks ----------------------------------------------------------------------------------
@@ -137,7 +149,7 @@ class Task:
     name: str
     title: str
     load: Callable[[int], tuple[np.ndarray, np.ndarray]]
-    build: Callable[[], nn.Module]
+    build: Callable[..., nn.Module]  # build() the demo's network, build(width) a scaled one
     layers: tuple[str, ...]
     train_fraction: float
     epochs: int
@@ -173,8 +185,8 @@ class Task:
 
 def _twelve_bit(activation: str) -> Task:
     return Task(activation, f"{activation} network", lambda seed: datasets.tishby_12bit(),
-                lambda: build_network(activation), tuple(hidden_layers()), train_fraction=0.8,
-                epochs=3000, points=40, learning_rate=4e-4, batch_size=256,
+                lambda width=1.0: build_network(activation, width), tuple(hidden_layers()),
+                train_fraction=0.8, epochs=3000, points=40, learning_rate=4e-4, batch_size=256,
                 config={"task": "tishby_12bit", "activation": activation,
                         "widths": list(WIDTHS)},
                 estimator="binning", estimator_options=_twelve_bit_options, probe="all",
