@@ -296,30 +296,40 @@ def main(argv=None) -> int:
         return 1
 
 
-# --- demo --------------------------------------------------------------------------------------
-
-
-def _demo(args) -> int:
+def _device(name: str):
+    """``--device`` as a torch device that this machine has."""
     import torch
 
-    from . import demos
-    from .tracking import RunMismatchError, TrackingFileError
-
     try:
-        device = torch.device(args.device)
+        device = torch.device(name)
     except RuntimeError as error:
         raise UsageError(f"--device: {error}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: torch sees no CUDA device here")
+    return device
+
+
+def _out_folder(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    return out
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+def _demo(args) -> int:
+    from . import demos
+    from .tracking import RunMismatchError, TrackingFileError
+
+    device = _device(args.device)
     tishby = args.task == "tishby"
     for flag, given in (("--full", args.full), ("--save-activations", args.save_activations)):
         if given and not tishby:
             raise UsageError(f"{flag} is for --task tishby only")
     if args.store is not None and tishby:
         raise UsageError("--store is for --task cnn and transformer")
-    out = args.out or Path("gib-demo" if tishby else f"gib-demo-{args.task}")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a folder")
+    out = _out_folder(args.out or Path("gib-demo" if tishby else f"gib-demo-{args.task}"))
     records = out / "information.jsonl"
     resumed = records.exists()
     try:
@@ -355,19 +365,10 @@ def _demo(args) -> int:
 def _study(args) -> int:
     import time
 
-    import torch
-
     from . import studies
 
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as error:
-        raise UsageError(f"--device: {error}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: torch sees no CUDA device here")
-    out = args.out or Path(f"gib-study-{args.task}")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a folder")
+    device = _device(args.device)
+    out = _out_folder(args.out or Path(f"gib-study-{args.task}"))
     try:  # the grid is read before anything trains
         variants = studies.load_grid(args.grid, studies.STUDY_EPOCHS[args.task])
     except ValueError as error:
