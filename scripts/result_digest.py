@@ -108,6 +108,8 @@ def _cases(backend: str, n: int, m: int):
 
 
 def _bytes(value) -> bytes:
+    if isinstance(value, str):  # a refusal: its message
+        return value.encode()
     if isinstance(value, list):
         return b"".join(_bytes(v) for v in value)
     if isinstance(value, torch.Tensor):
@@ -161,7 +163,11 @@ def main(argv=None) -> int:
         plans.append(("triton", 40, 4))
     for backend, n, m in plans:
         for name, thunk in _cases(backend, n, m):
-            results.append((f"{backend}:{name}", thunk()))
+            try:
+                value = thunk()
+            except ValueError as error:  # a refusal is a result too
+                value = f"ValueError: {error}"
+            results.append((f"{backend}:{name}", value))
     results += [(name, value) for name, value in _sharded_cases(120, 4)]
     total = hashlib.sha256()
     for name, value in results:
@@ -169,7 +175,8 @@ def main(argv=None) -> int:
         total.update(name.encode() + b"\0" + raw)
         line = f"{hashlib.sha256(raw).hexdigest()[:16]}  {name}"
         if args.verbose:
-            line += "  " + np.array2string(np.frombuffer(raw), precision=6, max_line_width=200)
+            line += "  " + (value if isinstance(value, str) else
+                            np.array2string(np.frombuffer(raw), precision=6, max_line_width=200))
         print(line)
     print(f"{len(results)} results, backends {', '.join(p[0] for p in plans)} + sharded")
     print(f"sha256 {total.hexdigest()}")
