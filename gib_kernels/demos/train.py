@@ -17,7 +17,8 @@ from ..tracking import InformationTracker, Run, log_spaced_epochs
 from ..tracking.robustness import adversarial_accuracy
 from .tasks import TASKS, Task
 
-__all__ = ["TaskRun", "loss_text", "train_and_track", "train_and_track_task"]
+__all__ = ["TaskRun", "input_features", "loss_text", "split_indices", "train_and_track",
+           "train_and_track_task"]
 
 
 @dataclass
@@ -38,7 +39,7 @@ def train_and_track_task(task: Task, *, epochs: int | None = None, points: int |
     epochs, points = epochs or task.epochs, points or task.points
     estimator = estimator or task.estimator
     inputs, labels = task.load(seed)
-    train, test, probe = _split(task, len(labels), seed)
+    train, test, probe = split_indices(task, len(labels), seed)
     device = torch.device(device)
     x = torch.from_numpy(inputs).to(device)
     y = torch.from_numpy(labels).to(device)
@@ -53,7 +54,7 @@ def train_and_track_task(task: Task, *, epochs: int | None = None, points: int |
               "epochs": epochs, "seed": seed}
     features = None
     if task.probe == "held-out":
-        features, config["input_features"] = _input_features(task, inputs[probe.cpu().numpy()])
+        features, config["input_features"] = input_features(task, inputs[probe.cpu().numpy()])
     if attacks:
         config["attacks"] = [a.describe() for a in attacks]
     config["device"] = device.type
@@ -109,7 +110,7 @@ def train_and_track(activation: str, *, epochs: int, points: int, seed: int = 0,
                                 activations_path=activations_path, progress=progress).run
 
 
-def _split(task: Task, n: int, seed: int) -> tuple[torch.Tensor, ...]:
+def split_indices(task: Task, n: int, seed: int) -> tuple[torch.Tensor, ...]:
     """(train, test, probe) indices: a random split of ``task.train_fraction``, drawn as the
     published runs drew it (the 12-bit task from torch's generator, the others from numpy's);
     the probe set is the test inputs, or every input in its order for ``probe="all"``."""
@@ -121,7 +122,7 @@ def _split(task: Task, n: int, seed: int) -> tuple[torch.Tensor, ...]:
     return order[:n_train], order[n_train:], order[n_train:]
 
 
-def _input_features(task: Task, inputs: np.ndarray) -> tuple[np.ndarray, str]:
+def input_features(task: Task, inputs: np.ndarray) -> tuple[np.ndarray, str]:
     """X as the estimators see it, with its description: one-hot tokens, or the pixels;
     columns constant on the probe set carry nothing and are dropped (their copula is
     degenerate)."""

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..demos.tasks import TASKS, Task
-from ..demos.train import _input_features, _split
+from ..demos.train import input_features, split_indices
 from ..tracking.plots import save_figure
 from ..tracking.robustness import Attack
 from . import report
@@ -36,6 +36,9 @@ STUDY_TASKS = ("cnn", "transformer", "tanh", "relu")
 STUDY_EPOCHS = {"cnn": 100, "transformer": 60, "tanh": 500, "relu": 500}
 EPSILONS = (0.05, 0.1, 0.2)
 HEADLINE = "pgd_0.1"  # the robust accuracy the summary's verdict is about
+# Part of every model's key in the resume file: raised when what a model's measurements mean
+# changes, so that a rerun measures again instead of reading back the old ones.
+MEASUREMENTS = "gib_kernels.studies/1"
 RESUME_NAME, TABLE_NAME, CORRELATIONS_NAME, SUMMARY_NAME = (
     "models.jsonl", "study.csv", "correlations.csv", "summary.txt")
 
@@ -70,9 +73,9 @@ def _study_data(task: Task, seed: int, probe_size: int | None,
     """The task's data and split (the demos', from ``seed``) on ``device``; the probe set is
     the test part, or its first ``probe_size`` samples; with X and the attacked part in words."""
     inputs, labels = task.load(seed)
-    train, test, _ = _split(task, len(labels), seed)
+    train, test, _ = split_indices(task, len(labels), seed)
     probe = test if probe_size is None else test[:probe_size]
-    features, described = _input_features(task, inputs[probe.numpy()])
+    features, described = input_features(task, inputs[probe.numpy()])
     attacks, perturbed = _attacks(task)
     data = StudyData(torch.from_numpy(inputs).to(device), torch.from_numpy(labels).to(device),
                      train.to(device), test.to(device), probe.to(device), features, attacks,
@@ -150,7 +153,8 @@ def run_study(task: str = "cnn", out=None, *, grid: str | Sequence[Variant] = "d
     device = torch.device(device)
     data, described, perturbed = _study_data(spec, seed, probe_size, device)
 
-    common = {"task": task, "estimator": estimator, "seed": seed, "probe": len(data.probe),
+    common = {"measurements": MEASUREMENTS, "task": task, "estimator": estimator, "seed": seed,
+              "probe": len(data.probe),
               "attacks": [a.describe() for a in data.attacks],
               "adversarial_steps": ADVERSARIAL_STEPS, "learning_rate": spec.learning_rate,
               "batch_size": spec.batch_size, "components": spec.components}
