@@ -82,6 +82,27 @@ def _sorted_rows(rows: torch.Tensor):
             yield r0, r1, torch.from_numpy(order)
 
 
+def _tied_scores(value, starts, ends, scores):
+    """``value`` (the scores of sorted positions without ties) with the score of the average
+    rank on every run of equal values, r = (first + last) / 2 + 1 over its sorted positions
+    [first, last]; ``starts`` and ``ends`` mark the first and last position of every run. Few
+    ties (float32 data: a few per column) are mended where they are; many (discrete values), by
+    running maxima over every position."""
+    tied = ~(starts & ends)  # in a run of two or more
+    if int(tied.sum()) * 8 > tied.numel():
+        n = starts.shape[1]
+        position = torch.arange(n, device=starts.device)
+        first = torch.where(starts, position, 0).cummax(dim=1).values
+        last = torch.where(ends, position, n - 1).flip(1).cummin(dim=1).values.flip(1)
+        return scores[first + last + 2]  # 2 r
+    row, at = torch.nonzero(tied, as_tuple=True)  # run by run, in order
+    first, last = starts[row, at], ends[row, at]
+    run = torch.cumsum(first, 0) - 1  # the run of each tied position
+    value = value.clone()
+    value[row, at] = scores[at[first][run] + at[last][run] + 2]
+    return value
+
+
 def copula_normalise(x: torch.Tensor) -> torch.Tensor:
     """Phi^-1(r / (n + 1)) per column, r the average 1-based rank of each value (ties shared),
     float64. x is ranked in its own dtype where that is float32 or float64 (converting float32
@@ -103,14 +124,11 @@ def copula_normalise(x: torch.Tensor) -> torch.Tensor:
             # mean + 1.
             starts = torch.ones_like(ordered, dtype=torch.bool)
             starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-            if bool(starts.all()):  # no ties: every run is one value, r = its position + 1
-                value = scores[2 * position + 2].expand_as(ordered)
-            else:
+            value = scores[2 * position + 2].expand_as(ordered)  # r = position + 1, no ties
+            if not bool(starts.all()):
                 ends = torch.ones_like(starts)
                 ends[:, :-1] = starts[:, 1:]
-                first = torch.where(starts, position, 0).cummax(dim=1).values
-                last = torch.where(ends, position, n - 1).flip(1).cummin(dim=1).values.flip(1)
-                value = scores[first + last + 2]  # 2 r, r = (first + last) / 2 + 1
+                value = _tied_scores(value, starts, ends, scores)
             # the score of each sorted position, put back where its value came from
             ranked = torch.empty_like(ordered, dtype=torch.float64).scatter_(1, order, value)
             out[:, c0 + r0:c0 + r1] = ranked.T
