@@ -9,8 +9,9 @@ Three loops, each over the same folds and the same 2m + 1 masks:
 - ``loop``: ``mode="loop"``, this library's solvers one mask at a time, the leave-one-out
   decoders started from the full decoder's weights under its Hessian's metric (what batching
   alone buys; it equals the batched values to 1e-5, as the tests check);
-- ``separate``: every decoder on its own from the class prior, Newton's method (what the fused
-  design buys: nothing shared between masks);
+- ``separate``: every decoder on its own from the class prior, nothing shared between masks
+  (the single columns and the full decoder by Newton, the leave-one-out decoders by L-BFGS:
+  what the fused design buys);
 - ``scikit-learn``: ``LogisticRegression`` (lbfgs, the same L2 penalty on the weights) or
   ``MLPClassifier`` (the same width, Adam step, minibatch and early stopping) per mask and fold,
   the loop a user writes.
