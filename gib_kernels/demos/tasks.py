@@ -49,7 +49,7 @@ def build_network(activation: str, width: float = 1.0) -> nn.Sequential:
     modules: OrderedDict[str, nn.Module] = OrderedDict()
     for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
         modules[f"linear{i}"] = nn.Linear(fan_in, fan_out)
-        if i < len(WIDTHS) - 1:
+        if i < len(widths) - 1:
             modules[f"hidden{i}"] = ACTIVATIONS[activation]()
     return nn.Sequential(modules)
 

@@ -51,7 +51,6 @@ class Split:
     classes: int
     ridge: float = 0.0  # added to the variance of every standardised target column
 
-
     @property
     def outputs(self) -> int:
         return self.classes or self.t_train.shape[1]
@@ -496,8 +495,8 @@ def logistic_losses(s: Split, masks: torch.Tensor, t: Training,
     each mask's columns, and their weights (B, m + 1, C) (the last row the intercepts).
     ``start`` (m + 1, C), the full decoder's weights, starts the masks that leave one column
     out. The solver follows the size: Newton for small decoders, single columns and the full
-    decoder up to SCHUR_PARAMETERS; for leave-one-column-out masks, the full Hessian's metric
-    (``_schur``); L-BFGS beyond."""
+    decoder up to SCHUR_PARAMETERS; for leave-one-column-out masks, L-BFGS steps from the
+    full Hessian's metric (``_quasi_newton`` over ``_schur``); L-BFGS beyond."""
     x, y = _train_rows(s), _train_target(s)
     n, m, classes = x.shape[0], x.shape[1], s.classes
     k = m + 1
@@ -511,8 +510,11 @@ def logistic_losses(s: Split, masks: torch.Tensor, t: Training,
     schur = dropped is not None and NEWTON_PARAMETERS < size <= SCHUR_PARAMETERS
     newton = size <= NEWTON_PARAMETERS or (masks.shape[0] == 1 and size <= SCHUR_PARAMETERS)
     inverse = None
+    design = test_design = None  # x and the held-out rows with a column of ones, built once
+    if single is None:
+        design, test_design = _design(x), _design(s.x_test)
     if schur:
-        problem = _Logistic(_design(x), y, classes, t.weight_decay,
+        problem = _Logistic(design, y, classes, t.weight_decay,
                             torch.ones((1, k), dtype=x.dtype, device=x.device))
         probabilities = problem.evaluate(start[None], problem.logits(start[None]))[1]
         inverse = torch.linalg.inv(problem.hessian(probabilities))[0]
@@ -535,7 +537,7 @@ def logistic_losses(s: Split, masks: torch.Tensor, t: Training,
             weights[block.start + torch.arange(bsz), cols] = theta[:, 0]
             weights[block, m] = theta[:, 1]
         else:
-            problem = _Logistic(_design(x), y, classes, t.weight_decay, keep)
+            problem = _Logistic(design, y, classes, t.weight_decay, keep)
             if schur:
                 theta = start[None] * keep[:, :, None]
                 theta = _second_order(problem, theta, _quasi_newton(
@@ -549,7 +551,7 @@ def logistic_losses(s: Split, masks: torch.Tensor, t: Training,
                     theta = _lbfgs(x, y, masks[block], classes, t.weight_decay, theta)
                 else:
                     theta = _second_order(problem, theta, _newton(problem))
-            logits = torch.einsum("nk,bkc->bnc", _design(s.x_test), theta)
+            logits = torch.einsum("nk,bkc->bnc", test_design, theta)
             weights[block] = theta
         out[block] = _loss_rows(logits, s.t_test, classes).sum(1).double()
     return out, weights
