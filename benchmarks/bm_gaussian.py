@@ -2,8 +2,8 @@
 against the loop a user of a gcmi-style library writes (one estimate per left-out column).
 
     pytest benchmarks/bm_gaussian.py --benchmark-only [-k "n10000"]
-    python -m benchmarks.bm_gaussian [--repeats 5] [--data layer,normal] [--dtype float64,float32]
-        [--before CHECKOUT]
+    python -m benchmarks.bm_gaussian [--repeats 5] [--data layer,normal,unequal]
+        [--dtype float64,float32] [--covariance-prior NU] [--before CHECKOUT]
 
 The second form times the profile against 4 classes at (10000, 1024) alone, min and median of
 its repeats, and each part of it (the minimum over the repeats): rank transform, class moments,
@@ -107,14 +107,19 @@ def test_gaussian(benchmark, what, n, m, target):
 
 # ------------------------------------------------------- python -m benchmarks.bm_gaussian
 def _label_data(kind, n, m, dtype):
-    """The tanh layer of the pytest rows, or standard normal columns with 4 classes from 3 of
-    them ("normal")."""
+    """The tanh layer of the pytest rows, standard normal columns with 4 classes from 3 of them
+    ("normal"), or those columns scaled by 0.5, 1, 1.5 or 2 by class ("unequal": classes of
+    unequal covariances; at 2500 samples per class against 1024 columns the pooled covariance
+    still wins the choice of the prior, and ``--covariance-prior`` times the class model that
+    keeps each class's own)."""
     if kind == "layer":
         z, y = _layer(n, m, "labels")
     else:
         rng = np.random.default_rng(0)
         z = rng.standard_normal((n, m))
         y = (z[:, :2].sum(1) > 0).astype(int) + 2 * (z[:, 2] > 0)
+        if kind == "unequal":
+            z *= np.array([0.5, 1.0, 1.5, 2.0])[y][:, None]
     return z.astype(dtype), y
 
 
@@ -122,7 +127,7 @@ PARTS = ("rank transform", "class moments", "choice of the prior", "final factor
          "leave-one-out pass", "per-feature pass")
 
 
-def _profile_parts(z, y):
+def _profile_parts(z, y, options):
     """One synergy profile against labels, computed as gk.synergy_profile computes it, with
     the seconds of each of PARTS: ({part: seconds}, the profile in bits)."""
     from gib_kernels.estimators import gaussian as g
@@ -134,7 +139,7 @@ def _profile_parts(z, y):
     def lap():
         seconds.append(time.perf_counter() - start - sum(seconds))
 
-    d = Inputs(Request("gaussian", {}, 2, "auto"), z, y)
+    d = Inputs(Request("gaussian", options, 2, "auto"), z, y)
     lap()
     mo = g._Moments.of(d.z, d)
     lap()
@@ -146,15 +151,19 @@ def _profile_parts(z, y):
     lap()
     single = model.each_column(d.z)
     lap()
-    return dict(zip(PARTS, seconds)), (full - single - without).cpu().numpy() / np.log(2)
+    prior = model.prior_samples / (mo.m + 2)
+    return {**dict(zip(PARTS, seconds)), "prior": prior}, \
+        (full - single - without).cpu().numpy() / np.log(2)
 
 
 def _worker():
-    """Answers each line "data dtype n m" of stdin with one JSON line: the seconds of one whole
-    gk.synergy_profile and of the parts of another."""
+    """Answers each line "data dtype n m prior" of stdin with one JSON line: the seconds of one
+    whole gk.synergy_profile and of the parts of another (prior: a covariance_prior, or "chosen"
+    for the default)."""
     data = {}
     for line in sys.stdin:
-        kind, dtype, n, m = line.split()
+        kind, dtype, n, m, prior = line.split()
+        options = {} if prior == "chosen" else {"covariance_prior": float(prior)}
         key = (kind, dtype, int(n), int(m))
         if key not in data:
             data = {key: _label_data(kind, int(n), int(m), dtype)}
@@ -162,9 +171,9 @@ def _worker():
             gk.synergy_profile(z[:2000, :64], y[:2000], estimator="gaussian")  # warm up
         z, y = data[key]
         t = time.perf_counter()
-        expected = gk.synergy_profile(z, y, estimator="gaussian")
+        expected = gk.synergy_profile(z, y, estimator="gaussian", **options)
         whole = time.perf_counter() - t
-        parts, profile = _profile_parts(z, y)
+        parts, profile = _profile_parts(z, y, options)
         assert np.allclose(profile, expected, rtol=1e-12, atol=1e-15)
         print(json.dumps({"whole call": whole, **parts}), flush=True)
 
@@ -174,8 +183,13 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--m", type=int, default=1024)
-    parser.add_argument("--data", default="layer,normal", help="layer and/or normal")
+    parser.add_argument("--data", default="layer,normal,unequal",
+                        help="layer, normal and/or unequal")
     parser.add_argument("--dtype", default="float64,float32")
+    parser.add_argument("--covariance-prior", default="chosen",
+                        help="a covariance_prior for every call, in pseudo-samples (m + 2 for "
+                        "the class model with each class's own covariance); default: chosen "
+                        "from the data")
     parser.add_argument("--before", help="a checkout of other code (its repository root), timed "
                         "in turn with this one, each in its own process")
     args = parser.parse_args(argv)
@@ -193,20 +207,22 @@ def main(argv=None):
         [sys.executable, str(Path(__file__).resolve()), "--worker"], cwd=root, text=True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         env=dict(os.environ, PYTHONPATH=str(root))) for name, root in trees.items()}
-    print("| n x m, data, dtype | code | whole call, min | median | "
+    print("| n x m, data, dtype | code | prior chosen, x (m + 2) | whole call, min | median | "
           + " | ".join(PARTS) + " |")
-    print("|---" * (4 + len(PARTS)) + "|")
+    print("|---" * (5 + len(PARTS)) + "|")
     for kind in args.data.split(","):
         for dtype in args.dtype.split(","):
             runs = {name: [] for name in trees}
             for _ in range(args.repeats):  # the trees in turn, so that both see the same load
                 for name, worker in workers.items():
-                    worker.stdin.write(f"{kind} {dtype} {args.n} {args.m}\n")
+                    worker.stdin.write(f"{kind} {dtype} {args.n} {args.m} "
+                                       f"{args.covariance_prior}\n")
                     worker.stdin.flush()
                     runs[name].append(json.loads(worker.stdout.readline()))
             for name, done in runs.items():
                 whole = sorted(r["whole call"] for r in done)
-                print(f"| {args.n} x {args.m}, {kind}, {dtype} | {name} | {whole[0]:.2f} s | "
+                print(f"| {args.n} x {args.m}, {kind}, {dtype} | {name} | {done[0]['prior']:g} | "
+                      f"{whole[0]:.2f} s | "
                       f"{whole[len(whole) // 2]:.2f} s | "
                       + " | ".join(f"{min(r[p] for r in done):.2f} s" for p in PARTS) + " |",
                       flush=True)

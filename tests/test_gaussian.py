@@ -237,6 +237,55 @@ def test_class_model_matches_the_plain_reference(bias_correction, ridge):
                                rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("bias_correction", [True, False])
+@pytest.mark.parametrize("ridge", [0.0, 0.5])
+def test_pooled_class_model_matches_the_plain_reference(bias_correction, ridge):
+    """covariance_prior=inf: every class has the pooled covariance (linear discriminant
+    analysis), one product for all the classes, the block centred at the mean of z and each
+    class's shift subtracted. Against the reference with np.delete, on data far from the origin
+    (an offset of 1e4, which a product of the uncentred rows would lose digits to)."""
+    rng = np.random.default_rng(12)
+    z = _non_gaussian(rng, 120, 5) + 1e4
+    y = np.digitize(z[:, 0] - 1e4 + rng.standard_normal(120), [-0.5, 0.3, 1.0])
+    kw = dict(bias_correction=bias_correction, ridge=ridge, copula=False,
+              covariance_prior=np.inf, **GAUSS)
+    nu = np.inf
+    expected = ref.gaussian_class_information(z, y, bias_correction, ridge, prior_samples=nu)
+    assert gk.mutual_information(z, y, **kw) == pytest.approx(expected, rel=1e-9, abs=1e-11)
+    without = ref.leave_one_out(lambda zj, y: ref.gaussian_class_information(
+        zj, y, bias_correction, ridge, prior_samples=nu), z, y)
+    np.testing.assert_allclose(gk.leave_one_out_mutual_information(z, y, **kw), without,
+                               rtol=1e-9, atol=1e-11)
+    single = [ref.gaussian_class_information(z[:, j], y, bias_correction, ridge, prior_samples=nu)
+              for j in range(5)]
+    np.testing.assert_allclose(gk.per_feature_mutual_information(z, y, **kw), single,
+                               rtol=1e-9, atol=1e-11)
+    # the limit of a finite prior: nu = 1e12 pseudo-samples of S_pool
+    far = dict(kw, covariance_prior=1e12)
+    assert gk.mutual_information(z, y, **far) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("scales", [(1.0, 1.0, 1.0), (0.3, 1.0, 3.0)],
+                         ids=["shared-covariance", "unequal-covariances"])
+def test_class_model_chooses_the_prior_the_reference_chooses(scales):
+    """The prior descended from the pooled covariance while the leave-one-out score rises: the
+    pooled one where the classes share a covariance, a finite one where they differ; the same
+    choice and value as the reference's."""
+    from gib_kernels.estimators import gaussian as g
+    rng = np.random.default_rng(13)
+    y = rng.integers(0, 3, 600)
+    z = rng.standard_normal((600, 4)) * np.asarray(scales)[y][:, None] + 0.8 * y[:, None]
+    nu = ref.class_model_prior_samples(z, y)
+    assert np.isinf(nu) == (scales[0] == scales[2])
+    from gib_kernels.estimators.inputs import Inputs
+    from gib_kernels.functional import Request
+    d = Inputs(Request("gaussian", {"copula": False}, "e", "auto"), z, y)
+    model = g._ClassModel.fitted(g._Moments.of(d.z, d), d.p, d.z)
+    assert model.prior_samples == nu
+    assert gk.mutual_information(z, y, copula=False, **GAUSS) == pytest.approx(
+        ref.gaussian_class_information(z, y, prior_samples=nu), rel=1e-10)
+
+
 def test_gaussian_entropy_closed_form():
     rng = np.random.default_rng(1)
     mix = np.array([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.2, -0.3, 1.5]])

@@ -33,7 +33,7 @@ def gaussian_mutual_information_rho(rho):
     return -0.5 * np.log1p(-np.square(rho))
 
 
-PRIOR_GRID = (1.0, 4.0, 16.0, 64.0, 1e9)  # pseudo-samples in units of m + 2
+PRIOR_GRID = (1.0, 4.0, 16.0, 64.0, np.inf)  # pseudo-samples in units of m + 2; inf: pooled
 PRIOR_ROWS = 1000
 
 
@@ -41,11 +41,11 @@ def gaussian_class_information(z, labels, bias_correction=True, ridge=0.0, prior
     """I(Z; Y) of the Gaussian class model (regularised quadratic discriminant analysis), in
     nats: H(Y) + mean_i log q(y_i | z_i), q the posterior of class-conditional Gaussians with
     the priors n_c / n, means mu_c and covariances (W_c + nu S_pool) / (n_c - 1 + nu) + ridge,
-    W_c the class's scatter, S_pool = sum_c W_c / (n - classes).
+    W_c the class's scatter, S_pool = sum_c W_c / (n - classes); nu = inf: S_pool + ridge for
+    every class (linear discriminant analysis).
 
-    ``prior_samples`` (nu): a number, or None for the value of PRIOR_GRID x (m + 2) whose
-    leave-one-out log-likelihood (below) summed over every k-th row of each class (k =
-    ceil(n / PRIOR_ROWS)) is highest.
+    ``prior_samples`` (nu): a number, or None for the value chosen by
+    ``class_model_prior_samples``.
     ``bias_correction=False``: resubstitution, every class fitted on all its samples (biased up).
     True: the mean of that and the leave-one-out value, where each sample's own class is fitted
     again without it (``np.delete``; S_pool kept, the ridge (n_c - 1 + nu) / (n_c - 2 + nu)
@@ -63,9 +63,8 @@ def gaussian_class_information(z, labels, bias_correction=True, ridge=0.0, prior
     pooled = sum(_scatter(g) for g in groups) / (n - classes)
 
     def log_density(x, rows, ridge_, nu):
-        k = len(rows)
         mean = rows.mean(0)
-        cov = (_scatter(rows) + nu * pooled) / (k - 1 + nu) + ridge_ * np.eye(m)
+        cov = _class_covariance(rows, pooled, nu) + ridge_ * np.eye(m)
         maha = (x - mean) @ np.linalg.solve(cov, x - mean)
         return -0.5 * (m * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1] + maha)
 
@@ -83,7 +82,7 @@ def gaussian_class_information(z, labels, bias_correction=True, ridge=0.0, prior
         for c in range(classes):
             if c == y[i]:
                 rows = np.delete(z, i, axis=0)[np.delete(y, i) == c]
-                scaled = ridge * (sizes[c] - 1 + nu) / (sizes[c] - 2 + nu)
+                scaled = ridge * _ridge_downdate(sizes[c], nu)
                 log_joint[c] = np.log((sizes[c] - 1) / (n - 1)) \
                     + log_density(z[i], rows, scaled, nu)
             else:
@@ -101,17 +100,27 @@ def gaussian_class_information(z, labels, bias_correction=True, ridge=0.0, prior
 
 
 def class_model_prior_samples(z, labels, ridge=0.0):
-    """The prior of ``gaussian_class_information`` chosen from the data: the nu of
-    PRIOR_GRID x (m + 2) whose leave-one-out log-likelihood, summed over every k-th row of each
-    class (k = ceil(n / PRIOR_ROWS)), is highest."""
+    """The prior of ``gaussian_class_information`` chosen from the data: the grid PRIOR_GRID x
+    (m + 2) descended from the pooled covariance (inf) while the leave-one-out log-likelihood,
+    summed over every k-th row of each class (k = ceil(n / PRIOR_ROWS)), rises; the nu of the
+    highest score met (a singular fit is passed over)."""
     z = np.asarray(z, dtype=np.float64)
     z = z.reshape(len(z), -1)
     _, y = np.unique(labels, return_inverse=True)
     n, m = z.shape
     stride = int(np.ceil(n / PRIOR_ROWS))
     rows = [i for c in range(y.max() + 1) for i in np.flatnonzero(y == c)[::stride]]
-    scores = [_leave_one_out_sum(z, y, ridge, f * (m + 2), rows) for f in PRIOR_GRID]
-    return PRIOR_GRID[int(np.argmax(scores))] * (m + 2)
+    best, best_score = PRIOR_GRID[0], -np.inf
+    for factor in sorted(PRIOR_GRID, reverse=True):
+        try:
+            score = _leave_one_out_sum(z, y, ridge, factor * (m + 2), rows)
+        except np.linalg.LinAlgError:
+            continue
+        if score > best_score:
+            best, best_score = factor, score
+        elif score < best_score:
+            break
+    return best * (m + 2)
 
 
 def _leave_one_out_sum(z, y, ridge, nu, rows):
@@ -128,8 +137,8 @@ def _leave_one_out_sum(z, y, ridge, nu, rows):
             own = c == y[i]
             fit = np.delete(z, i, axis=0)[np.delete(y, i) == c] if own else groups[c]
             k = len(fit)
-            ridge_ = ridge * (sizes[c] - 1 + nu) / (sizes[c] - 2 + nu) if own else ridge
-            cov = (_scatter(fit) + nu * pooled) / (k - 1 + nu) + ridge_ * np.eye(m)
+            ridge_ = ridge * _ridge_downdate(sizes[c], nu) if own else ridge
+            cov = _class_covariance(fit, pooled, nu) + ridge_ * np.eye(m)
             mean = fit.mean(0)
             maha = (z[i] - mean) @ np.linalg.solve(cov, z[i] - mean)
             log_joint[c] = np.log(k / (n - 1)) \
@@ -137,6 +146,19 @@ def _leave_one_out_sum(z, y, ridge, nu, rows):
         top = log_joint.max()
         total += log_joint[y[i]] - top - np.log(np.sum(np.exp(log_joint - top)))
     return total
+
+
+def _class_covariance(rows, pooled, nu):
+    """(W + nu S_pool) / (k - 1 + nu) of k rows; S_pool itself where nu is inf."""
+    if np.isinf(nu):
+        return pooled
+    return (_scatter(rows) + nu * pooled) / (len(rows) - 1 + nu)
+
+
+def _ridge_downdate(n_c, nu):
+    """The ridge of a class's covariance refitted without one of its samples, relative to the
+    ridge: the downdate of (n_c - 1 + nu) (S + ridge) over n_c - 2 + nu (1 where nu is inf)."""
+    return 1.0 if np.isinf(nu) else (n_c - 1 + nu) / (n_c - 2 + nu)
 
 
 def _scatter(rows):
