@@ -486,7 +486,11 @@ def test_too_few_samples_per_class():
 
 @pytest.mark.parametrize("bad,match", [({"copula": "yes"}, "'copula' parameter"),
                                        ({"ridge": -1.0}, "'ridge' parameter"),
-                                       ({"bias_correction": 1}, "'bias_correction' parameter")])
+                                       ({"bias_correction": 1}, "'bias_correction' parameter"),
+                                       ({"covariance_prior": -1.0}, "'covariance_prior' param"),
+                                       ({"covariance_prior": float("nan")},
+                                        "None, a finite number >= 0 or math.inf"),
+                                       ({"covariance_prior": -np.inf}, "'covariance_prior'")])
 def test_bad_options(bad, match):
     with pytest.raises(ValueError, match=match):
         gk.entropy(np.random.default_rng(0).standard_normal((50, 2)), **GAUSS, **bad)
@@ -499,9 +503,12 @@ def test_cuda_tensors_give_the_cpu_values():
     z = _non_gaussian(rng, 2000, 16)
     y = (z[:, 0] > np.median(z[:, 0])).astype(int)
     w = z[:, 1:3] + rng.standard_normal((2000, 2))
-    for target in (y, w):
-        cpu = gk.synergy_profile(z, target, **GAUSS)
+    # labels: the prior chosen, the pooled covariance (one product for the classes), and a
+    # finite prior (each class its own product)
+    for target, kw in ((y, {}), (y, {"covariance_prior": np.inf}),
+                       (y, {"covariance_prior": 18.0}), (w, {})):
+        cpu = gk.synergy_profile(z, target, **GAUSS, **kw)
         gpu = gk.synergy_profile(torch.from_numpy(z).cuda(), torch.from_numpy(target).cuda(),
-                                 **GAUSS)
+                                 **GAUSS, **kw)
         assert gpu.is_cuda
         np.testing.assert_allclose(gpu.cpu().numpy(), cpu, rtol=1e-9, atol=1e-11)

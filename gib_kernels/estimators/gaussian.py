@@ -730,9 +730,16 @@ def _check_samples(n: int, d: int, what: str, bias_correction: bool) -> None:
 
 
 def _check_prior(value):
-    if value is None or (isinstance(value, (float, np.floating)) and value == math.inf):
-        return None if value is None else math.inf
-    return check_non_negative(value, "covariance_prior")
+    """None, a number >= 0 of pseudo-samples, or inf (the pooled covariance)."""
+    if value is None:
+        return None
+    if isinstance(value, (float, np.floating)) and value == math.inf:
+        return math.inf
+    try:
+        return check_non_negative(value, "covariance_prior")
+    except ValueError:
+        raise ValueError(f"The 'covariance_prior' parameter must be None, a finite number >= 0 "
+                         f"or math.inf. Got {value!r} instead.") from None
 
 
 class Gaussian(Estimator):
