@@ -21,9 +21,15 @@ ROOT = Path(__file__).parent
 INCLUDE = str(ROOT / "csrc" / "include")
 CPU_SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cpu").glob("*.cpp"))
 CUDA_SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cuda").glob("*.cu"))
+# headers, and knn_scan.inc (included once per vector unit): a change rebuilds the extension
+CPU_DEPENDS = sorted(str(p.relative_to(ROOT)) for p in
+                     [*(ROOT / "csrc" / "include" / "gib").glob("*.h"),
+                      *(ROOT / "csrc" / "cpu").glob("*.inc")])
 
 OPENMP = [] if sys.platform == "darwin" else ["-fopenmp"]
-CPU_FLAGS = ["-O3", "-fno-math-errno", *OPENMP]
+# -ffp-contract=off: a * b + c stays two roundings where the compiler could fuse it (the AVX2 and
+# AVX-512 copies of the k-NN scan, -march=native), so every vector unit gives the same bits.
+CPU_FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", *OPENMP]
 if os.environ.get("GIB_KERNELS_NATIVE", "0") == "1":
     CPU_FLAGS.append("-march=native")
 
@@ -97,6 +103,7 @@ ext_modules = [
         "gib_kernels._cpu",
         ["csrc/bind_cpu.cpp", *CPU_SOURCES],
         include_dirs=[INCLUDE],
+        depends=CPU_DEPENDS,
         cxx_std=17,
         extra_compile_args=CPU_FLAGS,
         extra_link_args=OPENMP,

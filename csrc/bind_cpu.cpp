@@ -18,6 +18,7 @@
 #include "gib/knn.h"
 #include "gib/knn_loo.h"
 #include "gib/knn_tree.h"
+#include "gib/simd.h"
 
 namespace py = pybind11;
 
@@ -428,6 +429,11 @@ PYBIND11_MODULE(_cpu, m) {
   m.def("pattern_counts", &pattern_counts, py::arg("codes"), py::arg("fixed"));
   m.def("pattern_classes", &pattern_classes, py::arg("codes"), py::arg("fixed"));
   m.def("binning_loo", &binning_loo, py::arg("codes"), py::arg("fixed"), shard);
+  m.def("simd_path", [] { return std::string(gib::simd_name(gib::simd_path())); },
+        "the vector unit the brute-force k-NN scan runs on: generic, avx2 or avx512");
+  m.def("simd_paths_available", &gib::simd_paths_available);
+  m.def("set_simd_path", &gib::set_simd_path, py::arg("name"),
+        "takes one of simd_paths_available(); False (and no change) otherwise");
   m.def("max_threads", &gib::max_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
 #ifdef _OPENMP

@@ -21,6 +21,7 @@
 #include "gib/knn_tree.h"
 #include "gib/label_groups.h"
 #include "gib/loo_math.h"
+#include "gib/simd.h"
 
 namespace gib {
 
@@ -140,113 +141,46 @@ struct SweptPoints {
   }
 };
 
-// Brute force with exact pruning for the anchors at positions [p0, p1) (one run) against the
-// other points of their group. visit(a, b0, len, dist) receives the reduced distances from
-// anchor p0 + a to the candidates at positions [b0, b0 + len); relevant(a) bounds the distances
-// that can still matter to that anchor (it may only shrink). Any coordinate's term is a lower
-// bound on a reduced distance, so
-//   - a block whose range along the sweep coordinate is relevant(a) or more away from the
-//     anchor is skipped, and blocks are taken nearest first, both ways along the sweep, each
-//     way stopping at the first block out of reach of every anchor;
-//   - partial distances only grow, so an anchor whose partial distances to a block are all
-//     relevant(a) or more after a chunk of coordinates leaves that block.
-template <Metric M, class Relevant, class Visit>
-void scan(const SweptPoints& pts, int64_t p0, int64_t p1, const Relevant& relevant,
-          const Visit& visit) {
-  const int64_t d = pts.d, count = p1 - p0;
-  const int64_t lo = pts.groups.begin(p0), hi = pts.groups.end(p0);
-  const double* sweep = pts.sweep_values.data();
-  double dist[kAnchors][kBlock];
-  int64_t live[kAnchors];
-
-  // Returns false when the block is out of reach of every anchor.
-  const auto scan_block = [&](int64_t b0) {
-    const int64_t len = std::min(kBlock, hi - b0);
-    const double* tile = pts.block_column(b0, 0);  // coordinate c at tile + c * len
-    const double first = sweep[b0], last = sweep[b0 + len - 1];
-    int64_t n_live = 0;
-    for (int64_t a = 0; a < count; ++a) {
-      const double x = sweep[p0 + a];
-      const double gap = x < first ? pair_term(first, x, M) : x > last ? pair_term(last, x, M) : 0.0;
-      if (gap < relevant(a)) live[n_live++] = a;
-    }
-    if (n_live == 0) return false;
-    for (int64_t s = 0; s < n_live; ++s) std::fill_n(dist[live[s]], len, 0.0);
-    for (int64_t c0 = 0; c0 < d && n_live > 0; c0 += kChunk) {
-      const int64_t c1 = std::min(d, c0 + kChunk);
-      for (int64_t s = 0; s < n_live; ++s) {
-        double* da = dist[live[s]];
-        const double* za = pts.z + pts.groups.order[p0 + live[s]] * d;
-        for (int64_t c = c0; c < c1; ++c) {
-          const double* col = tile + c * len;
-          const double zc = za[c];
-#pragma omp simd
-          for (int64_t b = 0; b < len; ++b) da[b] = combine(da[b], pair_term(col[b], zc, M), M);
-        }
-      }
-      if (c1 == d) break;
-      int64_t kept = 0;
-      for (int64_t s = 0; s < n_live; ++s) {
-        const double* da = dist[live[s]];
-        double nearest = kInf;
-#pragma omp simd reduction(min : nearest)
-        for (int64_t b = 0; b < len; ++b) nearest = std::min(nearest, da[b]);
-        if (nearest < relevant(live[s])) live[kept++] = live[s];
-      }
-      n_live = kept;
-    }
-    for (int64_t s = 0; s < n_live; ++s) visit(live[s], b0, len, dist[live[s]]);
-    return true;
-  };
-
-  // Blocks start at the group start; the run lies in block `home`. Along the sweep the gap to
-  // the anchors grows block by block away from home, so each way stops at its first miss.
-  const int64_t home = lo + (p0 - lo) / kBlock * kBlock;
-  bool right = true, left = home > lo;
-  for (int64_t step = 0; right || left; ++step) {
-    const int64_t r = home + step * kBlock, l = home - (step + 1) * kBlock;
-    if (right) right = r < hi && scan_block(r);
-    if (left) left = l >= lo && scan_block(l);
-  }
-}
+// The scan for each vector unit (knn_scan.inc), and the choice among them (simd.h).
+namespace generic {
+#include "knn_scan.inc"
+}  // namespace generic
+#if GIB_SIMD_DISPATCH
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+#include "knn_scan.inc"
+}  // namespace avx2
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
+namespace avx512 {
+#include "knn_scan.inc"
+}  // namespace avx512
+#pragma GCC pop_options
+#endif
 
 template <Metric M>
 void kth_brute_force(const SweptPoints& pts, int64_t k, Shard shard, double* out) {
-  const Groups& groups = pts.groups;
-  for_each_run(groups, pts.n * pts.d, shard, [&](int64_t p0, int64_t p1) {
-    const int64_t kk = std::min(k, groups.end(p0) - groups.begin(p0) - 1);
-    if (kk == 0) {
-      for (int64_t p = p0; p < p1; ++p) out[groups.order[p]] = kInf;
-      return;
-    }
-    // top + a * kk: the ascending kk smallest distances of anchor p0 + a so far.
-    std::vector<double> top((p1 - p0) * kk, kInf);
-    const auto kth = [&](int64_t a) { return top[a * kk + kk - 1]; };
-    scan<M>(pts, p0, p1, kth, [&](int64_t a, int64_t b0, int64_t len, const double* dist) {
-      double* best = top.data() + a * kk;
-      double worst = best[kk - 1];
-      for (int64_t b = 0; b < len; ++b)
-        if (dist[b] < worst && b0 + b != p0 + a) worst = topk_insert(best, kk, dist[b]);
-    });
-    for (int64_t a = 0; a < p1 - p0; ++a)
-      out[groups.order[p0 + a]] = reduced_to_distance(kth(a), M);
-  });
+  switch (simd_path()) {
+#if GIB_SIMD_DISPATCH
+    case Simd::kAvx512: return avx512::kth_brute_force<M>(pts, k, shard, out);
+    case Simd::kAvx2: return avx2::kth_brute_force<M>(pts, k, shard, out);
+#endif
+    default: return generic::kth_brute_force<M>(pts, k, shard, out);
+  }
 }
 
 template <Metric M>
 void count_brute_force(const SweptPoints& pts, const double* radius, Shard shard,
                        int64_t* out) {
-  const Groups& groups = pts.groups;
-  for_each_run(groups, pts.n * pts.d, shard, [&](int64_t p0, int64_t p1) {
-    double bound[kAnchors];
-    int64_t count[kAnchors] = {};
-    for (int64_t a = 0; a < p1 - p0; ++a) bound[a] = reduced_bound(radius[groups.order[p0 + a]], M);
-    scan<M>(pts, p0, p1, [&](int64_t a) { return bound[a]; },
-            [&](int64_t a, int64_t b0, int64_t len, const double* dist) {
-              for (int64_t b = 0; b < len; ++b) count[a] += dist[b] < bound[a] && b0 + b != p0 + a;
-            });
-    for (int64_t a = 0; a < p1 - p0; ++a) out[groups.order[p0 + a]] = count[a];
-  });
+  switch (simd_path()) {
+#if GIB_SIMD_DISPATCH
+    case Simd::kAvx512: return avx512::count_brute_force<M>(pts, radius, shard, out);
+    case Simd::kAvx2: return avx2::count_brute_force<M>(pts, radius, shard, out);
+#endif
+    default: return generic::count_brute_force<M>(pts, radius, shard, out);
+  }
 }
 
 // d <= 1: v holds one value per point. Sorts every group by value and returns the values in
