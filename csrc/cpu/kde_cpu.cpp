@@ -138,7 +138,7 @@ bool kde_log_mean_kernel(const double* t, int64_t n, int64_t d, const int64_t* l
   GroupedPoints pts(t, n, d, labels, !gram);
   const double two_sigma2 = 2.0 * sigma2, negligible = kNegligibleExponent * two_sigma2;
   const int64_t n_runs = static_cast<int64_t>(pts.runs.size()) - 1;
-  const int64_t runs_per_tile = std::max<int64_t>(1, anchors_per_tile(n, n * d) / kAnchors);
+  const int64_t tile_runs = runs_per_tile(n, n * d, kAnchors);
   if (!shard.whole()) std::fill(out, out + n, 0.0);
   const int64_t first_run = shard.begin(n_runs), last_run = shard.end(n_runs);
   std::vector<char> redo;  // per run, after the Gram form; empty: every run
@@ -158,8 +158,8 @@ bool kde_log_mean_kernel(const double* t, int64_t n, int64_t d, const int64_t* l
     }
     if (redo.empty() || std::count(redo.begin(), redo.end(), 1) > 0) pts.copy_columns();
   }
-  for (int64_t r0 = first_run; r0 < last_run; r0 += runs_per_tile) {
-    const int64_t r1 = std::min(last_run, r0 + runs_per_tile);
+  for (int64_t r0 = first_run; r0 < last_run; r0 += tile_runs) {
+    const int64_t r1 = std::min(last_run, r0 + tile_runs);
 #pragma omp parallel for schedule(dynamic, 1) if (worth_threads((r1 - r0) * kAnchors * n * d))
     for (int64_t r = r0; r < r1; ++r) {
       if (!redo.empty() && !redo[r]) continue;
@@ -217,12 +217,12 @@ void kde_loo_cpu(const double* t, int64_t n, int64_t m, const int64_t* labels, i
   const int64_t width = m + 1;
   std::fill_n(out, n_classes * width, 0.0);
   const int64_t n_runs = static_cast<int64_t>(pts.runs.size()) - 1;
-  const int64_t runs_per_tile = std::max<int64_t>(1, anchors_per_tile(n, n * m) / kAnchors);
+  const int64_t tile_runs = runs_per_tile(n, n * m, kAnchors);
   // Per anchor of the tile, over T_-j for every j and then over T: kernel sums, then L.
   std::vector<double> tile_logs;
   const int64_t last_run = shard.end(n_runs);
-  for (int64_t r0 = shard.begin(n_runs); r0 < last_run; r0 += runs_per_tile) {
-    const int64_t r1 = std::min(last_run, r0 + runs_per_tile);
+  for (int64_t r0 = shard.begin(n_runs); r0 < last_run; r0 += tile_runs) {
+    const int64_t r1 = std::min(last_run, r0 + tile_runs);
     const int64_t first = pts.runs[r0], last = pts.runs[r1];
     tile_logs.assign((last - first) * width, 0.0);
 #pragma omp parallel for schedule(dynamic, 1) if (worth_threads((last - first) * n * m))

@@ -73,7 +73,7 @@ void for_each_run(const Groups& groups, int64_t cost_per_anchor, Shard shard, co
     if (shard.owns(r)) owned.push_back(r);
   const int64_t n_owned = static_cast<int64_t>(owned.size());
   const int64_t n = static_cast<int64_t>(groups.order.size());
-  const int64_t tile = std::max<int64_t>(1, anchors_per_tile(n, cost_per_anchor) / kAnchors);
+  const int64_t tile = runs_per_tile(n, cost_per_anchor, kAnchors);
   for (int64_t i0 = 0; i0 < n_owned; i0 += tile) {
     const int64_t i1 = std::min(n_owned, i0 + tile);
 #pragma omp parallel for schedule(dynamic, 1) if (worth_threads((i1 - i0) * kAnchors * cost_per_anchor))

@@ -219,7 +219,7 @@ void add_in_anchor_order(const std::vector<double>& terms, int64_t anchors, int6
 template <class Workspace, class AnchorTerms>
 void sum_over_anchors(int64_t n, int64_t m, int64_t width, std::vector<Workspace>& workspaces,
                       AnchorTerms anchor_terms, double* out, Shard shard, int64_t group = 1) {
-  const int64_t tile = (anchors_per_tile(n, n * m) + group - 1) / group * group;
+  const int64_t tile = runs_per_tile(n, n * m, group) * group;
   std::vector<double> terms(static_cast<size_t>(tile * width));
   std::fill(out, out + width, 0.0);
   const int64_t last = shard.end(n);

@@ -244,8 +244,7 @@ void KdTree::for_each_leaf(Shard shard, int64_t cost_per_anchor, const Body& bod
   for (size_t r = 0; r < leaves_.size(); ++r)
     if (shard.owns(static_cast<int64_t>(r))) owned.push_back(leaves_[r]);
   const int64_t n_owned = static_cast<int64_t>(owned.size());
-  const int64_t tile =
-      std::max<int64_t>(1, anchors_per_tile(n_, cost_per_anchor, 1 << 24) / kTreeLeaf);
+  const int64_t tile = runs_per_tile(n_, cost_per_anchor, kTreeLeaf, 1 << 24);
   for (int64_t i0 = 0; i0 < n_owned; i0 += tile) {
     const int64_t i1 = std::min(n_owned, i0 + tile);
 #pragma omp parallel for schedule(dynamic, 4) if (worth_threads((i1 - i0) * kTreeLeaf * cost_per_anchor))

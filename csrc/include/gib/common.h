@@ -163,5 +163,17 @@ inline int64_t anchors_per_tile(int64_t n, int64_t cost_per_anchor, int64_t budg
   return per < n ? per : (n > 0 ? n : 1);
 }
 
+// Runs of `run` anchors per tile: anchors_per_tile's budget in runs, but at least
+// kMinRunsPerTile of them. Where one anchor costs a large part of the budget (n * d at
+// 10000 x 1024 is 1e7: 26 anchors, one run of 16), a tile of one run left every thread but
+// one idle. A constant, not the thread count, so that the tiles, and any reduction in their
+// order, do not depend on the number of threads.
+constexpr int64_t kMinRunsPerTile = 8;
+inline int64_t runs_per_tile(int64_t n, int64_t cost_per_anchor, int64_t run,
+                             int64_t budget = 1 << 28) {
+  const int64_t runs = anchors_per_tile(n, cost_per_anchor, budget) / (run > 0 ? run : 1);
+  return runs > kMinRunsPerTile ? runs : kMinRunsPerTile;
+}
+
 }  // namespace gib
 #endif
