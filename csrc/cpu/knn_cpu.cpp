@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "gib/gram.h"
@@ -35,6 +36,7 @@ constexpr int64_t kAnchors = 16;
 constexpr int64_t kBlock = 32;
 constexpr int64_t kChunk = 4;
 static_assert(kBlock % kAnchors == 0, "a run of anchors lies within one block");
+static_assert(kChunk == 4, "update_four (knn_scan.inc) takes the 4 coordinates of a chunk");
 
 // Sorts the positions of every group by key[i * stride] (i the original index), ties by index.
 // NaN sorts last so that the order stays a strict weak order whatever the data.
