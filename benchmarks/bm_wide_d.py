@@ -2,6 +2,7 @@
 
     pytest benchmarks/bm_wide_d.py --benchmark-only          # small sizes
     python -m benchmarks.bm_wide_d [--quick] [--before CSV]   # the table: results/cpu_wide_d.md
+    python -m benchmarks.bm_wide_d --simd [--rounds 3]        # vector units: results/cpu_simd.md
 
 Rows: the KL k-th neighbour distance (Euclidean: `torch.cdist` in blocks of 1024 rows + `topk`;
 max-norm: `torch.cdist(p=inf)` + `topk`), the KDE log mean kernel (`torch.cdist` + `logsumexp`),
@@ -19,6 +20,7 @@ import argparse
 import csv
 import math
 import os
+import platform
 import statistics
 import sys
 import time
@@ -260,7 +262,23 @@ def main(argv=None):
     parser.add_argument("--csv", default=None)
     parser.add_argument("--update", action="store_true",
                         help="replace the rows run in the existing CSV and table, keep the rest")
+    parser.add_argument("--simd", action="store_true",
+                        help="the max-norm scan on every vector unit at SIMD_SHAPES instead "
+                             "(results/cpu_simd.md)")
+    parser.add_argument("--fp-pipes", type=int, default=2,
+                        help="vector FP operations a core issues per cycle, for --simd's bound")
     args = parser.parse_args(argv)
+    if args.simd:
+        torch.set_num_threads(_ext.max_threads())
+        lines, notes = simd_table(args.rounds, args.fp_pipes)
+        info = (f"`python -m benchmarks.bm_wide_d --simd --rounds {args.rounds}`: "
+                f"{_cpu_name()}, {_ext.max_threads()} threads, k = {K}, float64; min of the "
+                "rounds (1 at 10000 x 1024), the paths in turn.")
+        text = "\n".join(["# The k-NN max-norm scan on every vector unit", "", info, "",
+                          *lines, "", *(f"- {note}" for note in notes)]) + "\n"
+        (RESULTS / "cpu_simd.md").write_text(text)
+        print(text)
+        return
     if argv is None and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
         # A fixed threshold keeps large buffers in mappings returned on free, so that the peak
         # resident size of each call is its own (glibc otherwise raises it and reuses the heap).
@@ -298,6 +316,90 @@ def main(argv=None):
     _write(results, before, args.csv and Path(args.csv).with_suffix(".md")
            or RESULTS / f"cpu_wide_d{suffix}.md", args.csv or RESULTS / f"cpu_wide_d{suffix}.csv",
            args.quick)
+
+
+# ----------------------------------------------------------------------------- vector units
+SIMD_SHAPES = [(20000, 16), (5000, 512), (10000, 256), (10000, 1024)]
+LANES = {"generic": 2, "avx2": 4, "avx512": 8}  # float64 lanes of SSE2, AVX2, AVX-512
+OPS_PER_PAIR_COORD = 3  # max-norm: subtract, absolute value, running maximum
+
+
+def _clock_hz():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("cpu MHz"):
+                    return float(line.split(":")[1]) * 1e6
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def simd_table(rounds, fp_pipes, shapes=SIMD_SHAPES, peer_shape=(5000, 512)):
+    """The max-norm k-th neighbour distance (the direct scan: ``path="direct"``) on every
+    vector unit this CPU has, pair-coordinates per second n (n - 1) d / time, and the
+    arithmetic bound of each, cores x clock x fp_pipes x lanes / OPS_PER_PAIR_COORD, for the
+    pair-coordinates the scan evaluates (its pruning skips about half of the n (n - 1) d on
+    these data, so the nominal rate can pass the bound); and torch's cdist(p=inf) + topk at
+    ``peer_shape``. Markdown lines and notes."""
+    cpu, paths = _ext.cpu, _ext.simd_paths()
+    before = _ext.simd_path()
+    cores, clock = _ext.max_threads(), _clock_hz()
+    lines = ["| n x d | " + " | ".join(f"{p}: time, pair-coords/s" for p in paths)
+             + " | best / generic |", "|---" * (len(paths) + 2) + "|"]
+    best_rate = {}
+    try:
+        for n, d in shapes:
+            z = _points(n, d)
+            seconds = {}
+            for _ in range(rounds if n * n * d < 2e10 else 1):
+                for path in paths:  # in turn, so that every path sees the same load
+                    _ext.set_simd_path(path)
+                    cpu.kth_neighbor_distance(z[:256], None, K, MAX, path="direct")
+                    t0 = time.perf_counter()
+                    cpu.kth_neighbor_distance(z, None, K, MAX, path="direct")
+                    seconds.setdefault(path, []).append(time.perf_counter() - t0)
+            cells = []
+            for path in paths:
+                t = min(seconds[path])
+                cells.append(f"{t:.2f} s, {n * (n - 1) * d / t:.2e}")
+            best = min(min(v) for v in seconds.values())
+            best_rate[(n, d)] = n * (n - 1) * d / best
+            lines.append(f"| {n} x {d} | " + " | ".join(cells)
+                         + f" | {min(seconds['generic']) / best:.2f}x |")
+            print(lines[-1], flush=True)
+    finally:
+        _ext.set_simd_path(before)
+    lines.append("| arithmetic bound | " + " | ".join(
+        f"{cores * clock * fp_pipes * LANES[p] / OPS_PER_PAIR_COORD:.2e}" for p in paths) + " | |")
+    notes = []
+    if (10000, 256) in best_rate and (10000, 1024) in best_rate:
+        notes.append(f"(10000, 256) / (10000, 1024) best throughput: "
+                     f"{best_rate[(10000, 256)] / best_rate[(10000, 1024)]:.2f}")
+    z = _points(*peer_shape)
+    t0 = time.perf_counter()
+    cpu.kth_neighbor_distance(z, None, K, MAX)
+    ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    torch_kth(z, p=math.inf)
+    peer = time.perf_counter() - t0
+    notes.append(f"max-norm KL at {peer_shape}: {ours:.2f} s ({_ext.simd_path()}), "
+                 f"torch.cdist(p=inf) + topk in blocks of {BLOCK} rows {peer:.2f} s: "
+                 f"{peer / ours:.1f}x")
+    notes.append(f"bound: {cores} cores x {clock / 1e9:.2f} GHz x {fp_pipes} vector FP pipes x "
+                 f"lanes / {OPS_PER_PAIR_COORD} ops per pair-coordinate")
+    return lines, notes
 
 
 # ----------------------------------------------------------------------------- pytest-benchmark
