@@ -4,7 +4,8 @@
 
 Tasks: KSG-mixed I(Z;Y), its all-m leave-one-out loop, KL entropy, the KDE bound, the binning
 leave-one-out loop, the Gaussian-copula synergy profile and the predictive (linear decoder)
-profile up to (10000, 256), on cuda, triton and the C++ CPU
+profile up to (10000, 256), the predictive MLP profile batched and as a loop of one decoder at
+a time on (2000, 16) of the first size (30 epochs), on cuda, triton and the C++ CPU
 path (the CPU only where its estimated time, from the smallest size, is within --cpu-limit
 seconds). Writes backend, task, n, m, seconds, pairs per second (the n^2 anchor-candidate pairs
 of one pass, for the pair-based tasks) and the value.
@@ -23,6 +24,7 @@ import gib_kernels as gk
 from gib_kernels import backends
 from tests.inputs import labels_for, layer_like
 
+MLP = {"estimator": "predictive", "decoder": "mlp", "epochs": 30, "random_state": 0}
 # name: (function, options, whether it takes the labels, whether its cost is n^2 pairs)
 TASKS = {
     "mixed MI": (gk.mutual_information, {"estimator": "mixed"}, True, True),
@@ -35,11 +37,16 @@ TASKS = {
     "gaussian profile": (gk.synergy_profile, {"estimator": "gaussian"}, True, False),
     "predictive profile": (gk.synergy_profile, {"estimator": "predictive", "random_state": 0},
                            True, False),
+    # every mask's MLP trained at once, and one after the other (30 epochs, to fit the budget)
+    "predictive MLP profile": (gk.synergy_profile, dict(MLP, mode="batched"), True, False),
+    "predictive MLP loop": (gk.synergy_profile, dict(MLP, mode="loop"), True, False),
 }
+# Tasks measured once, on the first (rows, columns) of the data of the first size.
+SLICES = {"predictive MLP profile": (2000, 16), "predictive MLP loop": (2000, 16)}
 # Tasks measured only up to n x m cells (the predictive profile trains 2m + 1 decoders per fold).
 MAX_CELLS = {"predictive profile": 10000 * 256}
 # Tasks that run on torch on the data's device whatever the backend: measured once per device.
-TORCH_TASKS = ("predictive profile",)
+TORCH_TASKS = ("predictive profile", "predictive MLP profile", "predictive MLP loop")
 
 
 def _time(fn, *args, **kwargs):
@@ -76,18 +83,24 @@ def main(argv=None):
                 if backend != "cpu" else (z, y)
             for task, (fn, options, labelled, pairs) in TASKS.items():
                 if n * m > MAX_CELLS.get(task, n * m) or (
-                        task in TORCH_TASKS and backend not in ("cuda", "cpu")):
+                        task in TORCH_TASKS and backend not in ("cuda", "cpu")) or (
+                        task in SLICES and size != args.sizes[0]):
                     continue
                 per_pair = cpu_seconds.get(task)
                 if backend == "cpu" and per_pair is not None and n * n * per_pair > args.cpu_limit:
                     print(f"skip cpu {task} {size}: estimated {n * n * per_pair:.0f} s")
                     continue
                 args_of_task = data if labelled else data[:1]
+                rows_, columns = SLICES.get(task, (n, m))
+                args_of_task = (args_of_task[0][:rows_, :columns], *args_of_task[1:])
+                if task in SLICES:
+                    args_of_task = (args_of_task[0], args_of_task[1][:rows_])
                 seconds, value = _time(fn, *args_of_task, backend=backend, **options)
                 if backend == "cpu" and per_pair is None:
                     cpu_seconds[task] = seconds / (n * n)
                 value = float(np.mean(np.asarray(value.cpu() if torch.is_tensor(value) else value)))
-                rows.append(dict(gpu=gpu_name, backend=backend, task=task, n=n, m=m,
+                rows.append(dict(gpu=gpu_name, backend=backend, task=task,
+                                 n=min(n, rows_), m=min(m, columns),
                                  seconds=round(seconds, 4),
                                  pairs_per_second=f"{n * n / seconds:.4g}" if pairs else "",
                                  value=round(value, 6)))
