@@ -258,9 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "singular ones (constant or duplicated units) (default: 0)")
     options.add_argument("--covariance-prior", type=_number, metavar="SAMPLES",
                          help="gaussian against labels: pseudo-samples of the pooled covariance "
-                              "in each class covariance (default: chosen from the data among "
-                              "(columns of Z + 2) x (1, 4, 16, 64, inf); 0: plain QDA; inf: the "
-                              "pooled covariance for every class, LDA)")
+                              "in each class covariance (default: chosen from the data; among "
+                              "the columns of Z + 2 times 1, 4, 16, 64 or inf; 0: plain QDA; "
+                              "inf: the pooled covariance for every class, LDA)")
     options.add_argument("-o", "--option", action="append", metavar="NAME=VALUE", default=[],
                          help="any option of the estimator named, as its class takes it (a "
                               "Python literal or a word), e.g. --estimator predictive -o "

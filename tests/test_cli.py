@@ -321,7 +321,7 @@ def test_estimate_help_states_the_library_defaults():
         if isinstance(value, bool):
             assert shown == "--" + ("" if value else "no-") + name.replace("_", "-"), name
         elif value is None:
-            assert shown in ("none", "the data's range", "columns of Z + 2"), name
+            assert shown in ("none", "the data's range", "chosen from the data"), name
         elif isinstance(value, str):
             assert shown == value, name
         else:
