@@ -430,7 +430,7 @@ PYBIND11_MODULE(_cpu, m) {
   m.def("pattern_classes", &pattern_classes, py::arg("codes"), py::arg("fixed"));
   m.def("binning_loo", &binning_loo, py::arg("codes"), py::arg("fixed"), shard);
   m.def("simd_path", [] { return std::string(gib::simd_name(gib::simd_path())); },
-        "the vector unit the brute-force k-NN scan runs on: generic, avx2 or avx512");
+        "the vector unit of the k-NN scan and leave-one-out passes: generic, avx2 or avx512");
   m.def("simd_paths_available", &gib::simd_paths_available);
   m.def("set_simd_path", &gib::set_simd_path, py::arg("name"),
         "takes one of simd_paths_available(); False (and no change) otherwise");

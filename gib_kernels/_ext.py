@@ -10,7 +10,8 @@ import os
 import warnings
 
 _LOAD_ERRORS: dict[str, str] = {}
-SIMD_PATHS = ("generic", "avx2", "avx512")  # the vector units of the k-NN scan, narrowest first
+# the vector units of the k-NN scan and the fused leave-one-out passes, narrowest first
+SIMD_PATHS = ("generic", "avx2", "avx512")
 
 
 def _load(name: str):
@@ -26,19 +27,20 @@ cuda = _load("_cuda")
 
 
 def simd_paths() -> list[str]:
-    """The vector units this CPU can run the k-NN scan on, narrowest first (["generic"] only
-    off x86-64, and [] without the extension)."""
+    """The vector units this CPU can run the k-NN kernels on (the brute-force scan and the
+    fused leave-one-out passes), narrowest first (["generic"] only off x86-64, and [] without
+    the extension)."""
     return list(cpu.simd_paths_available()) if cpu is not None else []
 
 
 def simd_path() -> str | None:
-    """The vector unit the k-NN scan runs on now: the widest of ``simd_paths()``, or the one
+    """The vector unit the k-NN kernels run on now: the widest of ``simd_paths()``, or the one
     GIB_KERNELS_SIMD or ``set_simd_path`` chose. Every path gives the same bits."""
     return cpu.simd_path() if cpu is not None else None
 
 
 def set_simd_path(name: str) -> None:
-    """Runs the k-NN scan on ``name`` (generic, avx2 or avx512) from now on: for tests and
+    """Runs the k-NN kernels on ``name`` (generic, avx2 or avx512) from now on: for tests and
     benchmarks. ValueError for another name or one this CPU lacks."""
     if name not in SIMD_PATHS:
         raise ValueError(f"unknown vector unit {name!r}: expected one of {', '.join(SIMD_PATHS)}")
@@ -57,7 +59,8 @@ def _simd_from_environment() -> None:
         raise ValueError(f"GIB_KERNELS_SIMD={name!r}: expected one of {', '.join(SIMD_PATHS)}")
     if not cpu.set_simd_path(name):
         warnings.warn(f"GIB_KERNELS_SIMD={name}: this CPU has only {', '.join(simd_paths())}; "
-                      f"the k-NN scan runs on {cpu.simd_path()}", RuntimeWarning, stacklevel=2)
+                      f"the k-NN kernels run on {cpu.simd_path()}", RuntimeWarning,
+                      stacklevel=2)
 
 
 _simd_from_environment()

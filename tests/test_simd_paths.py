@@ -107,3 +107,30 @@ def test_environment_variable_forces_a_path(value, expect):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "GIB_KERNELS_SIMD": value})
     assert expect in done.stdout + done.stderr
+
+
+LOO_SHAPES = [(97, 5), (130, 21), (75, 40)]  # (n, m): dense only, past kDenseColumns, pruned
+
+
+@pytest.mark.parametrize("path", WIDE)
+@pytest.mark.parametrize("kind", ["continuous", "tied"])
+@pytest.mark.parametrize("n,m", LOO_SHAPES, ids=[f"n{n}-m{m}" for n, m in LOO_SHAPES])
+def test_leave_one_out_passes_give_the_generic_bits(path, kind, n, m, forced):
+    """The fused leave-one-out kernels' passes (max2 over the columns, distances to the
+    targets, the Euclidean downdates) on each vector unit: the generic sums exactly, against
+    labels and a continuous target, on the direct path (the tree takes low d)."""
+    from test_knn_loo_kernels_cpu import make_data, make_target
+
+    rng = np.random.default_rng([n, m, len(kind)])
+    z = make_data(rng, n, m, kind)
+    runs = []
+    for target in ("labels", "w3"):
+        labels, w = make_target(rng, n, target, kind)
+        runs.append((labels, w))
+    results = {}
+    for p in ("generic", path):
+        forced(p)
+        results[p] = [_cpu.knn_loo_maxnorm(z, labels, w, 3, path="direct")
+                      for labels, w in runs] + [_cpu.knn_loo_euclidean(z, 3, path="direct")]
+    for got, expected in zip(results[path], results["generic"]):
+        assert np.array_equal(got, expected), f"{path}: leave-one-out sums differ from generic"

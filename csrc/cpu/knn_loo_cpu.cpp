@@ -25,6 +25,7 @@
 #include "gib/knn_tree.h"
 #include "gib/label_groups.h"
 #include "gib/loo_math.h"
+#include "gib/simd.h"
 
 #include <algorithm>
 #include <cmath>
@@ -60,72 +61,50 @@ constexpr size_t kPrefetchAhead = 8;  // live candidates whose rows are fetched 
 // value can enter the k nearest: small, since a few candidates in a block defeat the skip.
 constexpr int64_t kDowndateBlock = 64;
 
-// The vectorised loops are compiled twice and picked at load time: for AVX2 and for the
-// baseline x86-64 of the build, whose 2-wide vectors make them 2-3x slower. Without FMA both
-// clones round identically, so results do not depend on the CPU.
-#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define GIB_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef GIB_AVX2_CLONE
-#define GIB_AVX2_CLONE
+// The passes for each vector unit (knn_loo_passes.inc), and the one simd.h chooses.
+namespace generic {
+#include "knn_loo_passes.inc"
+}  // namespace generic
+#if GIB_SIMD_DISPATCH
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+#include "knn_loo_passes.inc"
+}  // namespace avx2
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
+namespace avx512 {
+#include "knn_loo_passes.inc"
+}  // namespace avx512
+#pragma GCC pop_options
+#define GIB_ON_SIMD_PATH(call)                              \
+  switch (simd_path()) {                                    \
+    case Simd::kAvx512: return avx512::call;                \
+    case Simd::kAvx2: return avx2::call;                    \
+    default: return generic::call;                          \
+  }
+#else
+#define GIB_ON_SIMD_PATH(call) return generic::call;
 #endif
 
-// s_b = (max1, arg, max2) of |z_a - z_b| over the columns [0, columns) of z (n, m) for the
-// anchors a0 + [0, count) and the candidates b0 + [0, len). zt holds the columns of z (n values
-// each); the state of anchor a0 + g is at max1 + g * n + b0 (likewise max2, arg). A column's
-// block of candidates is read once for the whole group of anchors: one anchor at a time, the
-// pass would stream all of zt from memory per anchor.
-GIB_AVX2_CLONE
 void max2_pass(const double* z, const double* zt, int64_t n, int64_t m, int32_t columns,
-               int64_t a0, int64_t count, int64_t b0, int64_t len, double* __restrict max1,
-               double* __restrict max2, double* __restrict arg) {
-  for (int64_t g = 0; g < count; ++g)
-    for (int64_t i = 0; i < len; ++i) {
-      max1[g * n + b0 + i] = 0.0;
-      max2[g * n + b0 + i] = 0.0;
-      arg[g * n + b0 + i] = -1.0;
-    }
-  // Columns go kPassColumns at a time: the state is loaded and stored once per visit, not
-  // once per column (stores, not arithmetic, bound the loop otherwise).
-  int32_t c = 0;
-  for (; c + kPassColumns <= columns; c += kPassColumns) {
-    const double* zc = zt + c * n + b0;
-    for (int64_t g = 0; g < count; ++g) {
-      const double* za = z + (a0 + g) * m + c;
-      double* __restrict mx1 = max1 + g * n + b0;
-      double* __restrict mx2 = max2 + g * n + b0;
-      double* __restrict ag = arg + g * n + b0;
-      for (int64_t i = 0; i < len; ++i) {
-        // Unconditional loads and stores around the helper let the branches become selects.
-        Max2State<double> s{mx1[i], mx2[i], ag[i]};
-        for (int32_t u = 0; u < kPassColumns; ++u)
-          max2_update(s, pair_term(za[u], zc[u * n + i], Metric::kMax), double(c + u));
-        mx1[i] = s.max1;
-        mx2[i] = s.max2;
-        ag[i] = s.arg;
-      }
-    }
-  }
-  for (; c < columns; ++c) {
-    const double* zc = zt + c * n + b0;
-    for (int64_t g = 0; g < count; ++g) {
-      const double zac = z[(a0 + g) * m + c];
-      double* __restrict mx1 = max1 + g * n + b0;
-      double* __restrict mx2 = max2 + g * n + b0;
-      double* __restrict ag = arg + g * n + b0;
-      for (int64_t i = 0; i < len; ++i) {
-        Max2State<double> s{mx1[i], mx2[i], ag[i]};
-        max2_update(s, pair_term(zac, zc[i], Metric::kMax), double(c));
-        mx1[i] = s.max1;
-        mx2[i] = s.max2;
-        ag[i] = s.arg;
-      }
-    }
-  }
+               int64_t a0, int64_t count, int64_t b0, int64_t len, double* max1, double* max2,
+               double* arg) {
+  GIB_ON_SIMD_PATH(max2_pass(z, zt, n, m, columns, a0, count, b0, len, max1, max2, arg))
 }
 
+template <Metric metric>
+void distance_pass(const double* xa, const double* xt, int64_t n, int64_t d, int64_t b0,
+                   int64_t len, double* dist) {
+  GIB_ON_SIMD_PATH(distance_pass<metric>(xa, xt, n, d, b0, len, dist))
+}
+
+int64_t downdate_block(double zaj, const double* zj, const double* sq, int64_t len,
+                       double bound, double* v) {
+  GIB_ON_SIMD_PATH(downdate_block(zaj, zj, sq, len, bound, v))
+}
+#undef GIB_ON_SIMD_PATH
 // Continues the state s_b of candidate row zb for anchor row za from column `from` to m, and
 // stops once max2 exceeds `bound`, an upper bound on every radius of the anchor: from then on
 // the candidate can neither be among the k nearest, with or without any column, nor be
@@ -141,20 +120,6 @@ inline void finish_candidate(const double* za, const double* zb, int32_t from, i
   max1 = s.max1;
   max2 = s.max2;
   arg = s.arg;
-}
-
-// Reduced distance (common.h) from x_a to the candidates b0 + [0, len) over d columns; xt holds
-// the columns of x (n values each); dist is indexed from b0.
-template <Metric metric>
-GIB_AVX2_CLONE void distance_pass(const double* xa, const double* xt, int64_t n, int64_t d,
-                                  int64_t b0, int64_t len, double* __restrict dist) {
-  std::fill(dist, dist + len, 0.0);
-  for (int64_t c = 0; c < d; ++c) {
-    const double xac = xa[c];
-    const double* xc = xt + c * n + b0;
-    for (int64_t i = 0; i < len; ++i)
-      dist[i] = combine(dist[i], pair_term(xac, xc[i], metric), metric);
-  }
 }
 
 // x (rows, cols) row-major -> (cols, rows): the passes read one column over a block of
@@ -730,19 +695,6 @@ struct EuclideanWorkspace {
   std::vector<double> values;  // downdated squared distances (one block, or all n to select)
   std::vector<double> top;     // the k smallest so far, when inserting
 };
-
-// v[i] = sq[i] - (z_aj - z_bj)^2 for a block of candidates; returns how many could enter the
-// top k (v < bound) or lost their bits to cancellation, so most blocks need no second look.
-GIB_AVX2_CLONE
-int64_t downdate_block(double zaj, const double* zj, const double* sq, int64_t len,
-                       double bound, double* __restrict v) {
-  int64_t flagged = 0;
-  for (int64_t i = 0; i < len; ++i) {
-    v[i] = sq[i] - pair_term(zaj, zj[i], Metric::kEuclidean);
-    flagged += int64_t(v[i] < bound) | int64_t(downdate_lost_bits(sq[i], v[i]));
-  }
-  return flagged;
-}
 
 }  // namespace
 

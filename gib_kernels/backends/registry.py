@@ -92,8 +92,8 @@ def select(name: str, data_on_cuda: bool) -> Backend:
 
 
 def build_info() -> dict:
-    """What compiled and loaded: extensions, OpenMP threads, the vector unit of the k-NN scan
-    and the ones this CPU has, CUDA and Triton status."""
+    """What compiled and loaded: extensions, OpenMP threads, the vector unit of the k-NN
+    kernels and the ones this CPU has, CUDA and Triton status."""
     from .._version import __version__
 
     cpu = _ext.cpu
@@ -101,7 +101,7 @@ def build_info() -> dict:
         "version": __version__,
         "cpu": "loaded" if cpu is not None else f"failed to load: {_ext.load_error('_cpu')}",
         "openmp": bool(cpu is not None and cpu.openmp),
-        "simd": _ext.simd_path(),  # the vector unit of the k-NN scan (GIB_KERNELS_SIMD)
+        "simd": _ext.simd_path(),  # the vector unit of the k-NN kernels (GIB_KERNELS_SIMD)
         "simd_available": _ext.simd_paths(),
         "threads": _ext.max_threads(),
         "cuda": _ext.cuda_status(),

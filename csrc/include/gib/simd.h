@@ -1,5 +1,6 @@
 // Runtime choice of the vector unit for the CPU kernels compiled once per instruction set
-// (the k-NN brute-force scan: knn_scan.inc). The wheel targets baseline x86-64 (SSE2); the
+// (the k-NN brute-force scan: knn_scan.inc; the passes of the fused leave-one-out kernels:
+// knn_loo_passes.inc). The wheel targets baseline x86-64 (SSE2); the
 // AVX2 + FMA and AVX-512 copies are chosen at run time where the CPU (and the OS) has them, so
 // nobody needs -march=native for the speed. Every path gives the same bits: one candidate per
 // vector lane, the same operations per pair in the same order, no FMA contraction
