@@ -658,8 +658,10 @@ class _ClassModel:
         empirical-Bayes choice between each class's own covariance and the pooled one
         (regularised discriminant analysis, Friedman 1989). The grid is descended from the
         pooled covariance (inf, one factorisation for all the classes) while the score rises,
-        and the highest score met wins: the score of a shrinkage prior rises to one peak and
-        falls, and most layers against few classes stop after two fits."""
+        and the highest score met wins: most layers against few classes stop after two fits.
+        A second, higher peak of the score further down the grid is missed (the score is not
+        always unimodal: with class covariances of unequal scale, nu = m + 2 can score above
+        4 (m + 2) and below inf)."""
         if p.covariance_prior is not None:
             return _ClassModel(mo, p, p.covariance_prior)
         stride = max(1, math.ceil(mo.n / PRIOR_ROWS))
