@@ -213,6 +213,25 @@ def test_class_model_stays_below_h_y_with_many_separated_classes():
         assert np.all(terms <= h_y)
 
 
+def _assert_class_model_terms_match_the_reference(z, y, kw, nu, rtol, atol):
+    """I(Z; Y), every I(Z_-j; Y) and every I(Z_j; Y) of the fused torch path against the
+    reference with ``prior_samples=nu`` (a refit of each class without each sample, each column
+    dropped or kept alone by np.delete)."""
+    bias_correction, ridge = kw["bias_correction"], kw["ridge"]
+
+    def reference(columns):
+        return ref.gaussian_class_information(columns, y, bias_correction, ridge,
+                                              prior_samples=nu)
+
+    assert gk.mutual_information(z, y, **kw) == pytest.approx(reference(z), rel=rtol, abs=atol)
+    np.testing.assert_allclose(gk.leave_one_out_mutual_information(z, y, **kw),
+                               ref.leave_one_out(lambda zj, y: reference(zj), z, y),
+                               rtol=rtol, atol=atol)
+    np.testing.assert_allclose(gk.per_feature_mutual_information(z, y, **kw),
+                               [reference(z[:, j]) for j in range(z.shape[1])],
+                               rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("bias_correction", [True, False])
 @pytest.mark.parametrize("ridge", [0.0, 0.5])
 def test_class_model_matches_the_plain_reference(bias_correction, ridge):
@@ -223,18 +242,11 @@ def test_class_model_matches_the_plain_reference(bias_correction, ridge):
     z = _non_gaussian(rng, 90, 4)
     y = np.digitize(z[:, 0] + rng.standard_normal(90), [-0.3, 0.8])
     kw = dict(bias_correction=bias_correction, ridge=ridge, copula=False, **GAUSS)
-    expected = ref.gaussian_class_information(z, y, bias_correction, ridge)
-    assert gk.mutual_information(z, y, **kw) == pytest.approx(expected, rel=1e-10, abs=1e-12)
+    assert gk.mutual_information(z, y, **kw) == pytest.approx(
+        ref.gaussian_class_information(z, y, bias_correction, ridge), rel=1e-10, abs=1e-12)
     # the terms are marginals of the model of all 4 columns: its prior, chosen on all 4
     nu = ref.class_model_prior_samples(z, y, ridge)
-    without = ref.leave_one_out(lambda zj, y: ref.gaussian_class_information(
-        zj, y, bias_correction, ridge, prior_samples=nu), z, y)
-    np.testing.assert_allclose(gk.leave_one_out_mutual_information(z, y, **kw), without,
-                               rtol=1e-10, atol=1e-12)
-    single = [ref.gaussian_class_information(z[:, j], y, bias_correction, ridge, prior_samples=nu)
-              for j in range(4)]
-    np.testing.assert_allclose(gk.per_feature_mutual_information(z, y, **kw), single,
-                               rtol=1e-10, atol=1e-12)
+    _assert_class_model_terms_match_the_reference(z, y, kw, nu, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("bias_correction", [True, False])
@@ -249,20 +261,11 @@ def test_pooled_class_model_matches_the_plain_reference(bias_correction, ridge):
     y = np.digitize(z[:, 0] - 1e4 + rng.standard_normal(120), [-0.5, 0.3, 1.0])
     kw = dict(bias_correction=bias_correction, ridge=ridge, copula=False,
               covariance_prior=np.inf, **GAUSS)
-    nu = np.inf
-    expected = ref.gaussian_class_information(z, y, bias_correction, ridge, prior_samples=nu)
-    assert gk.mutual_information(z, y, **kw) == pytest.approx(expected, rel=1e-9, abs=1e-11)
-    without = ref.leave_one_out(lambda zj, y: ref.gaussian_class_information(
-        zj, y, bias_correction, ridge, prior_samples=nu), z, y)
-    np.testing.assert_allclose(gk.leave_one_out_mutual_information(z, y, **kw), without,
-                               rtol=1e-9, atol=1e-11)
-    single = [ref.gaussian_class_information(z[:, j], y, bias_correction, ridge, prior_samples=nu)
-              for j in range(5)]
-    np.testing.assert_allclose(gk.per_feature_mutual_information(z, y, **kw), single,
-                               rtol=1e-9, atol=1e-11)
+    _assert_class_model_terms_match_the_reference(z, y, kw, np.inf, rtol=1e-9, atol=1e-11)
     # the limit of a finite prior: nu = 1e12 pseudo-samples of S_pool
-    far = dict(kw, covariance_prior=1e12)
-    assert gk.mutual_information(z, y, **far) == pytest.approx(expected, abs=1e-6)
+    expected = ref.gaussian_class_information(z, y, bias_correction, ridge, prior_samples=np.inf)
+    assert gk.mutual_information(z, y, **dict(kw, covariance_prior=1e12)) == pytest.approx(
+        expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("scales", [(1.0, 1.0, 1.0), (0.3, 1.0, 3.0)],

@@ -144,45 +144,19 @@ struct SweptPoints {
 };
 
 // The scan for each vector unit (knn_scan.inc), and the choice among them (simd.h).
-namespace generic {
-#include "knn_scan.inc"
-}  // namespace generic
-#if GIB_SIMD_DISPATCH
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-namespace avx2 {
-#include "knn_scan.inc"
-}  // namespace avx2
-#pragma GCC pop_options
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
-namespace avx512 {
-#include "knn_scan.inc"
-}  // namespace avx512
-#pragma GCC pop_options
-#endif
+#define GIB_PER_ISA_SOURCE "../../cpu/knn_scan.inc"
+#include "gib/per_isa.h"
+#undef GIB_PER_ISA_SOURCE
 
 template <Metric M>
 void kth_brute_force(const SweptPoints& pts, int64_t k, Shard shard, double* out) {
-  switch (simd_path()) {
-#if GIB_SIMD_DISPATCH
-    case Simd::kAvx512: return avx512::kth_brute_force<M>(pts, k, shard, out);
-    case Simd::kAvx2: return avx2::kth_brute_force<M>(pts, k, shard, out);
-#endif
-    default: return generic::kth_brute_force<M>(pts, k, shard, out);
-  }
+  GIB_ON_SIMD_PATH(kth_brute_force<M>(pts, k, shard, out))
 }
 
 template <Metric M>
 void count_brute_force(const SweptPoints& pts, const double* radius, Shard shard,
                        int64_t* out) {
-  switch (simd_path()) {
-#if GIB_SIMD_DISPATCH
-    case Simd::kAvx512: return avx512::count_brute_force<M>(pts, radius, shard, out);
-    case Simd::kAvx2: return avx2::count_brute_force<M>(pts, radius, shard, out);
-#endif
-    default: return generic::count_brute_force<M>(pts, radius, shard, out);
-  }
+  GIB_ON_SIMD_PATH(count_brute_force<M>(pts, radius, shard, out))
 }
 
 // d <= 1: v holds one value per point. Sorts every group by value and returns the values in

@@ -62,31 +62,9 @@ constexpr size_t kPrefetchAhead = 8;  // live candidates whose rows are fetched 
 constexpr int64_t kDowndateBlock = 64;
 
 // The passes for each vector unit (knn_loo_passes.inc), and the one simd.h chooses.
-namespace generic {
-#include "knn_loo_passes.inc"
-}  // namespace generic
-#if GIB_SIMD_DISPATCH
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-namespace avx2 {
-#include "knn_loo_passes.inc"
-}  // namespace avx2
-#pragma GCC pop_options
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
-namespace avx512 {
-#include "knn_loo_passes.inc"
-}  // namespace avx512
-#pragma GCC pop_options
-#define GIB_ON_SIMD_PATH(call)                              \
-  switch (simd_path()) {                                    \
-    case Simd::kAvx512: return avx512::call;                \
-    case Simd::kAvx2: return avx2::call;                    \
-    default: return generic::call;                          \
-  }
-#else
-#define GIB_ON_SIMD_PATH(call) return generic::call;
-#endif
+#define GIB_PER_ISA_SOURCE "../../cpu/knn_loo_passes.inc"
+#include "gib/per_isa.h"
+#undef GIB_PER_ISA_SOURCE
 
 void max2_pass(const double* z, const double* zt, int64_t n, int64_t m, int32_t columns,
                int64_t a0, int64_t count, int64_t b0, int64_t len, double* max1, double* max2,
@@ -104,7 +82,6 @@ int64_t downdate_block(double zaj, const double* zj, const double* sq, int64_t l
                        double bound, double* v) {
   GIB_ON_SIMD_PATH(downdate_block(zaj, zj, sq, len, bound, v))
 }
-#undef GIB_ON_SIMD_PATH
 // Continues the state s_b of candidate row zb for anchor row za from column `from` to m, and
 // stops once max2 exceeds `bound`, an upper bound on every radius of the anchor: from then on
 // the candidate can neither be among the k nearest, with or without any column, nor be

@@ -33,3 +33,16 @@ std::vector<std::string> simd_paths_available();
 bool set_simd_path(const std::string& name);
 
 }  // namespace gib
+
+// `return` the value of `call` (an expression over the functions of per_isa.h) in the namespace
+// of the vector unit simd_path() names.
+#if GIB_SIMD_DISPATCH
+#define GIB_ON_SIMD_PATH(call)                            \
+  switch (::gib::simd_path()) {                           \
+    case ::gib::Simd::kAvx512: return avx512::call;       \
+    case ::gib::Simd::kAvx2: return avx2::call;           \
+    default: return generic::call;                        \
+  }
+#else
+#define GIB_ON_SIMD_PATH(call) return generic::call;
+#endif
