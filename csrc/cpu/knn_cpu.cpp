@@ -32,9 +32,9 @@ namespace {
 // coordinates at a time; the partial distances (kAnchors x kBlock doubles, 4 KB) and the chunk
 // of the block (kChunk x kBlock, 1 KB, contiguous: SweptPoints) stay in L1, and after each chunk
 // the anchors for which the block can no longer matter leave it. Small blocks are abandoned
-// more often; runs must not straddle blocks. Measured on 2 cores (AMD EPYC, AVX-512 path):
-// runs of 8 or 32 anchors were 5-25% slower than 16 at (5000, 512) and (10000, 256); the
-// parallel loop takes at least kMinRunsPerTile runs per tile (common.h).
+// more often; runs must not straddle blocks. Measured on 2 cores (AMD EPYC, the baseline SSE2
+// build): runs of 8 or 32 anchors were 20-30% slower than 16 at (5000, 512) and (10000, 256);
+// the parallel loop takes at least kMinRunsPerTile runs per tile (common.h).
 constexpr int64_t kAnchors = 16;
 constexpr int64_t kBlock = 32;
 constexpr int64_t kChunk = 4;
