@@ -140,10 +140,9 @@ struct SweptPoints {
   }
 
   int64_t block_length(int64_t b0) const { return std::min(kBlock, groups.end(b0) - b0); }
-  // Coordinate c of the block that starts at position b0 (a group start + a multiple of kBlock).
-  const double* block_column(int64_t b0, int64_t c) const {
-    return tiles.data() + b0 * d + c * block_length(b0);
-  }
+  // The block that starts at position b0 (a group start + a multiple of kBlock): coordinate c
+  // of its block_length(b0) candidates at block(b0) + c * block_length(b0).
+  const double* block(int64_t b0) const { return tiles.data() + b0 * d; }
 };
 
 // The scan for each vector unit (knn_scan.inc), and the choice among them (simd.h).
