@@ -18,9 +18,10 @@ Formulas, assumptions and bias: docs/science.md, "Estimators".
   inf) (m the columns of z; inf: S_pool for every class, linear discriminant analysis; the
   per-feature and leave-one-out terms are marginals of that one model). Classes of many samples
   keep their own covariance (QDA); classes of few samples against m lean on the pooled one
-  (towards LDA), where their own would overfit. Prior p_c = n_c / n. I = H(Y) + mean_i log q(y_i | z_i), q(c | z) its
-  posterior: H(Y) less the model's cross-entropy at the samples. It converges to the model's own
-  MI, equals the truth where the classes are Gaussian, and lies below H(Y) (log q <= 0).
+  (towards LDA), where their own would overfit. Prior p_c = n_c / n. I = H(Y) + mean_i
+  log q(y_i | z_i), q(c | z) its posterior: H(Y) less the model's cross-entropy at the samples.
+  It converges to the model's own MI, equals the truth where the classes are Gaussian, and lies
+  below H(Y) (log q <= 0).
   Finite-sample bias: evaluated at the samples it was fitted to (resubstitution,
   ``bias_correction=False``) it is biased up, towards H(Y); evaluated on each sample with its own
   class refitted without it (leave-one-out, exact: a rank-one downdate of the class's scatter) it
@@ -449,24 +450,22 @@ class _ClassModel:
             return [self.factors[0].precision()] * self.classes
         return [f.precision() for f in self.factors]
 
-    def _per_class(self, block: torch.Tensor, apply):
-        """[apply(c, block - mu_c) for every class c], ``apply`` linear in its rows (a product
-        or a triangular solve with class c's matrix). With the pooled covariance, one
-        application to the block centred at the mean of z, less each class's shift
-        apply(0, mu_c - mean): one product for all the classes."""
+    def _per_class(self, apply):
+        """A function of a block of rows giving [apply(c, block - mu_c) for every class c],
+        ``apply`` linear in its rows (a product or a triangular solve with class c's matrix).
+        With the pooled covariance, one application to the block centred at the mean of z,
+        less each class's shift apply(0, mu_c - mean), computed once here: one product for
+        all the classes."""
         if not self.pooled:
-            return [apply(c, block - mean) for c, mean in enumerate(self.mo.means)]
-        shared = apply(0, block - self._grand_mean)
-        return [shared - shift for shift in self._shifts(apply)]
+            return lambda block: [apply(c, block - mean) for c, mean in enumerate(self.mo.means)]
+        grand = sum(n_c * mean for n_c, mean in zip(self.mo.sizes, self.mo.means)) / self.n
+        shifts = apply(0, torch.stack(self.mo.means) - grand)[:, None, :].unbind(0)
 
-    @functools.cached_property
-    def _grand_mean(self) -> torch.Tensor:
-        return sum(n_c * mean for n_c, mean in zip(self.mo.sizes, self.mo.means)) / self.n
+        def per_class(block):
+            shared = apply(0, block - grand)
+            return [shared - shift for shift in shifts]
 
-    def _shifts(self, apply) -> list[torch.Tensor]:
-        """apply(0, mu_c - mean of z) for every class (rows of one)."""
-        offsets = torch.stack(self.mo.means) - self._grand_mean
-        return list(apply(0, offsets)[:, None, :].unbind(0))
+        return per_class
 
     def _block_rows(self, k: int) -> int:
         return max(1, _CLASS_BLOCK // max(1, k * (self.classes + 1)))
@@ -569,9 +568,9 @@ class _ClassModel:
         self.check(self.mo.m)
         logdet = torch.stack([f.logdet for f in self.factors])[:, None]
         sums = [0.0, 0.0]
+        whitened = self._per_class(self._whiten)
         for own, block in self._rows(z, self.mo.m, _CLASS_BLOCK * 2 // self.mo.m):
-            base = [torch.linalg.vecdot(white, white)[:, None]
-                    for white in self._per_class(block, self._whiten)]
+            base = [torch.linalg.vecdot(white, white)[:, None] for white in whitened(block)]
             parts = self._sums(base, [None] * self.classes, 1.0, logdet, self.mo.m, own)
             sums = [s + t if t is not None else None for s, t in zip(sums, parts)]
         return sums
@@ -584,7 +583,7 @@ class _ClassModel:
         self.check(self.mo.m)
         logdet = torch.stack([f.logdet for f in self.factors])[:, None]
         base = [torch.linalg.vecdot(white, white)[:, None]
-                for white in self._per_class(picked, self._whiten)]
+                for white in self._per_class(self._whiten)(picked)]
         total, r0 = 0.0, 0
         for own, count in enumerate(counts):
             rows = [b[r0:r0 + count] for b in base]
@@ -614,10 +613,10 @@ class _ClassModel:
             roots, scaled = roots * self.classes, scaled * self.classes
         logdet_without = logdet[:, None] + 2.0 * torch.log(torch.stack(roots))  # (C, m)
         sums = [0.0, 0.0, 0.0, 0.0]
+        products = self._per_class(lambda c, centred: centred @ scaled[c])
         for own, block in self._rows(z, m):
             base, square = [], []
-            products = self._per_class(block, lambda c, centred: centred @ scaled[c])
-            for mean, solved, root in zip(self.mo.means, products, roots):
+            for mean, solved, root in zip(self.mo.means, products(block), roots):
                 # solved: r_j / (P_c)_jj^(1/2)
                 base.append(torch.linalg.vecdot((block - mean).mul_(root), solved)[:, None])
                 square.append(solved)
