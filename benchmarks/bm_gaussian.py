@@ -193,12 +193,10 @@ def main(argv=None):
     parser.add_argument("--before", help="a checkout of other code (its repository root), timed "
                         "in turn with this one, each in its own process")
     args = parser.parse_args(argv)
-    cpu = platform.processor() or "?"
-    if os.path.exists("/proc/cpuinfo"):
-        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    print(f"{platform.machine()}, {os.cpu_count()} cores, {cpu}; torch {torch.__version__}, "
+    # here, not at the top: the --worker processes import this file against another checkout
+    from benchmarks.machine import cpu_name
+
+    print(f"{platform.machine()}, {os.cpu_count()} cores, {cpu_name()}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, numpy {np.__version__}")
     here = Path(__file__).resolve().parents[1]
     trees = {"after": here, "before": Path(args.before).resolve()} if args.before \

@@ -20,7 +20,6 @@ import argparse
 import csv
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ import torch
 
 from gib_kernels import _ext
 from gib_kernels.backends.cpu import CpuBackend
+from benchmarks.machine import clock_hz, cpu_name
 from tests.inputs import continuous
 
 K = 3
@@ -272,7 +272,7 @@ def main(argv=None):
         torch.set_num_threads(_ext.max_threads())
         lines, notes = simd_table(args.rounds, args.fp_pipes)
         info = (f"`python -m benchmarks.bm_wide_d --simd --rounds {args.rounds}`: "
-                f"{_cpu_name()}, {_ext.max_threads()} threads, k = {K}, float64; min of the "
+                f"{cpu_name()}, {_ext.max_threads()} threads, k = {K}, float64; min of the "
                 "rounds (1 at 10000 x 1024), the paths in turn.")
         text = "\n".join(["# The k-NN max-norm scan on every vector unit", "", info, "",
                           *lines, "", *(f"- {note}" for note in notes)]) + "\n"
@@ -324,28 +324,6 @@ LANES = {"generic": 2, "avx2": 4, "avx512": 8}  # float64 lanes of SSE2, AVX2, A
 OPS_PER_PAIR_COORD = 3  # max-norm: subtract, absolute value, running maximum
 
 
-def _clock_hz():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("cpu MHz"):
-                    return float(line.split(":")[1]) * 1e6
-    except OSError:
-        pass
-    return float("nan")
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def simd_table(rounds, fp_pipes, shapes=SIMD_SHAPES, peer_shape=(5000, 512)):
     """The max-norm k-th neighbour distance (the direct scan: ``path="direct"``) on every
     vector unit this CPU has, pair-coordinates per second n (n - 1) d / time, and the
@@ -355,7 +333,7 @@ def simd_table(rounds, fp_pipes, shapes=SIMD_SHAPES, peer_shape=(5000, 512)):
     ``peer_shape``. Markdown lines and notes."""
     cpu, paths = _ext.cpu, _ext.simd_paths()
     before = _ext.simd_path()
-    cores, clock = _ext.max_threads(), _clock_hz()
+    cores, clock = _ext.max_threads(), clock_hz()
     lines = ["| n x d | " + " | ".join(f"{p}: time, pair-coords/s" for p in paths)
              + " | best / generic |", "|---" * (len(paths) + 2) + "|"]
     best_rate = {}

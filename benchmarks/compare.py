@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from . import peers
+from .machine import cpu_name
 
 SIZES = [(1000, 8), (2000, 16), (5000, 32), (10000, 64), (20000, 128), (50000, 256),
          (100000, 512)]
@@ -343,13 +344,7 @@ def _target_lines(speed, accuracy, timeout):
 
 
 def machine_line() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f
-                       if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.platform()}"
 
